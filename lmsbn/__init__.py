@@ -1,0 +1,32 @@
+"""lmsbn: why BatchNorm works, seen through classical adaptive-filter theory.
+
+A pure-NumPy teaching simulator. The rooms, in the order a course meets them:
+
+==========================  =====================================================================
+``lmsbn.signals``           tapped delay lines, coloured inputs, the classical equalizer problem
+``lmsbn.filters``           LMS, NLMS and their block forms (``AdaptiveFilter`` subclasses)
+``lmsbn.spectral``          the analysis core: autocorrelation, ``Spectrum``, natural modes
+``lmsbn.nn.functional``     im2col, convolution, BatchNorm (and variants): ``*_forward`` /
+                            ``*_backward`` pairs, each fast op with a naive twin
+``lmsbn.nn``                thin layer classes, ``Sequential``, ``SGD``, ``small_cnn``
+``lmsbn.train``             the training loop, callbacks, ``History``, divergence detection
+``lmsbn.data``              the embedded procedural image dataset
+``lmsbn.gradcheck``         numerical gradients and ``rel_error``
+==========================  =====================================================================
+
+Main reference: Chai, Pilanci and Murmann (2020), "Separating the Effects of Batch Normalization
+on CNN Training Speed and Stability Using Classical Adaptive Filter Theory".
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = ("bench", "data", "filters", "gradcheck", "nn", "signals", "spectral", "train")
+
+
+def __getattr__(name):
+    # Submodules load on first use, so ``import lmsbn`` stays cheap and never pulls in matplotlib.
+    if name in _SUBMODULES:
+        return importlib.import_module(f"lmsbn.{name}")
+    raise AttributeError(f"module 'lmsbn' has no attribute {name!r}")
