@@ -1,0 +1,368 @@
+r"""Convolution layers as forward/backward function pairs, via im2col.
+
+``conv2d_forward(x, w, b) -> (out, cache)`` and ``conv2d_backward(dout, cache) -> (dx, dw, db)``
+follow PyTorch's ``conv2d`` semantics: cross-correlation (the kernel is not flipped), zero
+padding, stride. The 1-D pair does the same for signals (N, C, L). Each has a ``*_naive`` twin
+written as explicit loops over samples, filters, output pixels and kernel taps.
+
+The fast path is the adaptive linear combiner of DESIGN section 1 written out:
+
+* regressors ``U = im2col(x)``, shape (M, K) with M = N*Ho*Wo and K = C*kh*kw;
+* weights ``W = w.reshape(F, K)``, one row per output filter;
+* outputs ``Y = U W^T`` (M, F), which is ``out`` seen with the filter axis last.
+
+The cache keeps ``cols`` (= U) because the backward pass needs it for dW and because the
+bridge to adaptive-filter theory reads the layer's regressors from it (DESIGN section 4.3).
+
+References
+----------
+B. Widrow and S. D. Stearns (1985), *Adaptive Signal Processing*, Prentice-Hall (block LMS).
+K. Chellapilla, S. Puri and P. Simard (2006), "High performance convolutional neural networks
+for document processing" (convolution as im2col + matrix product).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .._checks import as_float_array, check_int, check_shape, describe
+from .im2col import _col2im2d_from_patches, _im2col2d, _pair, conv_output_size
+
+__all__ = [
+    "ConvCache",
+    "NaiveConvCache",
+    "conv1d_backward",
+    "conv1d_backward_naive",
+    "conv1d_forward",
+    "conv1d_forward_naive",
+    "conv2d_backward",
+    "conv2d_backward_naive",
+    "conv2d_forward",
+    "conv2d_forward_naive",
+]
+
+
+class ConvCache(NamedTuple):
+    """What :func:`conv2d_forward` / :func:`conv1d_forward` keep for the backward pass.
+
+    Attributes
+    ----------
+    x_shape : tuple of int
+        Shape of the input, (N, C, H, W) or (N, C, L).
+    cols : ndarray, shape (N*Ho*Wo, C*kh*kw)
+        The patch matrix U = im2col(x): the layer's regressors, one row per output pixel.
+    w : ndarray, shape (F, C, kh, kw) or (F, C, k)
+        The weights used in the forward pass.
+    has_bias : bool
+        Whether a bias was given (``conv*_backward`` then returns ``db``, otherwise ``None``).
+    stride, pad : tuple of int or int
+        ``(sh, sw)`` and ``(ph, pw)`` for 2-D; plain ints for 1-D.
+    """
+
+    x_shape: tuple
+    cols: np.ndarray
+    w: np.ndarray
+    has_bias: bool
+    stride: tuple | int
+    pad: tuple | int
+
+
+class NaiveConvCache(NamedTuple):
+    """What the ``*_naive`` forward functions keep: the input itself instead of its patches."""
+
+    x: np.ndarray
+    w: np.ndarray
+    has_bias: bool
+    stride: tuple | int
+    pad: tuple | int
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+def _check_inputs(x, w, b, stride, pad, ndim: int):
+    """Validate a conv forward call; return ``x, w, b, stride, pad, out_spatial`` in one dtype."""
+    x = as_float_array(x, "x", ndim=ndim)
+    w = as_float_array(w, "w", ndim=ndim)
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"channel mismatch: x has C={x.shape[1]} channels (x.shape={x.shape}) but "
+                         f"w expects C={w.shape[1]} (w.shape={w.shape}, laid out (F, C, "
+                         f"{'kh, kw' if ndim == 4 else 'k'}))")
+    F = w.shape[0]
+    if b is not None:
+        b = as_float_array(b, "b", ndim=1)
+        check_shape(b, "b", (F,), what=f"(one bias per filter of w.shape={w.shape})")
+    # float32 stays float32 only when every operand is float32; otherwise NumPy's promotion.
+    dtype = np.result_type(x, w) if b is None else np.result_type(x, w, b)
+    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    b = None if b is None else b.astype(dtype, copy=False)
+    if ndim == 4:
+        stride = _pair(stride, "stride", min_value=1)
+        pad = _pair(pad, "pad", min_value=0)
+        kh, kw = w.shape[2:]
+        out_spatial = (conv_output_size(x.shape[2], kh, stride[0], pad[0], names=("H", "kh")),
+                       conv_output_size(x.shape[3], kw, stride[1], pad[1], names=("W", "kw")))
+    else:
+        stride = check_int(stride, "stride", min_value=1)
+        pad = check_int(pad, "pad", min_value=0)
+        out_spatial = (conv_output_size(x.shape[2], w.shape[2], stride, pad, names=("L", "k")),)
+    return x, w, b, stride, pad, out_spatial
+
+
+def _check_dout(dout, cache, cache_type, ndim: int, forward_name: str):
+    """Validate ``dout`` against the cache of the matching forward pass."""
+    x_shape = getattr(cache, "x_shape", None) or np.shape(getattr(cache, "x", None))
+    if not isinstance(cache, cache_type) or len(x_shape) != ndim:
+        raise TypeError(f"cache must be the {cache_type.__name__} returned by {forward_name}, "
+                        f"got {describe(cache)}")
+    dout = as_float_array(dout, "dout")
+    stride, pad = cache.stride, cache.pad
+    if isinstance(stride, int):
+        stride, pad = (stride,), (pad,)
+    out_spatial = tuple(conv_output_size(s, k, st, p) for s, k, st, p
+                        in zip(x_shape[2:], cache.w.shape[2:], stride, pad))
+    expected = (x_shape[0], cache.w.shape[0], *out_spatial)
+    check_shape(dout, "dout", expected, what="(the shape of the forward output)")
+    return dout.astype(cache.w.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Fast 2-D core (everything 1-D is a 2-D convolution of height 1)
+# --------------------------------------------------------------------------------------------
+
+def _forward(x, w, b, stride, pad, out_hw):
+    N = x.shape[0]
+    F, C, kh, kw = w.shape
+    Ho, Wo = out_hw
+    cols = _im2col2d(x, kh, kw, stride, pad, out_hw)                  # U, (N*Ho*Wo, K)
+    # Y = U W^T, computed image by image as W U_n^T (F, Ho*Wo): BLAS reads U_n^T without a
+    # copy and the result is already in NCHW order, so no transpose of the output is needed.
+    out = np.matmul(w.reshape(F, -1), cols.reshape(N, Ho * Wo, -1).transpose(0, 2, 1))
+    if b is not None:
+        out += b[:, None]
+    return out.reshape(N, F, Ho, Wo), cols
+
+
+def _backward(dout, cols, w, x_shape, has_bias, stride, pad):
+    N, F, Ho, Wo = dout.shape
+    dY = dout.reshape(N, F, Ho * Wo)                   # image n holds dY_n^T, (F, Ho*Wo)
+    U = cols.reshape(N, Ho * Wo, -1)                    # U_n, (Ho*Wo, K)
+    W = w.reshape(F, -1)
+    # dW = dY^T U = sum_n dY_n^T U_n: one GEMM per image, then a small (N, F, K) sum.
+    dw = np.matmul(dY, U).sum(axis=0).reshape(w.shape)
+    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    # dU = dY W, produced transposed per image as W^T dY_n^T (K, Ho*Wo): the same numbers laid
+    # out (N, C, kh, kw, Ho, Wo), so col2im adds contiguous rows instead of gathering columns.
+    dpatches = np.matmul(W.T, dY).reshape(N, *w.shape[1:], Ho, Wo)
+    dx = _col2im2d_from_patches(dpatches, x_shape, stride, pad)
+    return dx, dw, db
+
+
+def conv2d_forward(x, w, b=None, *, stride=1, pad=0):
+    r"""2-D convolution (cross-correlation), PyTorch ``conv2d`` semantics.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+        Input images.
+    w : ndarray, shape (F, C, kh, kw)
+        Filters.
+    b : ndarray, shape (F,), optional
+        One bias per filter.
+    stride : int or (int, int), default 1
+    pad : int or (int, int), default 0
+        Zero padding on each side.
+
+    Returns
+    -------
+    out : ndarray, shape (N, F, Ho, Wo)
+        ``Ho = (H + 2 ph - kh) // sh + 1`` and likewise ``Wo``. float32 when x, w (and b) are
+        all float32, float64 otherwise.
+    cache : ConvCache
+        For :func:`conv2d_backward`; ``cache.cols`` is the patch matrix U.
+
+    Notes
+    -----
+    With :math:`U = \operatorname{im2col}(x)` (M x K), :math:`W` = ``w.reshape(F, K)`` and the
+    output and its gradient seen as M x F matrices :math:`Y`, :math:`\mathrm{d}Y`:
+
+    .. math::
+
+        Y = U W^{\mathsf T}, \qquad
+        \mathrm{d}W = \mathrm{d}Y^{\mathsf T} U, \qquad
+        \mathrm{d}x = \operatorname{col2im}(\mathrm{d}Y\, W), \qquad
+        \mathrm{d}b = \textstyle\sum_m \mathrm{d}Y_{m,:} .
+
+    SGD on the weights, :math:`W \leftarrow W - \mu\, \mathrm{d}Y^{\mathsf T} U`, is therefore
+    block LMS with regressors :math:`U` and error :math:`E = -\mathrm{d}Y` (DESIGN section 4.3).
+    """
+    x, w, b, stride, pad, out_hw = _check_inputs(x, w, b, stride, pad, ndim=4)
+    out, cols = _forward(x, w, b, stride, pad, out_hw)
+    return out, ConvCache(x.shape, cols, w, b is not None, stride, pad)
+
+
+def conv2d_backward(dout, cache: ConvCache):
+    """Gradients of a :func:`conv2d_forward` call.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, F, Ho, Wo)
+        Upstream gradient dL/d(out).
+    cache : ConvCache
+        From :func:`conv2d_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    dw : ndarray, shape (F, C, kh, kw)
+    db : ndarray, shape (F,), or None when the forward pass had no bias
+
+    Notes
+    -----
+    The maths (Y = U W^T, dW = dY^T U, dX = col2im(dY W), db = sum of dY; SGD on W is block
+    LMS with error -dY) is written out in :func:`conv2d_forward`.
+    """
+    dout = _check_dout(dout, cache, ConvCache, 4, "conv2d_forward")
+    return _backward(dout, cache.cols, cache.w, cache.x_shape, cache.has_bias, cache.stride,
+                     cache.pad)
+
+
+def conv1d_forward(x, w, b=None, *, stride: int = 1, pad: int = 0):
+    """1-D convolution (cross-correlation), PyTorch ``conv1d`` semantics.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, L)
+    w : ndarray, shape (F, C, k)
+    b : ndarray, shape (F,), optional
+    stride : int, default 1
+    pad : int, default 0
+
+    Returns
+    -------
+    out : ndarray, shape (N, F, Lo)
+        ``Lo = (L + 2 pad - k) // stride + 1``.
+    cache : ConvCache
+        ``cache.cols`` (N*Lo, C*k): for C = 1 and stride 1 its rows are the tapped delay line of
+        each signal, so a single-channel Conv1d trained by SGD on an MSE loss is block LMS.
+
+    Notes
+    -----
+    The maths (Y = U W^T, dW = dY^T U, dX = col2im(dY W), db = sum of dY; SGD on W is block
+    LMS with error -dY) is written out in :func:`conv2d_forward`.
+    """
+    x, w, b, stride, pad, (Lo,) = _check_inputs(x, w, b, stride, pad, ndim=3)
+    out, cols = _forward(x[:, :, None, :], w[:, :, None, :], b, (1, stride), (0, pad), (1, Lo))
+    return out[:, :, 0, :], ConvCache(x.shape, cols, w, b is not None, stride, pad)
+
+
+def conv1d_backward(dout, cache: ConvCache):
+    """Gradients ``(dx, dw, db)`` of a :func:`conv1d_forward` call (``db`` None without bias).
+
+    ``dout`` has shape (N, F, Lo); ``dx`` (N, C, L), ``dw`` (F, C, k), ``db`` (F,).
+    """
+    dout = _check_dout(dout, cache, ConvCache, 3, "conv1d_forward")
+    N, C, L = cache.x_shape
+    w4 = cache.w[:, :, None, :]
+    dx, dw, db = _backward(dout[:, :, None, :], cache.cols, w4, (N, C, 1, L), cache.has_bias,
+                           (1, cache.stride), (0, cache.pad))
+    return dx.reshape(N, C, L), dw.reshape(cache.w.shape), db
+
+
+# --------------------------------------------------------------------------------------------
+# Naive twins: the definition of the convolution, one multiply-add at a time
+# --------------------------------------------------------------------------------------------
+
+def conv2d_forward_naive(x, w, b=None, *, stride=1, pad=0):
+    """Loop version of :func:`conv2d_forward`; returns ``(out, NaiveConvCache)``."""
+    x, w, b, (sh, sw), (ph, pw), (Ho, Wo) = _check_inputs(x, w, b, stride, pad, ndim=4)
+    N, C, H, W = x.shape
+    F, _, kh, kw = w.shape
+    out = np.zeros((N, F, Ho, Wo), dtype=x.dtype)
+    for n in range(N):
+        for f in range(F):
+            for ho in range(Ho):
+                for wo in range(Wo):
+                    acc = 0.0 if b is None else b[f]
+                    for c in range(C):
+                        for i in range(kh):
+                            for j in range(kw):
+                                r, s = ho * sh + i - ph, wo * sw + j - pw
+                                if 0 <= r < H and 0 <= s < W:    # padding contributes 0
+                                    acc += w[f, c, i, j] * x[n, c, r, s]
+                    out[n, f, ho, wo] = acc
+    return out, NaiveConvCache(x, w, b is not None, (sh, sw), (ph, pw))
+
+
+def conv2d_backward_naive(dout, cache: NaiveConvCache):
+    """Loop version of :func:`conv2d_backward`: every multiply-add of the forward pass sends
+    ``dout`` back to the weight and to the input pixel it used."""
+    dout = _check_dout(dout, cache, NaiveConvCache, 4, "conv2d_forward_naive")
+    x, w = cache.x, cache.w
+    (sh, sw), (ph, pw) = cache.stride, cache.pad
+    N, C, H, W = x.shape
+    F, _, kh, kw = w.shape
+    _, _, Ho, Wo = dout.shape
+    dx, dw = np.zeros_like(x), np.zeros_like(w)
+    db = np.zeros(F, dtype=w.dtype) if cache.has_bias else None
+    for n in range(N):
+        for f in range(F):
+            for ho in range(Ho):
+                for wo in range(Wo):
+                    g = dout[n, f, ho, wo]
+                    if db is not None:
+                        db[f] += g
+                    for c in range(C):
+                        for i in range(kh):
+                            for j in range(kw):
+                                r, s = ho * sh + i - ph, wo * sw + j - pw
+                                if 0 <= r < H and 0 <= s < W:
+                                    dw[f, c, i, j] += g * x[n, c, r, s]
+                                    dx[n, c, r, s] += g * w[f, c, i, j]
+    return dx, dw, db
+
+
+def conv1d_forward_naive(x, w, b=None, *, stride: int = 1, pad: int = 0):
+    """Loop version of :func:`conv1d_forward`; returns ``(out, NaiveConvCache)``."""
+    x, w, b, stride, pad, (Lo,) = _check_inputs(x, w, b, stride, pad, ndim=3)
+    N, C, L = x.shape
+    F, _, k = w.shape
+    out = np.zeros((N, F, Lo), dtype=x.dtype)
+    for n in range(N):
+        for f in range(F):
+            for lo in range(Lo):
+                acc = 0.0 if b is None else b[f]
+                for c in range(C):
+                    for j in range(k):
+                        t = lo * stride + j - pad
+                        if 0 <= t < L:
+                            acc += w[f, c, j] * x[n, c, t]
+                out[n, f, lo] = acc
+    return out, NaiveConvCache(x, w, b is not None, stride, pad)
+
+
+def conv1d_backward_naive(dout, cache: NaiveConvCache):
+    """Loop version of :func:`conv1d_backward`."""
+    dout = _check_dout(dout, cache, NaiveConvCache, 3, "conv1d_forward_naive")
+    x, w, stride, pad = cache.x, cache.w, cache.stride, cache.pad
+    N, C, L = x.shape
+    F, _, k = w.shape
+    Lo = dout.shape[2]
+    dx, dw = np.zeros_like(x), np.zeros_like(w)
+    db = np.zeros(F, dtype=w.dtype) if cache.has_bias else None
+    for n in range(N):
+        for f in range(F):
+            for lo in range(Lo):
+                g = dout[n, f, lo]
+                if db is not None:
+                    db[f] += g
+                for c in range(C):
+                    for j in range(k):
+                        t = lo * stride + j - pad
+                        if 0 <= t < L:
+                            dw[f, c, j] += g * x[n, c, t]
+                            dx[n, c, t] += g * w[f, c, j]
+    return dx, dw, db
