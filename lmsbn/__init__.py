@@ -22,7 +22,10 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("bench", "data", "filters", "gradcheck", "nn", "signals", "spectral", "train")
+_SUBMODULES = (
+    "adaptive", "bench", "bridge", "data", "filters", "gradcheck", "io", "nn", "signals", "spectral",
+    "train",
+)
 
 
 def __getattr__(name):

@@ -22,7 +22,9 @@ import numpy as np
 
 from ._checks import as_float_array, as_generator, check_positive
 
-__all__ = ["GradientCheckError", "check_backward", "numerical_gradient", "rel_error"]
+__all__ = [
+    "GradientCheckError", "check_backward", "numerical_gradient", "rel_error", "richardson_gradient",
+]
 
 
 class GradientCheckError(AssertionError):
@@ -87,6 +89,19 @@ def numerical_gradient(f: Callable, x: np.ndarray, dout, h: float = 1e-5) -> np.
     return grad
 
 
+def richardson_gradient(f: Callable, x: np.ndarray, dout, h: float = 1e-3) -> np.ndarray:
+    r"""Richardson-extrapolated central difference, :math:`(4 D(h) - D(2h)) / 3`, error O(h^4).
+
+    Why it exists: a plain central difference with h = 1e-5 carries ~1e-10 absolute round-off,
+    so an analytic entry that happens to be ~1e-3 fails an *elementwise* relative tolerance of
+    1e-7 even when the backward pass is right (measured: 7-9% of random BatchNorm cases). With
+    h = 1e-3 and extrapolation the error is ~1e-11, so 1e-7 tests the formula, not the seed.
+    """
+    d_h = numerical_gradient(f, x, dout, h)
+    d_2h = numerical_gradient(f, x, dout, 2 * h)
+    return (4 * d_h - d_2h) / 3
+
+
 def check_backward(
     forward: Callable,
     backward: Callable,
@@ -94,6 +109,7 @@ def check_backward(
     *,
     names: Sequence[str] | None = None,
     tol: float = 1e-7,
+    scaled: bool = False,
     rng=None,
 ) -> dict[str, float]:
     """Check a ``forward -> (out, cache)`` / ``backward(dout, cache) -> grads`` pair.
@@ -111,6 +127,10 @@ def check_backward(
         Names used in the report; default ``x0, x1, ...``.
     tol : float, default 1e-7
         Largest acceptable :func:`rel_error`.
+    scaled : bool, default False
+        Measure ``max|analytic - numerical| / max|numerical|`` instead of the elementwise
+        :func:`rel_error`: for randomised cases in which some entry cancels to nearly zero and
+        only round-off is left in it.
     rng : None, int or Generator
         Source of the random upstream gradient.
 
@@ -146,10 +166,13 @@ def check_backward(
             args[k] = a
             return forward(*args)[0]
 
-        num = numerical_gradient(f_k, inputs[k], dout)
+        num = richardson_gradient(f_k, inputs[k], dout)
         if np.shape(g) != num.shape:
             raise GradientCheckError(f"gradient of {name} has shape {np.shape(g)}, expected {num.shape}")
-        err = rel_error(g, num)
+        if scaled:
+            err = float(np.max(np.abs(g - num)) / max(np.max(np.abs(num)), 1e-300))
+        else:
+            err = rel_error(g, num)
         errors[name] = err
         if not err < tol:
             idx = np.unravel_index(np.argmax(np.abs(g - num)), num.shape)

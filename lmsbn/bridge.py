@@ -1,0 +1,441 @@
+r"""The bridge: a conv layer seen as an adaptive filter.
+
+A conv (or linear) layer is an adaptive linear combiner (DESIGN section 1): its regressors are
+the im2col patches of its input, its weights are the rows of ``W = w.reshape(F, K)``, and SGD on
+it is block LMS with error :math:`-\partial L / \partial Y`. This module hands those regressors
+and weights to the analysis core (:mod:`lmsbn.spectral`) *unchanged* -- the core never learns
+that they came from a network -- and adds the one comparison that only exists inside a network:
+BatchNorm's update against NLMS (DESIGN section 4.4).
+
+Which case you are in
+---------------------
+The LMS picture is *exact* for a layer whose output feeds an MSE loss directly (or one layer
+trained while the others are frozen): its error does not depend on its own weights through other
+layers. For a deeper layer the back-propagated error depends on the downstream weights, which
+move too, so the mode analysis is an *approximation* there. :func:`layer_case` says which.
+
+References
+----------
+Chai, Pilanci, Murmann (2020), "Separating the Effects of Batch Normalization on CNN Training
+Speed and Stability Using Classical Adaptive Filter Theory", Asilomar / arXiv:2002.10674.
+Haykin, *Adaptive Filter Theory* (NLMS: ch. 6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._checks import as_float_array, as_generator, check_int, check_positive
+from .io import load_arrays, save_arrays
+from .nn import functional as F
+from .nn.layers import BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Linear
+from .nn.sequential import Sequential
+from .spectral import Spectrum, autocorrelation
+
+__all__ = [
+    "FilterComparison", "FirstStepReport", "LayerModes", "ModeTracker", "bn_followers", "bn_nlms_quantities",
+    "capture_regressors", "compare_first_step", "layer_case", "layer_spectra", "layer_weights",
+    "regressors", "rho",
+]
+
+#: Layers that are adaptive linear combiners.
+COMBINERS = (Conv1d, Conv2d, Linear)
+
+
+# ------------------------------------------------------------------------------------ regressors
+def regressors(layer, x) -> np.ndarray:
+    """The regressor matrix U (M, K) a combiner layer sees for input ``x``.
+
+    Conv2d: ``im2col2d`` of x with the layer's kernel, stride and padding (M = N Ho Wo,
+    K = C kh kw). Conv1d: ``im2col1d``. Linear: x itself (M = N, K = D). Row ``m`` times the
+    flattened filter ``W[f]`` is the layer's output ``f`` at position ``m`` (bias aside).
+    """
+    if isinstance(layer, Conv2d):
+        kh, kw = layer.kernel_shape
+        return F.im2col2d(x, kh, kw, stride=layer.stride, pad=layer.padding)
+    if isinstance(layer, Conv1d):
+        return F.im2col1d(x, layer.kernel_shape[0], stride=layer.stride, pad=layer.padding)
+    if isinstance(layer, Linear):
+        return as_float_array(x, "x", ndim=2)
+    raise TypeError(f"layer must be a Conv1d, Conv2d or Linear, got {type(layer).__name__}")
+
+
+def layer_weights(layer) -> np.ndarray:
+    """The layer's filters as rows, ``W`` of shape (F, K): a view of the weight array."""
+    w = layer.params["weight"]
+    return w.reshape(w.shape[0], -1)
+
+
+def rows_last(a: np.ndarray) -> np.ndarray:
+    """(N, F, ...) layer outputs -> (M, F), rows in the im2col order (n slowest, then pixels)."""
+    a = np.asarray(a)
+    if a.ndim == 2:
+        return a
+    return np.moveaxis(a, 1, -1).reshape(-1, a.shape[1])
+
+
+def _subsample(U, max_rows, rng):
+    if U.shape[0] <= max_rows:
+        return U
+    # Sorted so the kept rows stay in im2col order; seeded so a spectrum is reproducible.
+    return U[np.sort(rng.choice(U.shape[0], size=max_rows, replace=False))]
+
+
+class _BatchNormSnapshot:
+    """Restore every BatchNorm running statistic after an inspection forward pass."""
+
+    def __init__(self, model):
+        self.saved = [(layer, layer.state.copy()) for _, layer in model.named_layers()
+                      if isinstance(layer, (BatchNorm1d, BatchNorm2d))]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for layer, state in self.saved:
+            layer.state = state
+
+
+def _check_model(model):
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a lmsbn.nn.Sequential, got {type(model).__name__}")
+
+
+def capture_regressors(model, x, *, max_rows: int = 20000, rng=None, train: bool = True,
+                       layers=None) -> dict[str, np.ndarray]:
+    """The regressors (im2col patches) entering every conv and linear layer of ``model``.
+
+    Parameters
+    ----------
+    model : Sequential
+    x : ndarray
+        A batch of inputs.
+    max_rows : int, default 20000
+        At most this many rows per layer, drawn without replacement with ``rng`` (memory stays
+        bounded by ``max_rows * K`` per layer whatever the batch size).
+    rng : None, int or numpy.random.Generator
+    train : bool, default True
+        Run the forward pass in training mode (BatchNorm with batch statistics: what the layers
+        see during training). Running statistics are restored afterwards, so inspecting a model
+        never changes it.
+    layers : iterable of str, optional
+        Only these layers (default: every Conv1d, Conv2d and Linear).
+
+    Returns
+    -------
+    dict of str to ndarray of shape (M, K)
+    """
+    _check_model(model)
+    max_rows = check_int(max_rows, "max_rows", min_value=1)
+    rng = as_generator(rng)
+    wanted = _combiner_names(model, layers)
+    captured = {}
+
+    def hook(name, layer, inp, out):
+        if name in wanted:
+            captured[name] = _subsample(regressors(layer, inp), max_rows, rng)
+
+    with _BatchNormSnapshot(model), model.register_forward_hook(hook):
+        model.forward(x, train=train)
+    return captured
+
+
+def _combiner_names(model, layers):
+    names = [n for n, layer in model.named_layers() if isinstance(layer, COMBINERS)]
+    if layers is None:
+        return names
+    layers = [layers] if isinstance(layers, str) else list(layers)
+    for n in layers:
+        if n not in names:
+            raise ValueError(f"layers entry {n!r} is not a conv or linear layer of the model; "
+                             f"those are {names}")
+    return layers
+
+
+def layer_spectra(model, x, *, center: bool = False, max_rows: int = 20000, rng=None,
+                  layers=None) -> dict[str, Spectrum]:
+    """Spectrum of each conv/linear layer's input autocorrelation ``R = U^T U / M``.
+
+    ``center=True`` gives the covariance instead (the mean spike of post-ReLU inputs removed).
+    View a conv layer's channel structure with
+    ``spectral.channel_blocks(spec.R, layer.in_channels, layer.kernel_shape)``.
+    """
+    captured = capture_regressors(model, x, max_rows=max_rows, rng=rng, layers=layers)
+    return {name: Spectrum.from_regressors(U, center=center) for name, U in captured.items()}
+
+
+def bn_followers(model) -> dict[str, str]:
+    """``{combiner_name: batchnorm_name}`` for every conv/linear layer directly followed by BatchNorm."""
+    _check_model(model)
+    items = list(model.named_layers())
+    return {n: items[i + 1][0] for i, (n, layer) in enumerate(items[:-1])
+            if isinstance(layer, COMBINERS) and isinstance(items[i + 1][1], (BatchNorm1d, BatchNorm2d))}
+
+
+def layer_case(model, name: str, *, trained=None) -> str:
+    """``"exact"`` if the layer's LMS picture is exact, else ``"approximate"``.
+
+    Exact means the layer is the last layer (its output is the prediction fed to an MSE loss) or
+    it is the only layer being trained (``trained`` lists the trained layer names).
+    """
+    _check_model(model)
+    names = [n for n, _ in model.named_layers()]
+    if name not in names:
+        raise ValueError(f"name must be a layer of the model, got {name!r}; layers are {names}")
+    if trained is not None and set(trained) == {name}:
+        return "exact"
+    return "exact" if names[-1] == name else "approximate"
+
+
+# ------------------------------------------------------------------------- BatchNorm versus NLMS
+def rho(W, C) -> np.ndarray:
+    r"""The Rayleigh-quotient ratio linking BatchNorm's and NLMS's normalisers (DESIGN 4.4, fact 4).
+
+    .. math:: \rho_f = \frac{K\, w_f^T C w_f}{\|w_f\|^2 \operatorname{tr} C}
+
+    Parameters
+    ----------
+    W : ndarray, shape (F, K) or (K,)
+        Filters as rows.
+    C : ndarray, shape (K, K)
+        Covariance of the (centred) regressors.
+
+    Returns
+    -------
+    ndarray, shape (F,) (or a scalar array for one filter)
+        1 exactly when C is proportional to I; mean 1 over isotropic random ``w``.
+    """
+    W = as_float_array(W, "W", ndim=(1, 2))
+    C = as_float_array(C, "C", ndim=2)
+    K = C.shape[0]
+    if C.shape != (K, K) or W.shape[-1] != K:
+        raise ValueError(f"C must be square (K, K) and W must have K = {C.shape[0]} columns; "
+                         f"got C {C.shape} and W {W.shape}")
+    quad = np.einsum("...k,kl,...l->...", W, C, W)
+    return K * quad / (np.sum(W * W, axis=-1) * np.trace(C))
+
+
+def bn_nlms_quantities(W, C, gamma, lr, *, eps: float = 1e-5, sigma=None) -> dict[str, np.ndarray]:
+    r"""Per-filter BatchNorm and NLMS step sizes for one conv/linear layer followed by BatchNorm.
+
+    Parameters
+    ----------
+    W : ndarray, shape (F, K)
+    C : ndarray, shape (K, K)
+        Covariance of the layer's regressors (``autocorrelation(U, center=True)``).
+    gamma : ndarray, shape (F,)
+    lr : float
+    eps : float
+        BatchNorm's eps.
+    sigma : ndarray, shape (F,), optional
+        The divisor BatchNorm actually used; default :math:`\sqrt{w^T C w + \epsilon}`.
+
+    Returns
+    -------
+    dict of ndarray, each of shape (F,)
+        ``bn_step`` :math:`= \eta\gamma^2/\sigma^2`; ``nlms_mu`` :math:`= \eta\gamma^2 K/\|w\|^2`
+        (the equivalent NLMS step size, stable in (0, 2)); ``nlms_step`` = ``nlms_mu / tr C``;
+        ``ratio`` = ``bn_step / nlms_step``; ``rho``; ``w_norm``.
+
+    Notes
+    -----
+    BatchNorm divides the step it takes in output space by the *output* power
+    :math:`\sigma^2 = w^T C w` of the filter; NLMS divides by the *input* power
+    :math:`\operatorname{tr} C`. Writing :math:`\sigma^2 = \rho\,\|w\|^2 \operatorname{tr} C / K`
+    shows that BatchNorm's step is the NLMS step with
+    :math:`\tilde\mu = \eta\gamma^2 K / \|w\|^2`, divided by :math:`\rho`. Hence
+    ``ratio`` = :math:`1/\rho` up to eps: it is 1 for white inputs and near 1 at an isotropic
+    random initialisation, and drifts as training turns ``w`` towards the top eigenvectors of C.
+    """
+    W = as_float_array(W, "W", ndim=2)
+    C = as_float_array(C, "C", ndim=2)
+    lr = check_positive(lr, "lr")
+    gamma = as_float_array(gamma, "gamma", ndim=1)
+    K = W.shape[1]
+    w_norm2 = np.sum(W * W, axis=1)
+    trace_c = float(np.trace(C))
+    if sigma is None:
+        sigma = np.sqrt(np.einsum("fk,kl,fl->f", W, C, W) + eps)
+    bn_step = lr * gamma**2 / sigma**2
+    nlms_mu = lr * gamma**2 * K / w_norm2
+    nlms_step = nlms_mu / trace_c
+    return {"bn_step": bn_step, "nlms_mu": nlms_mu, "nlms_step": nlms_step,
+            "ratio": bn_step / nlms_step, "rho": rho(W, C), "w_norm": np.sqrt(w_norm2)}
+
+
+@dataclass
+class FilterComparison:
+    """BatchNorm versus NLMS for the filters of one conv/linear layer (arrays of shape (F,)).
+
+    Attributes
+    ----------
+    layer, bn_layer : str
+    K : int
+        Regressor length C_in kh kw.
+    trace_C : float
+        Input power of the centred regressors, tr C.
+    bn_step, nlms_mu, nlms_step, ratio, rho, w_norm : ndarray (F,)
+        See :func:`bn_nlms_quantities`.
+    bn_error : ndarray (F,)
+        Relative error of BatchNorm's own first-order prediction of the change of its output
+        (DESIGN 4.4 fact 3) against the actual change: O(lr), the linearisation error.
+    nlms_error : ndarray (F,)
+        Relative error of the NLMS prediction (the same formula with the input-power normaliser)
+        against the actual change: about :math:`|1 - \\rho|` -- zero for white input.
+    scale_invariance : ndarray (F,)
+        :math:`|w \\cdot \\nabla_w L| / (\\|w\\| \\|\\nabla_w L\\|)`, 0 up to eps (DESIGN 4.4 fact 2).
+    """
+
+    layer: str
+    bn_layer: str
+    K: int
+    trace_C: float
+    bn_step: np.ndarray
+    nlms_mu: np.ndarray
+    nlms_step: np.ndarray
+    ratio: np.ndarray
+    rho: np.ndarray
+    w_norm: np.ndarray
+    bn_error: np.ndarray
+    nlms_error: np.ndarray
+    scale_invariance: np.ndarray
+
+
+@dataclass
+class FirstStepReport:
+    """:func:`compare_first_step`'s result: one :class:`FilterComparison` per conv+BN pair."""
+
+    lr: float
+    layers: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A table of medians over filters, one line per layer."""
+        head = f"{'layer':<8} {'K':>4} {'median rho':>10} {'BN/NLMS':>8} {'NLMS mu~':>9} " \
+               f"{'BN err':>8} {'NLMS err':>8}"
+        lines = [head]
+        for name, c in self.layers.items():
+            lines.append(f"{name:<8} {c.K:>4} {np.median(c.rho):>10.3f} {np.median(c.ratio):>8.3f} "
+                         f"{np.median(c.nlms_mu):>9.3g} {np.median(c.bn_error):>8.1e} "
+                         f"{np.median(c.nlms_error):>8.1e}")
+        lines += [f"{name:<8} skipped: {why}" for name, why in self.skipped.items()]
+        return "\n".join(lines)
+
+    def save(self, path):
+        arrays = {}
+        meta = {"lr": self.lr, "skipped": self.skipped, "layers": {}}
+        for name, c in self.layers.items():
+            meta["layers"][name] = {"bn_layer": c.bn_layer, "K": c.K, "trace_C": c.trace_C}
+            for key in _ARRAY_FIELDS:
+                arrays[f"{name}/{key}"] = getattr(c, key)
+        return save_arrays(path, "FirstStepReport", arrays, meta)
+
+    @classmethod
+    def load(cls, path) -> FirstStepReport:
+        arrays, meta = load_arrays(path, "FirstStepReport")
+        layers = {name: FilterComparison(layer=name, **info,
+                                         **{k: arrays[f"{name}/{k}"] for k in _ARRAY_FIELDS})
+                  for name, info in meta["layers"].items()}
+        return cls(lr=meta["lr"], layers=layers, skipped=meta["skipped"])
+
+
+_ARRAY_FIELDS = ("bn_step", "nlms_mu", "nlms_step", "ratio", "rho", "w_norm", "bn_error",
+                 "nlms_error", "scale_invariance")
+
+
+def _normalised_change(U, W_new, xhat, gamma, eps):
+    """gamma * (xhat' - xhat): the actual change of BatchNorm's output after the filters change."""
+    Z = U @ W_new.T
+    Zc = Z - Z.mean(axis=0)
+    return gamma * (Zc / np.sqrt(Zc.var(axis=0) + eps) - xhat)
+
+
+def compare_first_step(model, x, y, lr, *, loss: str = "cross_entropy") -> FirstStepReport:
+    r"""BatchNorm's update against NLMS's, for every conv/linear layer followed by BatchNorm.
+
+    Runs one forward and backward pass on ``(x, y)`` at the model's current weights (without
+    changing the weights or the running statistics), then for each filter :math:`f` of each such
+    layer computes the quantities of :func:`bn_nlms_quantities`, and checks the first-order change
+    of the normalised output (DESIGN section 4.4, fact 3)
+
+    .. math::
+        \Delta\hat z \approx -\eta\,\frac{\gamma^2}{\sigma^2}\,
+        (I - \hat x \hat x^T / M)\, \tilde U \tilde U^T P g,
+        \qquad P g = g - \bar g - \hat x\, \overline{g \hat x},
+
+    against the actual change after the SGD step ``w - lr * dL/dw`` (``bn_error``), and the same
+    formula with NLMS's normaliser :math:`K / (\|w\|^2 \operatorname{tr} C)` in place of
+    :math:`1/\sigma^2` (``nlms_error``).
+
+    Parameters
+    ----------
+    model : Sequential
+    x, y : ndarray
+        One batch and its labels (or targets for ``loss="mse"``).
+    lr : float
+        Use a small one (1e-4 or less) to see the first-order agreement.
+    loss : {"cross_entropy", "mse"}
+
+    Returns
+    -------
+    FirstStepReport
+        Layers whose BatchNorm is not in ``"full"`` mode are listed in ``skipped``: the facts are
+        about standard BatchNorm.
+    """
+    from .train import _check_labels, _loss_fn  # the loss plumbing is the training loop's
+
+    _check_model(model)
+    lr = check_positive(lr, "lr")
+    X = as_float_array(x, "x", min_ndim=2)
+    y = _check_labels(y, X, loss)
+    pairs = bn_followers(model)
+    inputs, g_out = {}, {}
+
+    def fwd(name, layer, inp, out):
+        if name in pairs:
+            inputs[name] = inp
+
+    def bwd(name, layer, dout, din):
+        if name in pairs.values():
+            g_out[name] = dout
+
+    report = FirstStepReport(lr=lr)
+    with _BatchNormSnapshot(model), model.register_forward_hook(fwd), \
+            model.register_backward_hook(bwd):
+        out = model.forward(X, train=True)
+        _, dout = _loss_fn(loss)(out, y)
+        model.backward(dout)
+    for name, bn_name in pairs.items():
+        layer, bn = model[name], model[bn_name]
+        if bn.mode != "full":
+            report.skipped[name] = f"{bn_name} is in mode {bn.mode!r}; the comparison is for 'full'"
+            continue
+        U = regressors(layer, inputs[name])
+        W = layer_weights(layer)
+        dW = layer.grads["weight"].reshape(W.shape)
+        gamma, sigma = bn.params["weight"], bn.cache.sigma
+        xhat, g = rows_last(bn.cache.xhat), rows_last(g_out[bn_name])
+        Ut = U - U.mean(axis=0)
+        C = autocorrelation(U, center=True)
+        q = bn_nlms_quantities(W, C, gamma, lr, eps=bn.eps, sigma=sigma)
+        # Fact 1's projected error and fact 3's first-order output change, per filter column.
+        Pg = g - g.mean(axis=0) - xhat * np.mean(g * xhat, axis=0)
+        s = Ut @ (Ut.T @ Pg)
+        Pi_s = s - xhat * np.mean(xhat * s, axis=0)
+        actual = _normalised_change(U, W - lr * dW, xhat, gamma, bn.eps)
+        norm = np.linalg.norm(actual, axis=0)
+        bn_pred, nlms_pred = -q["bn_step"] * Pi_s, -q["nlms_step"] * Pi_s
+        report.layers[name] = FilterComparison(
+            layer=name, bn_layer=bn_name, K=W.shape[1], trace_C=float(np.trace(C)), **q,
+            bn_error=np.linalg.norm(actual - bn_pred, axis=0) / norm,
+            nlms_error=np.linalg.norm(actual - nlms_pred, axis=0) / norm,
+            scale_invariance=np.abs(np.sum(W * dW, axis=1))
+            / (np.linalg.norm(W, axis=1) * np.linalg.norm(dW, axis=1)),
+        )
+    return report
+
+
+# ModeTracker lives in its own module (it is a training callback); it is part of the bridge's API.
+from .mode_tracker import LayerModes, ModeTracker  # noqa: E402  (it imports the helpers above)

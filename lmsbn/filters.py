@@ -1,0 +1,339 @@
+r"""Classical adaptive filters: LMS, NLMS and their block forms.
+
+Every filter here is an *adaptive linear combiner* (DESIGN section 1): it sees one regressor
+:math:`u(n) \in \mathbb{R}^K` per sample, predicts :math:`y(n) = w(n)^T u(n)`, compares the
+prediction with the desired sample :math:`d(n)` and nudges its weights along the regressor.
+The filters differ **only** in how they nudge, so each class below overrides a single method,
+``_update``, and everything else -- validation, ``step``, ``run``, ensembles, divergence
+detection, history recording -- lives once in :class:`lmsbn.adaptive.AdaptiveFilter`.
+
+Conventions: :math:`u(n) = [x(n), x(n-1), \dots, x(n-K+1)]` (newest sample first),
+:math:`e(n) = d(n) - w(n)^T u(n)`, ``w_history[n]`` holds the weights used to compute
+:math:`y(n)` (``T + 1`` rows, the last being the final weights), ``w0=None`` means zeros, and
+leading axes of the inputs are independent realizations. See :mod:`lmsbn.adaptive`.
+
+============================  ==============================================================
+:class:`LMS`                  :math:`\Delta w = \mu e u`
+:class:`NLMS`                 :math:`\Delta w = \tilde\mu e u / (\epsilon + \|u\|^2)`
+:class:`LeakyLMS`             :math:`\Delta w = \mu (e u - \gamma w)`
+:class:`BlockLMS`             :math:`\Delta w = \mu U_b^T e_b / L` once per block of ``L``
+:class:`BlockNLMS`            :math:`\Delta w = \tilde\mu U_b^T e_b / (\epsilon + \|U_b\|_F^2)`
+:class:`AffineProjection`     :math:`\Delta w = \tilde\mu U^T (\epsilon I + U U^T)^{-1} e` over the
+                              last ``P`` regressors
+============================  ==============================================================
+
+References
+----------
+.. [1] B. Widrow and M. E. Hoff, "Adaptive switching circuits", IRE WESCON Convention Record,
+   part 4, pp. 96-104, 1960.
+.. [2] S. Haykin, *Adaptive Filter Theory*, 4th ed., Prentice Hall, 2002 (chapters 5-6 on LMS and
+   NLMS; chapter 7 on block and frequency-domain filters).
+.. [3] A. H. Sayed, *Fundamentals of Adaptive Filtering*, Wiley, 2003 (the affine projection
+   family and the minimum-norm interpretation of NLMS).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lmsbn._checks import check_int, check_positive
+from lmsbn.adaptive import (
+    AdaptiveFilter,
+    FilterResult,
+    LearningCurve,
+    ensemble_learning_curve,
+    learning_curve,
+)
+
+__all__ = [
+    "AdaptiveFilter",
+    "FilterResult",
+    "LMS",
+    "NLMS",
+    "LeakyLMS",
+    "BlockLMS",
+    "BlockNLMS",
+    "AffineProjection",
+    "LearningCurve",
+    "learning_curve",
+    "ensemble_learning_curve",
+]
+
+# --------------------------------------------------------------------------------------------
+# Sample-by-sample filters
+# --------------------------------------------------------------------------------------------
+
+
+class LMS(AdaptiveFilter):
+    r"""The least-mean-squares filter of Widrow and Hoff (1960).
+
+    Parameters
+    ----------
+    taps : int
+        Number of weights ``K``.
+    mu : float
+        Step size (> 0).
+    w0 : array_like, shape (K,) or (*B, K), optional
+        Initial weights; zeros by default.
+    divergence_threshold : float, default 1e12
+        See :class:`AdaptiveFilter`.
+
+    Notes
+    -----
+    Update (a stochastic-gradient step on :math:`\tfrac12 e(n)^2`):
+
+    .. math:: w(n+1) = w(n) + \mu\, e(n)\, u(n).
+
+    With :math:`R = E[u u^T] = Q \Lambda Q^T`, the mean weight error
+    :math:`c(n) = w(n) - w_o` obeys :math:`E\,c(n+1) = (I - \mu R)\, E\,c(n)` (exact for
+    regressors independent over time; the *independence approximation* for a tapped delay
+    line), so each natural mode decays as :math:`(1 - \mu\lambda_k)^n` and the mean converges
+    iff :math:`0 < \mu < 2/\lambda_{\max}`. The mean-square error converges for
+    :math:`\mu < 2/\operatorname{tr} R` (a conservative bound), and the misadjustment is about
+    :math:`(\mu/2)\operatorname{tr} R` for small :math:`\mu` (Haykin [2]_, ch. 5-6).
+
+    References
+    ----------
+    .. [1] B. Widrow and M. E. Hoff, "Adaptive switching circuits", IRE WESCON, 1960.
+    .. [2] S. Haykin, *Adaptive Filter Theory*, 4th ed., 2002.
+    """
+
+    def _update(self, w, u, e):
+        return (self.mu * e)[:, None] * u
+
+
+class NLMS(AdaptiveFilter):
+    r"""The normalised LMS filter: the LMS step divided by the regressor's energy.
+
+    Parameters
+    ----------
+    taps : int
+        Number of weights ``K``.
+    mu : float
+        Normalised step size :math:`\tilde\mu`; stable for :math:`0 < \tilde\mu < 2`. Larger
+        values are accepted (and diverge) so that the bound can be demonstrated.
+    eps : float, default 1e-8
+        Regularisation of the denominator (>= 0). ``eps=0`` gives the exact minimum-norm
+        update; a zero regressor then divides by zero and is reported as divergence.
+    w0 : array_like, shape (K,) or (*B, K), optional
+        Initial weights; zeros by default.
+    divergence_threshold : float, default 1e12
+        See :class:`AdaptiveFilter`.
+
+    Notes
+    -----
+    Update:
+
+    .. math:: w(n+1) = w(n) + \frac{\tilde\mu\, e(n)}{\epsilon + \|u(n)\|^2}\, u(n).
+
+    With :math:`\tilde\mu = 1` and :math:`\epsilon = 0` it is the solution of
+
+    .. math:: \min_{w'} \|w' - w(n)\|^2 \quad\text{subject to}\quad w'^T u(n) = d(n),
+
+    i.e. the smallest change that makes the a-posteriori error zero (Sayed [3]_, ch. 10).
+    Because numerator and denominator both scale with :math:`\|u\|^2`, multiplying the input
+    by :math:`c \neq 0` leaves the outputs unchanged and scales the weights by :math:`1/c`:
+    unlike LMS, the stable range :math:`0 < \tilde\mu < 2` does not depend on the input power.
+    This is the input-power normalisation that BatchNorm performs in output space (DESIGN 4.4).
+
+    References
+    ----------
+    .. [2] S. Haykin, *Adaptive Filter Theory*, 4th ed., 2002, ch. 6.
+    .. [3] A. H. Sayed, *Fundamentals of Adaptive Filtering*, Wiley, 2003.
+    """
+
+    def __init__(self, taps, mu, eps=1e-8, w0=None, *, divergence_threshold=1e12):
+        self.eps = check_positive(eps, "eps", allow_zero=True)
+        super().__init__(taps, mu, w0, divergence_threshold=divergence_threshold)
+
+    def _extra_repr(self):
+        return {"eps": self.eps}
+
+    def _update(self, w, u, e):
+        power = np.einsum("bk,bk->b", u, u)
+        return (self.mu * e / (self.eps + power))[:, None] * u
+
+
+class LeakyLMS(AdaptiveFilter):
+    r"""LMS with leakage: stochastic gradient of :math:`\tfrac12 e^2 + \tfrac\gamma2\|w\|^2`.
+
+    Parameters
+    ----------
+    taps, mu, w0, divergence_threshold
+        As for :class:`LMS`.
+    leak : float, default 1e-3
+        Leakage :math:`\gamma \ge 0`; ``leak=0`` is plain LMS.
+
+    Notes
+    -----
+    .. math:: w(n+1) = (1 - \mu\gamma)\, w(n) + \mu\, e(n)\, u(n).
+
+    The mean dynamics become :math:`E\,c(n+1) = (I - \mu(R + \gamma I)) E\,c(n)` around the
+    biased solution :math:`(R + \gamma I)^{-1} p`: leakage lifts every eigenvalue by
+    :math:`\gamma`, so the slowest modes speed up -- the same remedy as weight decay
+    (Haykin [2]_, ch. 5; Sayed [3]_).
+
+    References
+    ----------
+    .. [2] S. Haykin, *Adaptive Filter Theory*, 4th ed., 2002.
+    .. [3] A. H. Sayed, *Fundamentals of Adaptive Filtering*, Wiley, 2003.
+    """
+
+    def __init__(self, taps, mu, leak=1e-3, w0=None, *, divergence_threshold=1e12):
+        self.leak = check_positive(leak, "leak", allow_zero=True)
+        super().__init__(taps, mu, w0, divergence_threshold=divergence_threshold)
+
+    def _extra_repr(self):
+        return {"leak": self.leak}
+
+    def _update(self, w, u, e):
+        return self.mu * (e[:, None] * u - self.leak * w)
+
+
+# --------------------------------------------------------------------------------------------
+# Block and window filters
+# --------------------------------------------------------------------------------------------
+
+
+class BlockLMS(AdaptiveFilter):
+    r"""Block LMS: one averaged LMS step per block of ``L`` samples.
+
+    Parameters
+    ----------
+    taps : int
+        Number of weights ``K``.
+    mu : float
+        Step size (> 0).
+    block : int
+        Block length ``L`` (>= 1); ``block=1`` is :class:`LMS`.
+    w0, divergence_threshold
+        As for :class:`LMS`.
+
+    Notes
+    -----
+    The weights stay fixed during a block; all ``L`` outputs use the weights of the block's
+    start, and ``w_history`` (one row per sample) is therefore constant inside a block. With
+    :math:`U_b` (L x K) the block's regressors and :math:`e_b` (L,) their errors, at the end of
+    each block
+
+    .. math:: w \leftarrow w + \frac{\mu}{L}\, U_b^T e_b .
+
+    This is exactly the SGD step of a 1-channel ``Conv1d`` on a mean-squared-error loss over
+    the block (DESIGN sections 1 and 4.3): the im2col rows are the regressors. Averaging does
+    not change the mean dynamics (still :math:`0 < \mu < 2/\lambda_{\max}`), it lowers the
+    gradient noise and so the misadjustment by about a factor ``L`` (Haykin [2]_, ch. 7).
+
+    References
+    ----------
+    .. [2] S. Haykin, *Adaptive Filter Theory*, 4th ed., 2002.
+    """
+
+    windowed = True
+
+    def __init__(self, taps, mu, block, w0=None, *, divergence_threshold=1e12):
+        self.block = self.window = check_int(block, "block", min_value=1)
+        super().__init__(taps, mu, w0, divergence_threshold=divergence_threshold)
+
+    def _extra_repr(self):
+        return {"block": self.block}
+
+    def _update(self, w, U, e):
+        return (self.mu / self.block) * np.einsum("bp,bpk->bk", e, U)
+
+
+class BlockNLMS(AdaptiveFilter):
+    r"""Power-normalised block LMS: the block step divided by the block's energy.
+
+    Parameters
+    ----------
+    taps : int
+        Number of weights ``K``.
+    mu : float
+        Normalised step size :math:`\tilde\mu`, stable for :math:`0 < \tilde\mu < 2`.
+    block : int
+        Block length ``L`` (>= 1); ``block=1`` is :class:`NLMS`.
+    eps : float, default 1e-8
+        Regularisation of the denominator (>= 0).
+    w0, divergence_threshold
+        As for :class:`LMS`.
+
+    Notes
+    -----
+    .. math:: w \leftarrow w + \frac{\tilde\mu}{\epsilon + \|U_b\|_F^2}\, U_b^T e_b .
+
+    :math:`\|U_b\|_F^2 = L \operatorname{tr}\hat R_b` with :math:`\hat R_b = U_b^T U_b / L`, so
+    this is block LMS with :math:`\mu = \tilde\mu / \operatorname{tr}\hat R_b`, which is below
+    the conservative bound :math:`2/\operatorname{tr}R` whenever :math:`\tilde\mu < 2`
+    (DESIGN 4.2). Outputs inside a block use the block-start weights, as in :class:`BlockLMS`.
+    """
+
+    windowed = True
+
+    def __init__(self, taps, mu, block, eps=1e-8, w0=None, *, divergence_threshold=1e12):
+        self.block = self.window = check_int(block, "block", min_value=1)
+        self.eps = check_positive(eps, "eps", allow_zero=True)
+        super().__init__(taps, mu, w0, divergence_threshold=divergence_threshold)
+
+    def _extra_repr(self):
+        return {"block": self.block, "eps": self.eps}
+
+    def _update(self, w, U, e):
+        energy = np.einsum("bpk,bpk->b", U, U)
+        return (self.mu / (self.eps + energy))[:, None] * np.einsum("bp,bpk->bk", e, U)
+
+
+class AffineProjection(AdaptiveFilter):
+    r"""The affine projection algorithm (APA): NLMS over the last ``P`` regressors.
+
+    Parameters
+    ----------
+    taps : int
+        Number of weights ``K``.
+    mu : float
+        Normalised step size :math:`\tilde\mu`, stable for :math:`0 < \tilde\mu < 2`.
+    order : int
+        Projection order ``P`` (>= 1); ``order=1`` is :class:`NLMS`.
+    eps : float, default 1e-8
+        Regularisation :math:`\epsilon \ge 0` of the P x P Gram matrix.
+    w0, divergence_threshold
+        As for :class:`LMS`.
+
+    Notes
+    -----
+    The weights are updated at every sample. With :math:`U(n)` (P x K) the last ``P``
+    regressors (fewer during the first ``P - 1`` samples) and
+    :math:`e(n) = d(n) - U(n) w(n)` their errors *with the current weights*,
+
+    .. math:: w(n+1) = w(n) + \tilde\mu\, U(n)^T \left(\epsilon I + U(n) U(n)^T\right)^{-1} e(n).
+
+    With :math:`\tilde\mu = 1` and :math:`\epsilon = 0` it is the minimum-norm change that
+    zeroes all ``P`` a-posteriori errors; the Gram matrix is pseudo-inverted, so linearly
+    dependent regressors give the minimum-norm update instead of an error. Projecting onto ``P``
+    directions at once decorrelates coloured input, so APA converges much faster than NLMS when
+    the eigenvalue spread is large (Sayed [3]_, ch. 13; Haykin [2]_, ch. 6).
+
+    References
+    ----------
+    .. [2] S. Haykin, *Adaptive Filter Theory*, 4th ed., 2002.
+    .. [3] A. H. Sayed, *Fundamentals of Adaptive Filtering*, Wiley, 2003.
+    """
+
+    windowed = True
+
+    def __init__(self, taps, mu, order, eps=1e-8, w0=None, *, divergence_threshold=1e12):
+        self.window = check_int(order, "order", min_value=1)
+        self.eps = check_positive(eps, "eps", allow_zero=True)
+        super().__init__(taps, mu, w0, divergence_threshold=divergence_threshold)
+
+    @property
+    def order(self) -> int:
+        """The projection order ``P``."""
+        return self.window
+
+    def _extra_repr(self):
+        return {"order": self.order, "eps": self.eps}
+
+    def _update(self, w, U, e):
+        gram = np.einsum("bpk,bqk->bpq", U, U) + self.eps * np.eye(U.shape[1], dtype=U.dtype)
+        coef = np.einsum("bpq,bq->bp", np.linalg.pinv(gram), e)
+        return self.mu * np.einsum("bp,bpk->bk", coef, U)

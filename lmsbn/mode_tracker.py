@@ -1,0 +1,197 @@
+r"""``ModeTracker``: watch the natural modes of every conv/linear layer while a network trains.
+
+Every ``every`` steps, for each tracked layer, the tracker takes the regressors the layer saw in
+that step (through a ``Sequential`` forward hook), decomposes their autocorrelation
+``R = U^T U / M`` with the analysis core, and records
+
+* the spectrum: eigenvalues, trace, :math:`\lambda_{max}`, :math:`\lambda_{min}`, spread, and the
+  LMS stability bound :math:`2/\lambda_{max}` (on the step size of the layer's block-LMS update);
+* the mode coordinates of each filter's *update* in that eigenbasis, :math:`Q^T \Delta w_f`;
+* at the end of training, the mode coordinates of each recorded weight against the final weights,
+  :math:`v_f(t) = Q_t^T (w_f(t) - w_f(T))` -- the LMS weight-error modes with the final weights
+  standing in for the unknown optimum;
+* for a layer followed by BatchNorm, the BatchNorm-versus-NLMS quantities of
+  :func:`lmsbn.bridge.bn_nlms_quantities` (effective steps, their ratio, rho, ``||w||``).
+
+Cost: one im2col of at most ``max_rows`` rows, one K x K product and one ``eigh`` per layer per
+record (K is a few hundred at most), never anything the size of the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._checks import as_generator, check_int
+from .bridge import (
+    _combiner_names, _subsample, bn_followers, bn_nlms_quantities, layer_case, layer_weights,
+    regressors,
+)
+from .io import load_arrays, save_arrays
+from .spectral import Spectrum, autocorrelation
+from .train import Callback
+
+__all__ = ["LayerModes", "ModeTracker"]
+
+_SERIES = ("steps", "eigenvalues", "trace", "lambda_max", "lambda_min", "spread",
+           "stability_bound", "weights", "update_modes", "modes")
+_BN_SERIES = ("bn_step", "nlms_mu", "nlms_step", "ratio", "rho", "w_norm")
+
+
+@dataclass
+class LayerModes:
+    r"""The record of one layer (T = number of records, F filters, K taps).
+
+    Attributes
+    ----------
+    steps : ndarray of int, (T,)
+    eigenvalues : ndarray, (T, K)
+        Descending, of the layer's input autocorrelation at each record.
+    trace, lambda_max, lambda_min, spread, stability_bound : ndarray, (T,)
+    weights : ndarray, (T, F, K)
+        Filters after the recorded step.
+    update_modes : ndarray, (T, F, K)
+        :math:`Q_t^T \Delta w_f` of the recorded step's update.
+    modes : ndarray, (T, F, K)
+        :math:`Q_t^T (w_f(t) - w_f(\text{final}))`; filled in when training ends.
+    case : str
+        ``"exact"`` or ``"approximate"`` (see :func:`lmsbn.bridge.layer_case`).
+    bn : dict of str to ndarray (T, F)
+        For a layer followed by BatchNorm: ``bn_step, nlms_mu, nlms_step, ratio, rho, w_norm``.
+    """
+
+    steps: np.ndarray
+    eigenvalues: np.ndarray
+    trace: np.ndarray
+    lambda_max: np.ndarray
+    lambda_min: np.ndarray
+    spread: np.ndarray
+    stability_bound: np.ndarray
+    weights: np.ndarray
+    update_modes: np.ndarray
+    modes: np.ndarray
+    case: str = "approximate"
+    bn: dict = field(default_factory=dict)
+
+
+class ModeTracker(Callback):
+    """A training callback that records the natural modes of each conv/linear layer.
+
+    Parameters
+    ----------
+    every : int, default 20
+        Record at steps 0, every, 2 every, ...
+    layers : iterable of str, optional
+        Layer names to track (default: every Conv1d, Conv2d and Linear).
+    max_rows : int, default 2048
+        Regressor rows per layer and record used for R (a seeded subsample of the batch's rows).
+    rng : None, int or numpy.random.Generator
+        Drives the row subsampling.
+
+    Attributes
+    ----------
+    record : dict of str to LayerModes
+        Filled in by training; saved and loaded with :meth:`save` / :meth:`load`.
+
+    Examples
+    --------
+    >>> from lmsbn.data import shapes
+    >>> from lmsbn.nn import small_cnn
+    >>> from lmsbn.train import train
+    >>> X, y = shapes(256, rng=0)
+    >>> tracker = ModeTracker(every=5, rng=0)
+    >>> history = train(small_cnn(rng=0), X, y, steps=11, callbacks=[tracker], rng=0)
+    >>> tracker.record["conv2"].eigenvalues.shape
+    (3, 144)
+    """
+
+    def __init__(self, every: int = 20, *, layers=None, max_rows: int = 2048, rng=None):
+        self.every = check_int(every, "every", min_value=1)
+        self.max_rows = check_int(max_rows, "max_rows", min_value=2)
+        self.rng = as_generator(rng)
+        self.layers = layers
+        self.record: dict[str, LayerModes] = {}
+
+    # ------------------------------------------------------------------ callback protocol
+    def on_train_begin(self, model):
+        self._names = _combiner_names(model, self.layers)
+        self._bn = {n: b for n, b in bn_followers(model).items() if n in self._names}
+        self._inputs = {}
+        self._prev = {n: layer_weights(model[n]).copy() for n in self._names}
+        self._rows = {n: {k: [] for k in (*_SERIES, *_BN_SERIES, "Q")} for n in self._names}
+        self._trained = None
+
+        def hook(name, layer, inp, out):
+            if name in self._prev:
+                self._inputs[name] = inp  # a reference, not a copy: the next forward replaces it
+
+        self._hook = model.register_forward_hook(hook)
+
+    def on_step(self, event):
+        if self._trained is None:  # which layers the optimiser moves decides the exact case
+            self._trained = {k.rsplit(".", 1)[0] for k in event.grads}
+        for name in self._names:
+            layer = event.model[name]
+            W = layer_weights(layer).copy()
+            before, self._prev[name] = self._prev[name], W
+            if event.step % self.every == 0:
+                self._record(event.model, name, event.step, before, W, event.lr)
+
+    def on_train_end(self, model, history):
+        self._hook.remove()
+        for name in self._names:
+            rows = self._rows[name]
+            if not rows["steps"]:
+                continue
+            final = layer_weights(model[name])
+            rows["modes"] = [(W - final) @ Q for W, Q in zip(rows["weights"], rows["Q"])]
+            series = {k: np.asarray(rows[k]) for k in _SERIES}
+            bn = {k: np.asarray(rows[k]) for k in _BN_SERIES} if name in self._bn else {}
+            case = layer_case(model, name, trained=self._trained)
+            self.record[name] = LayerModes(**series, case=case, bn=bn)
+        del self._rows, self._inputs, self._prev
+
+    # ------------------------------------------------------------------ one record
+    def _record(self, model, name, step, W_before, W_after, lr):
+        U = _subsample(regressors(model[name], self._inputs[name]), self.max_rows, self.rng)
+        spec = Spectrum.from_regressors(U)
+        Q = spec.eigenvectors
+        rows = self._rows[name]
+        for key, value in (("steps", step), ("eigenvalues", spec.eigenvalues), ("trace", spec.trace),
+                           ("lambda_max", spec.lambda_max), ("lambda_min", spec.lambda_min),
+                           ("spread", spec.spread), ("stability_bound", spec.stability_bound()),
+                           ("weights", W_after), ("update_modes", (W_after - W_before) @ Q),
+                           ("Q", Q)):
+            rows[key].append(value)
+        if name in self._bn:
+            bn = model[self._bn[name]]
+            # The quantities of the step just taken: the weights and BatchNorm divisor of its
+            # forward pass, and the regressors' covariance.
+            q = bn_nlms_quantities(W_before, autocorrelation(U, center=True), bn.params["weight"],
+                                   lr, eps=bn.eps, sigma=bn.cache.sigma)
+            for key in _BN_SERIES:
+                rows[key].append(q[key])
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path):
+        """Save :attr:`record` to ``path`` (.npz + JSON metadata, no pickle)."""
+        arrays, meta = {}, {"every": self.every, "max_rows": self.max_rows, "layers": {}}
+        for name, rec in self.record.items():
+            meta["layers"][name] = {"case": rec.case, "bn": sorted(rec.bn)}
+            for key in _SERIES:
+                arrays[f"{name}/{key}"] = getattr(rec, key)
+            for key, value in rec.bn.items():
+                arrays[f"{name}/bn/{key}"] = value
+        return save_arrays(path, "ModeTracker", arrays, meta)
+
+    @classmethod
+    def load(cls, path) -> ModeTracker:
+        """A tracker whose :attr:`record` is read from ``path``."""
+        arrays, meta = load_arrays(path, "ModeTracker")
+        tracker = cls(every=meta["every"], max_rows=meta["max_rows"])
+        for name, info in meta["layers"].items():
+            tracker.record[name] = LayerModes(
+                **{k: arrays[f"{name}/{k}"] for k in _SERIES}, case=info["case"],
+                bn={k: arrays[f"{name}/bn/{k}"] for k in info["bn"]})
+        return tracker
