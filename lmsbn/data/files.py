@@ -20,8 +20,9 @@ File formats, read here without any third-party code:
 * CIFAR-10 python batches: pickled dicts whose ``data`` entry is a uint8 array (n, 3072) holding
   each image as 1024 red, 1024 green, then 1024 blue values in row-major order, and whose
   ``labels`` entry is a list of ints. A pickle can run arbitrary code when loaded, so batches are
-  read with an unpickler that resolves only the three NumPy names an array needs and refuses all
-  others *before* anything is called.
+  read with an unpickler that resolves only the names NumPy needs to rebuild an array
+  (``ndarray``, ``dtype`` and the ``_reconstruct`` / ``_frombuffer`` helpers) and refuses every
+  other global *before* anything is called.
 
 References
 ----------
@@ -48,8 +49,8 @@ from .._checks import as_float_array, as_generator, check_choice, check_int, des
 from .download import CIFAR_FOLDER, _as_path, cache_dir, extract_cifar_archive
 from .download import download as fetch_dataset
 
-__all__ = ["load_cifar10", "load_digits", "load_fashion_mnist",
-           "load_mnist", "load_npz", "read_cifar_batch", "read_idx"]
+__all__ = ["load_cifar10", "load_digits", "load_fashion_mnist", "load_mnist", "load_npz",
+           "read_cifar_batch", "read_idx"]
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
