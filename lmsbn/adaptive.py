@@ -81,6 +81,29 @@ class FilterResult:
     diverged_at: np.ndarray | int
     reason: np.ndarray | str
 
+    def save(self, path):
+        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
+        from .io import save_arrays
+
+        arrays = {k: np.asarray(getattr(self, k)) for k in
+                  ("y", "e", "w_final", "diverged", "diverged_at", "reason")}
+        for k in ("w_history", "history_steps"):
+            if getattr(self, k) is not None:
+                arrays[k] = getattr(self, k)
+        # A single realization stores plain bool/int/str; remember that to give them back.
+        return save_arrays(path, "FilterResult", arrays, {"scalar": np.ndim(self.diverged) == 0})
+
+    @classmethod
+    def load(cls, path) -> "FilterResult":
+        """Inverse of :meth:`save`: equal arrays, bit for bit."""
+        from .io import load_arrays
+
+        a, meta = load_arrays(path, "FilterResult")
+        flags = (a["diverged"], a["diverged_at"], a["reason"])
+        if meta.get("scalar"):
+            flags = (bool(flags[0]), int(flags[1]), str(flags[2]))
+        return cls(a["y"], a["e"], a.get("w_history"), a.get("history_steps"), a["w_final"], *flags)
+
     @property
     def any_diverged(self) -> bool:
         """True if at least one realization diverged."""

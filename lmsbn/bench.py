@@ -26,31 +26,46 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["CONV_SHAPES", "main", "run", "time_call"]
+__all__ = ["CONV_SHAPES", "main", "run", "time_call", "time_ratio"]
 
 #: (N, C_in, C_out, H, W) of the tutorials' conv layers plus a larger one; all 3x3, pad 1.
 CONV_SHAPES = ((64, 3, 16, 32, 32), (64, 16, 32, 32, 32), (64, 32, 64, 16, 16))
 
 
-def time_call(fn: Callable[[], object], *, repeat: int = 7, min_time: float = 0.02) -> float:
-    """Median seconds per call of ``fn`` over ``repeat`` timings of enough calls to last ``min_time``."""
+def _calibrate(fn, min_time):
+    """How many calls of ``fn`` last at least ``min_time`` seconds (after one warm-up call)."""
     fn()  # warm-up: first-touch allocations and caches
-    n, t = 1, 0.0
+    n = 1
     while True:
         t0 = time.perf_counter()
         for _ in range(n):
             fn()
-        t = time.perf_counter() - t0
-        if t >= min_time or n >= 1 << 12:
-            break
+        if time.perf_counter() - t0 >= min_time or n >= 1 << 12:
+            return n
         n *= 2
-    samples = [t / n]
-    for _ in range(repeat - 1):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        samples.append((time.perf_counter() - t0) / n)
-    return float(np.median(samples))
+
+
+def _once(fn, n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t0) / n
+
+
+def time_call(fn: Callable[[], object], *, repeat: int = 7, min_time: float = 0.02) -> float:
+    """Median seconds per call of ``fn`` over ``repeat`` timings of enough calls to last ``min_time``."""
+    n = _calibrate(fn, min_time)
+    return float(np.median([_once(fn, n) for _ in range(repeat)]))
+
+
+def time_ratio(num: Callable, den: Callable, *, repeat: int = 7, min_time: float = 0.02) -> float:
+    """Median over ``repeat`` rounds of time(num) / time(den), the two timed back to back.
+
+    Interleaving is what makes a ratio trustworthy on a shared machine: a burst of load from
+    another process hits both sides of one round instead of one side of the whole comparison.
+    """
+    n_num, n_den = _calibrate(num, min_time), _calibrate(den, min_time)
+    return float(np.median([_once(num, n_num) / _once(den, n_den) for _ in range(repeat)]))
 
 
 def _torch():
@@ -85,10 +100,9 @@ def bench_conv(quick: bool, rows: list, rng: np.random.Generator):
             o, cch = F.conv2d_forward(x, wt, pad=1)
             F.conv2d_backward(dout, cch)
 
-        t_floor, t_conv = time_call(gemm_floor), time_call(conv_fb)
         label = f"N={n} {c}->{f} {h}x{w}"
-        rows.append({"name": "conv2d fwd+bwd / GEMM floor", "shape": label, "ratio": t_conv / t_floor,
-                     "detail": "target <= 1.5 (float64)"})
+        rows.append({"name": "conv2d fwd+bwd / GEMM floor", "shape": label,
+                     "ratio": time_ratio(conv_fb, gemm_floor), "detail": "target <= 1.5 (float64)"})
         if torch is not None:
             tx = torch.tensor(x, requires_grad=True)
             tw = torch.tensor(wt, requires_grad=True)
@@ -99,8 +113,8 @@ def bench_conv(quick: bool, rows: list, rng: np.random.Generator):
                 y.backward(tg)
 
             rows.append({"name": "conv2d fwd+bwd: lmsbn / torch CPU (1 thread)", "shape": label,
-                         "ratio": t_conv / time_call(torch_fb), "detail": "float64"})
-        bench_batchnorm(out, t_conv, label, rows, rng, torch)
+                         "ratio": time_ratio(conv_fb, torch_fb), "detail": "float64"})
+        bench_batchnorm(out, conv_fb, label, rows, rng, torch)
     # Naive twins are slow by design: time them on a small shape only.
     x = rng.standard_normal((2, 3, 12, 12))
     wt = rng.standard_normal((4, 3, 3, 3))
@@ -116,10 +130,10 @@ def bench_conv(quick: bool, rows: list, rng: np.random.Generator):
         F.conv2d_backward(dout, cch)
 
     rows.append({"name": "conv2d fwd+bwd: naive / fast", "shape": "N=2 3->4 12x12",
-                 "ratio": time_call(naive, repeat=3) / time_call(fast), "detail": "speedup of the fast path"})
+                 "ratio": time_ratio(naive, fast, repeat=3), "detail": "speedup of the fast path"})
 
 
-def bench_batchnorm(x, t_conv, label, rows, rng, torch):
+def bench_batchnorm(x, conv_fb, label, rows, rng, torch):
     from .nn import functional as F
 
     c = x.shape[1]
@@ -131,9 +145,8 @@ def bench_batchnorm(x, t_conv, label, rows, rng, torch):
         o, cch = F.batchnorm_forward(x, gamma, beta, state, train=True)
         F.batchnorm_backward(dout, cch)
 
-    t_bn = time_call(bn_fb)
-    rows.append({"name": "batchnorm fwd+bwd / conv fwd+bwd", "shape": label, "ratio": t_bn / t_conv,
-                 "detail": "on the conv's output"})
+    rows.append({"name": "batchnorm fwd+bwd / conv fwd+bwd", "shape": label,
+                 "ratio": time_ratio(bn_fb, conv_fb), "detail": "on the conv's output"})
     if torch is not None:
         tx = torch.tensor(x, requires_grad=True)
         tg, tb = torch.ones(c, dtype=torch.float64, requires_grad=True), torch.zeros(c, dtype=torch.float64, requires_grad=True)
@@ -145,7 +158,7 @@ def bench_batchnorm(x, t_conv, label, rows, rng, torch):
             y.backward(tdo)
 
         rows.append({"name": "batchnorm fwd+bwd: lmsbn / torch CPU (1 thread)", "shape": label,
-                     "ratio": t_bn / time_call(torch_bn), "detail": "float64"})
+                     "ratio": time_ratio(bn_fb, torch_bn), "detail": "float64"})
 
 
 def bench_train_step(quick: bool, rows: list, rng: np.random.Generator):
@@ -153,8 +166,8 @@ def bench_train_step(quick: bool, rows: list, rng: np.random.Generator):
     from .nn import SGD, functional as F, small_cnn
 
     X, y = shapes(64, rng=rng)
-    t = {}
-    for norm in ("none", "full"):
+
+    def make_step(norm):
         model = small_cnn(norm=norm, rng=0)
         opt = SGD(model.named_parameters(), lr=0.01)
 
@@ -164,13 +177,97 @@ def bench_train_step(quick: bool, rows: list, rng: np.random.Generator):
             model.backward(d)
             opt.step()
 
-        t[norm] = time_call(step, repeat=5)
+        return step
+
     rows.append({"name": "small_cnn train step: BN / no-BN", "shape": "N=64 3x16x16",
-                 "ratio": t["full"] / t["none"], "detail": "cost of BatchNorm in a whole step"})
-    return t
+                 "ratio": time_ratio(make_step("full"), make_step("none"), repeat=5),
+                 "detail": "cost of BatchNorm in a whole step"})
 
 
-BENCHES = {"conv": bench_conv, "train": bench_train_step}
+def bench_memory(quick: bool, rows: list, rng: np.random.Generator):
+    """Peak memory of one conv forward+backward, in units of its patch matrix.
+
+    NumPy reports its allocations to :mod:`tracemalloc`, so the peak is measured, not estimated.
+    "One patch matrix per layer at a time" means this ratio stays a small constant (the patch
+    matrix, its gradient, and the input/output-sized arrays), not growing with more copies.
+    """
+    import tracemalloc
+
+    from .nn import functional as F
+
+    n, c, f, h, w = CONV_SHAPES[1]
+    x = rng.standard_normal((n, c, h, w))
+    wt = rng.standard_normal((f, c, 3, 3))
+    dout = rng.standard_normal((n, f, h, w))
+    patch_bytes = n * h * w * c * 9 * 8
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    out, cache = F.conv2d_forward(x, wt, pad=1)
+    F.conv2d_backward(dout, cache)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    rows.append({"name": "conv2d fwd+bwd peak memory / one patch matrix",
+                 "shape": f"N={n} {c}->{f} {h}x{w}", "ratio": peak / patch_bytes,
+                 "detail": f"patch matrix {patch_bytes / 2**20:.0f} MiB"})
+
+
+def bench_filters(quick: bool, rows: list, rng: np.random.Generator):
+    """A vectorised ensemble against the same realizations run one at a time (same classes)."""
+    from .filters import LMS, NLMS
+
+    runs, T, K = (50, 500, 11) if quick else (200, 2000, 11)
+    U = rng.standard_normal((runs, T, K))
+    d = U @ rng.standard_normal(K) + 0.01 * rng.standard_normal((runs, T))
+    for cls, mu in ((LMS, 0.01), (NLMS, 0.5)):
+        def ensemble():
+            cls(K, mu).run(U, d, record="none")
+
+        def one_by_one():
+            for r in range(runs):
+                cls(K, mu).run(U[r], d[r], record="none")
+
+        ratio = time_ratio(one_by_one, ensemble, repeat=3)
+        rows.append({"name": f"{cls.__name__} ensemble: one-by-one / vectorised",
+                     "shape": f"{runs} runs x {T} x {K} taps", "ratio": ratio, "detail": "target >= 10"})
+        try:
+            import padasip
+        except ImportError:
+            continue
+        pa_cls = padasip.filters.FilterLMS if cls is LMS else padasip.filters.FilterNLMS
+
+        def padasip_run():
+            for r in range(runs):
+                pa_cls(n=K, mu=mu, w="zeros").run(d[r], U[r])
+
+        rows.append({"name": f"{cls.__name__}: padasip one-by-one / lmsbn vectorised",
+                     "shape": f"{runs} runs x {T} x {K} taps",
+                     "ratio": time_ratio(padasip_run, ensemble, repeat=3),
+                     "detail": "padasip happened to be installed"})
+
+
+def bench_tracker(quick: bool, rows: list, rng: np.random.Generator):
+    """Training time of small_cnn with a default ModeTracker against without it."""
+    from .bridge import ModeTracker
+    from .data import shapes
+    from .nn import small_cnn
+    from .train import train
+
+    X, y = shapes(512, rng=rng)
+    steps = 40 if quick else 100
+
+    def plain():
+        train(small_cnn(rng=0), X, y, steps=steps, lr=0.05, rng=0)
+
+    def tracked():
+        train(small_cnn(rng=0), X, y, steps=steps, lr=0.05, rng=0, callbacks=[ModeTracker(rng=0)])
+
+    rows.append({"name": "small_cnn training: with ModeTracker / without", "shape": f"{steps} steps, N=64",
+                 "ratio": time_ratio(tracked, plain, repeat=5, min_time=0),
+                 "detail": "default interval; target <= 1.25"})
+
+
+BENCHES = {"conv": bench_conv, "memory": bench_memory, "train": bench_train_step,
+           "tracker": bench_tracker, "filters": bench_filters}
 
 
 def run(*, quick: bool = False, only=None, rng=0) -> dict:

@@ -368,6 +368,23 @@ class Spectrum:
             num_samples = check_int(num_samples, "d['meta']['num_samples']", min_value=1)
         return cls(_frozen(R), _frozen(lam), _frozen(Q), num_samples, bool(meta.get("centered")))
 
+    def save(self, path):
+        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
+        from .io import save_arrays
+
+        d = self.to_dict()
+        return save_arrays(path, "Spectrum", {k: d[k] for k in ("R", "eigenvalues", "eigenvectors")},
+                           d["meta"])
+
+    @classmethod
+    def load(cls, path) -> Spectrum:
+        """Inverse of :meth:`save`: the same Spectrum, bit for bit."""
+        from .io import load_arrays
+
+        arrays, meta = load_arrays(path, "Spectrum")
+        meta.pop("lmsbn_version", None)
+        return cls.from_dict({**arrays, "meta": meta})
+
 
 def _as_spectrum(R, name: str = "R") -> Spectrum:
     """Accept either a :class:`Spectrum` or a matrix."""

@@ -132,6 +132,25 @@ class History:
         hit = np.flatnonzero(smooth <= target)
         return int(hit[0] + window - 1) if hit.size else -1
 
+    def save(self, path):
+        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
+        from .io import save_arrays
+
+        arrays = {k: getattr(self, k) for k in
+                  ("loss", "accuracy", "eval_steps", "eval_loss", "eval_accuracy")}
+        meta = {"diverged": self.diverged, "diverged_at": self.diverged_at, "reason": self.reason,
+                "params": self.params}
+        return save_arrays(path, "History", arrays, meta)
+
+    @classmethod
+    def load(cls, path) -> "History":
+        """Inverse of :meth:`save`: equal arrays, bit for bit."""
+        from .io import load_arrays
+
+        arrays, meta = load_arrays(path, "History")
+        return cls(**arrays, diverged=bool(meta["diverged"]), diverged_at=int(meta["diverged_at"]),
+                   reason=str(meta["reason"]), params=dict(meta["params"]))
+
     def summary(self) -> str:
         if self.diverged:
             return f"diverged at step {self.diverged_at}: {self.reason}"
