@@ -1,0 +1,109 @@
+"""Figures of the other seed papers: Bjorck et al. (2018), Wei et al. (2019), Ergen et al. (2021).
+
+Each function takes the result dataclass of the matching :mod:`lmsbn.experiments` module and
+``ax=None``, and returns the Axes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .style import OKABE_ITO, get_axes
+
+__all__ = [
+    # Bjorck et al. 2018
+    "plot_activation_growth", "plot_condition_growth", "plot_gradient_histograms",
+    "plot_same_lr",
+    # Wei et al. 2019
+    "plot_gamma_lr_map",
+]
+
+_NET_COLORS = {"no BN": "#000000", "BN": "#0072B2"}
+
+
+# ==================================================================================================
+# Bjorck, Gomes, Selman, Weinberger (2018): Understanding Batch Normalization
+# ==================================================================================================
+def plot_same_lr(result, ax=None):
+    """Loss curves of :func:`lmsbn.experiments.bjorck.same_lr_comparison` (dashed: large lr)."""
+    ax = get_axes(ax)
+    small = result.lrs.min()
+    for lab, lr, loss in zip(result.labels, result.lrs, result.loss):
+        ax.plot(np.arange(loss.size), loss, color=_NET_COLORS[str(lab)],
+                linestyle="-" if lr == small else "--", label=f"{lab}, lr={lr:g}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("minibatch loss")
+    ax.set_title("Same learning rate: BN vs no BN")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_activation_growth(result, ax=None, *, fraction_index: int = -1):
+    """Relative change of each block's activation variance after a fraction of one step (log y)."""
+    ax = get_axes(ax)
+    rel = result.relative_variance()[:, fraction_index]
+    layers = np.arange(1, rel.shape[1] + 1)
+    for k, lab in enumerate(("no BN", "BN")):
+        ax.plot(layers, rel[k], marker="o", color=_NET_COLORS[lab], label=lab)
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="0.6", linewidth=0.8)
+    ax.set_xlabel("block (depth)")
+    ax.set_ylabel("activation variance / variance before the step")
+    ax.set_title(f"{result.fractions[fraction_index]:.0%} of one step at lr={result.lr:g}")
+    ax.legend()
+    return ax
+
+
+def plot_gradient_histograms(result, ax=None, *, layer: int = -1):
+    """Histograms of one conv layer's gradient entries (in standard deviations), log counts."""
+    ax = get_axes(ax)
+    for k, lab in enumerate(("no BN", "BN")):
+        edges, counts = result.edges[k, layer], result.counts[k, layer]
+        ax.stairs(counts, edges, color=_NET_COLORS[lab],
+                  label=f"{lab} (kurtosis {result.kurtosis[k, layer]:.1f})")
+    ax.set_yscale("log")
+    ax.set_xlabel("gradient entry / its standard deviation")
+    ax.set_ylabel("count")
+    n_layers = result.kurtosis.shape[1]
+    ax.set_title(f"conv layer {range(1, n_layers + 1)[layer]} gradients")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_condition_growth(result, ax=None):
+    """Mean log condition number of Gaussian matrix products vs depth, with the Lyapunov slope."""
+    ax = get_axes(ax)
+    mean = result.log_cond.mean(axis=0)
+    ax.plot(result.depths, mean, marker=".", color=OKABE_ITO[0], label="simulation (mean)")
+    ax.plot(result.depths, result.theory_slope * result.depths, color=OKABE_ITO[3], linestyle="--",
+            label=rf"theory $(\lambda_1-\lambda_n)L$, slope {result.theory_slope:.3f}")
+    ax.set_xlabel("number of factors L")
+    ax.set_ylabel("ln condition number")
+    ax.set_title(f"Products of {result.n}x{result.n} Gaussian matrices")
+    ax.legend(fontsize="small")
+    return ax
+
+
+# ==================================================================================================
+# Wei, Stokes, Schwab (2019): Mean-field analysis of batch normalization
+# ==================================================================================================
+def plot_gamma_lr_map(result, ax=None):
+    """log10 final loss over gamma (rows) x learning rate, diverged cells blank, eta* as markers."""
+    ax = get_axes(ax, figsize=(6.0, 3.5))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(result.diverged, np.nan, np.log10(result.final_loss))
+    rows = np.arange(result.gammas.size)
+    log_lr = np.log10(result.lrs)
+    half = np.diff(log_lr).mean() / 2 if log_lr.size > 1 else 0.5
+    edges_x = np.concatenate([log_lr - half, [log_lr[-1] + half]])
+    mesh = ax.pcolormesh(edges_x, np.arange(rows.size + 1) - 0.5, z, cmap="viridis", shading="flat")
+    ax.figure.colorbar(mesh, ax=ax, label="log10 final loss (blank: diverged)")
+    with np.errstate(divide="ignore"):
+        ax.plot(np.log10(result.predicted_lr), rows, "w*", markersize=10, markeredgecolor="k",
+                linestyle="none", label=r"predicted $\eta^*$")
+    ax.set_yticks(rows, result.labels())
+    ax.set_xlabel("log10 learning rate")
+    ax.set_ylabel("BatchNorm gamma")
+    ax.set_title(r"Loss after a fixed budget; $\eta^* = 2C/\lambda_{max}$")
+    ax.legend(loc="lower left", fontsize="small")
+    return ax

@@ -1,0 +1,159 @@
+"""Tests of lmsbn.experiments.bjorck (Bjorck et al. 2018)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from lmsbn.experiments import bjorck as B  # noqa: E402
+from lmsbn.plot import (plot_activation_growth, plot_condition_growth,  # noqa: E402
+                        plot_gradient_histograms, plot_same_lr)
+
+EULER = 0.5772156649015329
+
+
+# ----------------------------------------------------------------------------- digamma
+def test_digamma_known_values():
+    # Closed forms; the series is accurate to a few ulp, so 1e-14 absolute is generous.
+    assert B.digamma(1.0) == pytest.approx(-EULER, abs=1e-14)
+    assert B.digamma(0.5) == pytest.approx(-EULER - 2 * np.log(2), abs=1e-14)
+    # psi(n) = H_{n-1} - gamma for integers
+    assert B.digamma(8.0) == pytest.approx(sum(1 / k for k in range(1, 8)) - EULER, abs=1e-14)
+    assert B.digamma(1e6) == pytest.approx(np.log(1e6) - 0.5e-6, rel=1e-14)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.floats(min_value=1e-3, max_value=1e4))
+def test_digamma_recurrence(x):
+    # psi(x + 1) = psi(x) + 1/x; tolerance scaled by the magnitude of the terms (rounding only).
+    lhs, rhs = B.digamma(x + 1), B.digamma(x) + 1 / x
+    assert lhs == pytest.approx(rhs, abs=1e-12 * (1 + abs(rhs) + 1 / x))
+
+
+def test_digamma_vectorised_and_validated():
+    out = B.digamma(np.array([0.5, 1.0, 2.0]))
+    assert out.shape == (3,)
+    assert out[2] == pytest.approx(1 - EULER, abs=1e-14)
+    with pytest.raises(ValueError, match="positive"):
+        B.digamma(0.0)
+
+
+# ----------------------------------------------------------------------------- Lyapunov
+def test_lyapunov_gap_matches_design_numbers():
+    # DESIGN 4.6 quotes about 1.99 (n = 16) and 2.71 (n = 64).
+    for n, expected in ((16, 1.99), (64, 2.71)):
+        lam = B.lyapunov_exponents(n)
+        assert np.all(np.diff(lam) < 0)
+        assert lam[0] - lam[-1] == pytest.approx(expected, abs=5e-3)
+
+
+def test_lyapunov_sum_is_log_det_rate():
+    # sum_k lambda_k = E ln|det M| per factor = 1/2 E ln det(W) for a Wishart: check n = 1 exactly:
+    # lambda_1 = 1/2 (ln 2 + psi(1/2)) = E ln|z| for z ~ N(0, 1) = -(gamma + ln 2)/2.
+    assert B.lyapunov_exponents(1)[0] == pytest.approx(-(EULER + np.log(2)) / 2, abs=1e-14)
+
+
+def test_matrix_products_slope_matches_theory():
+    n, depth, trials = 16, 40, 30
+    res = B.random_matrix_products(n, depth, trials, rng=1)
+    assert res.log_cond.shape == (trials, depth)
+    # Each layer adds independent terms with mean lambda_1 - lambda_n and variance
+    # (psi'(n/2) + psi'(1/2))/4 (Bartlett); psi'(1/2) = pi^2/2 and psi'(8) < 0.14. So the
+    # per-trial endpoint slope S/L has std sqrt(var/L), the trial mean std sqrt(var/(L trials)).
+    var = (0.14 + np.pi ** 2 / 2) / 4
+    std = np.sqrt(var / (depth * trials))
+    end_slope = res.log_cond[:, -1].mean() / depth
+    assert abs(end_slope - res.theory_slope) < 5 * std
+    # the least-squares slope over depths uses correlated points; allow the same 5-sigma with 2x.
+    assert abs(res.slope - res.theory_slope) < 10 * std
+
+
+def test_matrix_products_reproducible_and_roundtrip(tmp_path):
+    a = B.random_matrix_products(4, 5, 3, rng=7)
+    b = B.random_matrix_products(4, 5, 3, rng=7)
+    np.testing.assert_array_equal(a.log_cond, b.log_cond)
+    a.save(tmp_path / "m")
+    c = B.MatrixProducts.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(c.log_cond, a.log_cond)
+    assert c.n == 4
+    with pytest.raises(ValueError, match="holds"):
+        B.ActivationGrowth.load(tmp_path / "m.npz")
+    ax = plot_condition_growth(a)
+    assert ax.get_xlabel() and len(ax.lines) == 2
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), a.theory_slope * a.depths)
+    plt.close("all")
+
+
+# ----------------------------------------------------------------------------- networks
+def test_activation_growth_exponential_without_bn(tmp_path):
+    res = B.activation_growth(depth=12, width=8, fractions=[0.0, 0.5, 1.0], rng=0)
+    assert res.means.shape == (2, 3, 12, 8)
+    ratio = res.growth_ratio()[:, -1]
+    # No BN: the step's effect compounds over 12 layers (measured ~1e5-1e6 for this seed); with BN
+    # each block is renormalised, so the change stays within a factor of a few.
+    assert ratio[0] > 1e3
+    assert 0.1 < ratio[1] < 10
+    assert ratio[0] > 100 * ratio[1]
+    res.save(tmp_path / "a")
+    back = B.ActivationGrowth.load(tmp_path / "a.npz")
+    np.testing.assert_array_equal(back.variances, res.variances)
+    assert back.lr == res.lr
+    ax = plot_activation_growth(res)
+    assert ax.get_yscale() == "log"
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), res.relative_variance()[0, -1])
+    plt.close("all")
+
+
+def test_gradient_statistics_shapes_and_consistency(tmp_path):
+    res = B.gradient_statistics(depth=4, width=4, n=8, size=8, bins=11, rng=0)
+    assert res.counts.shape == (2, 4, 11)
+    assert np.all((res.agreement > 0) & (res.agreement <= 1 + 1e-12))
+    assert np.all((res.top_channel_share >= 1 / 4 - 1e-12) & (res.top_channel_share <= 1))
+    # every gradient entry lands in a bin (clipped to +-8 sd): conv1 has 3*9*4 weights, the rest 4*9*4
+    np.testing.assert_array_equal(res.counts.sum(axis=2), [[108, 144, 144, 144]] * 2)
+    res.save(tmp_path / "g")
+    back = B.GradientStatistics.load(tmp_path / "g.npz")
+    np.testing.assert_array_equal(back.kurtosis, res.kurtosis)
+    ax = plot_gradient_histograms(res)
+    assert ax.get_yscale() == "log"
+    plt.close("all")
+
+
+def test_per_example_gradients_sum_to_batch_gradient():
+    from lmsbn.nn import functional as F
+
+    X = np.random.default_rng(0).standard_normal((5, 3, 6, 6))
+    y = np.array([0, 1, 2, 1, 0])
+    model = B.deep_plain_cnn(3, 4, num_classes=3, norm=True, rng=0)
+    rows, _ = B._per_example_grads(model, X, y)
+    _, dout = F.softmax_cross_entropy(model.forward(X), y)
+    model.backward(dout)
+    # Backprop is linear in dout, so the split is exact up to rounding.
+    np.testing.assert_allclose(rows[0].sum(axis=0), model["conv1"].grads["weight"].ravel(),
+                               rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.slow
+def test_same_lr_comparison_runs_and_roundtrips(tmp_path):
+    res = B.same_lr_comparison(steps=8, n=64, widths=(4,), window=4, rng=0)
+    assert res.loss.shape == (4, 8)
+    assert list(res.labels) == ["BN", "no BN", "BN", "no BN"]
+    assert "lr=" in res.verdict
+    res.save(tmp_path / "s")
+    back = B.SameLRComparison.load(tmp_path / "s.npz")
+    np.testing.assert_array_equal(back.loss, res.loss)
+    assert back.verdict == res.verdict
+    ax = plot_same_lr(res)
+    assert len(ax.lines) == 4
+    plt.close("all")
+
+
+def test_validation():
+    with pytest.raises(TypeError, match="depth"):
+        B.random_matrix_products(4, 2.5)
+    with pytest.raises(ValueError, match="lr"):
+        B.activation_growth(lr=-1.0)
