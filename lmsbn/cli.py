@@ -1,86 +1,66 @@
 """The ``lmsbn`` command.
 
-``lmsbn tour``   train the small CNN with and without BatchNorm on the embedded data, and say
-                 what happened (the headline experiment in text form).
-``lmsbn bench``  speed ratios of the kernels (see :mod:`lmsbn.bench`).
+==========================  ========================================================================
+``lmsbn tour``              the headline experiments: figures, ``report.html`` and ``summary.json``
+``lmsbn bench``             speed and memory ratios measured in one run (:mod:`lmsbn.bench`)
+``lmsbn notebooks [DIR]``   turn the tutorials (jupytext ``.py``) into ``.ipynb`` notebooks
+``lmsbn assignment ...``    write the student or teacher version of a homework notebook
+==========================  ========================================================================
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-import time
 
-__all__ = ["main", "tour"]
-
-
-def tour(*, seed: int = 0, quick: bool = False, out=sys.stdout) -> dict:
-    """Train ``small_cnn`` with and without BatchNorm at a small and a large learning rate.
-
-    Returns
-    -------
-    dict
-        ``{(norm, lr): History}`` for the four runs.
-    """
-    from .data import shapes
-    from .nn import small_cnn
-    from .train import train
-
-    n_train, steps = (1000, 60) if quick else (3000, 300)
-    X, y = shapes(n_train + 1000, rng=seed)
-    Xtr, ytr, Xte, yte = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
-    print(f"lmsbn tour: small_cnn on the embedded procedural data ({n_train} training images, "
-          f"1000 held out, 10 classes, {steps} SGD steps of batch 64, seed {seed})", file=out)
-    results = {}
-    for lr in (0.02, 1.0):
-        for norm in ("none", "full"):
-            t0 = time.perf_counter()
-            model = small_cnn(norm=norm, rng=seed)
-            hist = train(model, Xtr, ytr, steps=steps, lr=lr, eval_data=(Xte, yte), rng=seed)
-            results[(norm, lr)] = hist
-            label = "BatchNorm" if norm == "full" else "no norm  "
-            print(f"  lr={lr:<5} {label}  {hist.summary()}  [{time.perf_counter() - t0:.1f}s]",
-                  file=out)
-    print(_verdict(results), file=out)
-    return results
+__all__ = ["main"]
 
 
-def _verdict(results) -> str:
-    """Say in words what the four runs showed, from the measured numbers (never a fixed text)."""
-    def acc(h):
-        return h.eval_accuracy[-1] if (h.eval_accuracy.size and not h.diverged) else float("nan")
+def _tour(args) -> int:
+    from .tour import run_tour
 
-    lines = []
-    small_none, small_bn = acc(results[("none", 0.02)]), acc(results[("full", 0.02)])
-    lines.append(f"At lr=0.02 held-out accuracy is {small_none:.1%} without and {small_bn:.1%} with "
-                 f"BatchNorm after the same number of steps.")
-    big_none, big_bn = results[("none", 1.0)], results[("full", 1.0)]
-    fate = (f"diverges at step {big_none.diverged_at}" if big_none.diverged
-            else f"reaches {acc(big_none):.1%}")
-    bn_fate = (f"diverges at step {big_bn.diverged_at}" if big_bn.diverged
-               else f"reaches {acc(big_bn):.1%}")
-    lines.append(f"At lr=1.0 the plain network {fate}; the BatchNorm network {bn_fate}.")
-    lines.append("The tutorials explain both effects with the eigenvalues of each layer's input "
-                 "autocorrelation.")
-    return "\n".join(lines)
+    data, path = "shapes", None
+    if args.data:
+        data = args.data[0]
+        if len(args.data) > 2:
+            print("lmsbn tour: --data takes a dataset name and an optional PATH", file=sys.stderr)
+            return 2
+        path = args.data[1] if len(args.data) == 2 else None
+    try:
+        run_tour(args.out, quick=args.quick, seed=args.seed, data=data, data_path=path)
+    except (ValueError, FileNotFoundError, ConnectionError) as exc:
+        print(f"lmsbn tour: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _delegate(module: str, rest) -> int:
+    """Hand the remaining arguments to ``lmsbn.<module>.main`` (each owns its own options)."""
+    return importlib.import_module(f"lmsbn.{module}").main(rest)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="lmsbn", description="Why BatchNorm works, seen "
                                      "through classical adaptive-filter theory.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_tour = sub.add_parser("tour", help="the headline experiment on the embedded data")
-    p_tour.add_argument("--seed", type=int, default=0)
-    p_tour.add_argument("--quick", action="store_true", help="fewer images and steps")
-    p_bench = sub.add_parser("bench", help="speed ratios of the kernels", add_help=False)
-    p_bench.add_argument("rest", nargs=argparse.REMAINDER)
+    p = sub.add_parser("tour", help="the headline experiments, as a report with figures")
+    p.add_argument("--out", default="lmsbn-tour", help="output folder (default: lmsbn-tour)")
+    p.add_argument("--quick", action="store_true", help="smaller runs: a smoke test")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", nargs="+", metavar=("NAME", "PATH"),
+                   help="shapes (default), mnist, fashion_mnist, cifar10 or npz, and where the "
+                        "files are")
+    for name, module, text in (("bench", "bench", "speed and memory ratios"),
+                               ("notebooks", "notebooks", "tutorials to .ipynb"),
+                               ("assignment", "assignments", "student/teacher homework notebooks")):
+        q = sub.add_parser(name, help=text, add_help=False)
+        q.add_argument("rest", nargs=argparse.REMAINDER)
+        q.set_defaults(module=module)
     args = parser.parse_args(argv)
     if args.command == "tour":
-        tour(seed=args.seed, quick=args.quick)
-        return 0
-    from . import bench
-
-    return bench.main(args.rest)
+        return _tour(args)
+    return _delegate(args.module, args.rest)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,290 @@
+"""``lmsbn tour``: the headline experiments, as figures, a self-contained HTML report and numbers.
+
+The tour runs, on the embedded procedural dataset (or on real files with ``--data``):
+
+1. the classical picture: LMS on Haykin's adaptive equalizer, where the eigenvalue spread of the
+   input autocorrelation sets the speed of the slowest mode;
+2. the same picture inside a CNN: the eigenvalues of each conv layer's input autocorrelation,
+   with and without BatchNorm, and the scale test;
+3. training with and without BatchNorm at a small and a large learning rate;
+4. the learning-rate sweep over the normalisation variants that separate speed from stability;
+5. BatchNorm against NLMS on the first training step, and the drift after it.
+
+Every sentence of the report that states a result is built from the measured numbers, which are
+also written to ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["load_tour_data", "run_tour"]
+
+_DATASETS = ("shapes", "mnist", "fashion_mnist", "cifar10", "npz")
+
+
+def load_tour_data(name: str = "shapes", path=None, *, n: int = 2000, rng=0):
+    """The tour's images: the procedural set, or ``n`` standardised images from real files."""
+    from . import data
+
+    if name not in _DATASETS:
+        raise ValueError(f"data must be one of {_DATASETS}, got {name!r}")
+    if name == "shapes":
+        return data.shapes(n, rng=rng)
+    if name == "npz":
+        if path is None:
+            raise ValueError("data 'npz' needs a PATH to an images/labels archive")
+        return data.load_npz(path, subset=n, normalize=True, rng=rng)
+    loader = {"mnist": data.load_mnist, "fashion_mnist": data.load_fashion_mnist,
+              "cifar10": data.load_cifar10}[name]
+    return loader(path, subset=n, normalize=True, rng=rng)
+
+
+class _Steps:
+    """Progress lines on stderr: '[2/5] layer spectra ... 4.1s'."""
+
+    def __init__(self, total, stream):
+        self.total, self.i, self.stream, self.t0 = total, 0, stream, time.perf_counter()
+
+    def __call__(self, what):
+        self.i += 1
+        print(f"[{self.i}/{self.total}] {what} ({time.perf_counter() - self.t0:.1f}s)",
+              file=self.stream, flush=True)
+
+
+def _save(fig, out: Path, name: str, figures: dict, caption: str):
+    import matplotlib.pyplot as plt
+
+    path = out / f"{name}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    figures[name] = (path, caption)
+
+
+def _fmt(x, digits=3):
+    return "nan" if x is None or not np.isfinite(x) else f"{x:.{digits}g}"
+
+
+def _section_equalizer(out, figures, summary, quick, seed):
+    import matplotlib.pyplot as plt
+
+    from .filters import LMS, ensemble_learning_curve
+    from .plot import plot_learning_curve
+    from .signals import equalizer
+
+    runs, n, mu = (40, 300, 0.075) if quick else (150, 600, 0.075)
+    fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
+    rows = {}
+    for k, W in enumerate((2.9, 3.1, 3.3, 3.5)):
+        eq = equalizer(W)
+        U, d = eq.sample(n, runs=runs, rng=seed + k)
+        res = LMS(eq.taps, mu).run(U, d, record="every:10")
+        curve = ensemble_learning_curve(res, spectrum=eq.spectrum, w_ref=eq.w_opt, mu=mu,
+                                        J_min=eq.J_min)
+        smooth = np.convolve(curve.mse, np.ones(20) / 20, mode="valid")
+        hit = np.flatnonzero(smooth <= 0.1)
+        rows[str(W)] = {"spread": eq.spectrum.spread, "steps_to_0.1": int(hit[0]) + 19 if hit.size else -1}
+        plot_learning_curve(curve, ax=ax, label=f"W={W} (spread {eq.spectrum.spread:.1f})")
+    ax.set_title(f"LMS equalizer, mu={mu}, {runs} runs")
+    summary["equalizer"] = rows
+    steps = [r["steps_to_0.1"] for r in rows.values()]
+    order = "in the same order" if steps == sorted(steps) else "not strictly in that order"
+    caption = (f"LMS learning curves of the 11-tap equalizer for channel parameter W = 2.9 ... 3.5. "
+               f"The eigenvalue spread of the input autocorrelation grows "
+               f"{', '.join(_fmt(r['spread']) for r in rows.values())}, and the number of samples "
+               f"to reach MSE 0.1 grows {', '.join(map(str, steps))}: {order}. The slowest natural "
+               f"mode, (1 - mu lambda_min)^n, sets the pace.")
+    _save(fig, out, "equalizer", figures, caption)
+
+
+def _section_spectra(out, figures, summary, X, y, quick, seed):
+    from .experiments.chai import eigen_spectra
+    from .plot import plot_eigen_spectra
+
+    res = eigen_spectra(X=X, y=y, steps=10 if quick else 60, n_data=min(len(X), 512),
+                        n_probe=64 if quick else 256, rng=seed)
+    fig = plot_eigen_spectra(res)
+    stats = {norm: res.stats(norm, "init") for norm in res.norms}
+    ratios = {norm: res.scale_ratios(norm, "init") for norm in res.norms}
+    summary["layer_spectra"] = {"init": stats, "scale_ratios": ratios,
+                                "scale": res.params["scale"]}
+    deep = res.layers[1]
+    caption = (f"Eigenvalues of each layer's input autocorrelation R = U^T U / M, with and without "
+               f"BatchNorm. In {deep}, lambda_max is {_fmt(stats['none'][deep]['lambda_max'])} "
+               f"without and {_fmt(stats['full'][deep]['lambda_max'])} with BatchNorm (spread "
+               f"{_fmt(stats['none'][deep]['spread'])} vs {_fmt(stats['full'][deep]['spread'])}). "
+               f"Multiplying the input by {res.params['scale']:g} multiplies {deep}'s input power by "
+               f"{_fmt(ratios['none'][deep])} without BatchNorm and by {_fmt(ratios['full'][deep])} "
+               f"with it.")
+    _save(fig, out, "layer_spectra", figures, caption)
+
+
+def _section_training(out, figures, summary, X, y, quick, seed):
+    import matplotlib.pyplot as plt
+
+    from .nn import small_cnn
+    from .plot.style import NORM_COLORS
+    from .train import train
+
+    n_eval = len(X) // 4
+    Xtr, ytr, Xte, yte = X[n_eval:], y[n_eval:], X[:n_eval], y[:n_eval]
+    steps = 25 if quick else 150
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained", sharey=True)
+    result = {}
+    for ax, lr in zip(axes, (0.02, 1.0)):
+        for norm in ("none", "full"):
+            h = train(small_cnn(in_channels=X.shape[1], norm=norm, rng=seed), Xtr, ytr,
+                      steps=steps, lr=lr, eval_data=(Xte, yte), rng=seed)
+            acc = float(h.eval_accuracy[-1]) if h.eval_accuracy.size and not h.diverged else None
+            result[f"{norm}@{lr}"] = {"diverged": h.diverged, "diverged_at": h.diverged_at,
+                                      "eval_accuracy": acc, "final_loss": h.final_loss}
+            label = ("BatchNorm" if norm == "full" else "no norm") + \
+                (f" (diverged at step {h.diverged_at})" if h.diverged else f" ({acc:.0%} held out)")
+            ax.plot(h.loss, color=NORM_COLORS[norm], label=label)
+        ax.set(title=f"lr = {lr}", xlabel="SGD step", yscale="log")
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("minibatch cross-entropy")
+    summary["training"] = result
+
+    def fate(key):
+        r = result[key]
+        return (f"diverges at step {r['diverged_at']}" if r["diverged"]
+                else f"reaches {r['eval_accuracy']:.0%} held-out accuracy")
+
+    caption = (f"small_cnn trained for {steps} steps. At lr = 0.02 the plain network "
+               f"{fate('none@0.02')} and the BatchNorm network {fate('full@0.02')}. At lr = 1.0 the "
+               f"plain network {fate('none@1.0')} and the BatchNorm network {fate('full@1.0')}.")
+    _save(fig, out, "training", figures, caption)
+
+
+def _section_sweep(out, figures, summary, X, y, quick, seed):
+    import matplotlib.pyplot as plt
+
+    from .experiments.chai_sweep import lr_sweep
+    from .plot import plot_lr_sweep
+
+    res = lr_sweep(X=X, y=y, quick=quick, rng=seed)
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    plot_lr_sweep(res, ax=ax)
+    s = res.separation
+    summary["lr_sweep"] = {"lrs": res.lrs.tolist(), "norms": list(res.norms),
+                           "max_stable_lr": s.get("max_stable_lr"), "recovery": s.get("recovery"),
+                           "separating_lrs": s.get("separating_lrs"), "verdict": res.verdict}
+    caption = ("Learning-rate sweep over the normalisation variants (final loss; X marks a "
+               "diverged run). " + res.verdict.replace("\n", " "))
+    _save(fig, out, "lr_sweep", figures, caption)
+
+
+def _section_first_step(out, figures, summary, X, y, quick, seed):
+    import matplotlib.pyplot as plt
+
+    from .experiments.chai import first_step
+    from .plot import plot_bn_nlms_drift, plot_first_step
+
+    res = first_step(X=X, y=y, steps=20 if quick else 100, n_data=min(len(X), 512), rng=seed)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    plot_first_step(res.report, ax=axes[0])
+    plot_bn_nlms_drift(res, ax=axes[1])
+    summary["first_step"] = {
+        name: {"median_rho": float(np.median(c.rho)), "median_ratio": float(np.median(c.ratio)),
+               "median_bn_error": float(np.median(c.bn_error)),
+               "median_nlms_error": float(np.median(c.nlms_error))}
+        for name, c in res.report.layers.items()}
+    summary["first_step"]["verdict"] = res.verdict
+    caption = ("BatchNorm against NLMS. Left: on the first step, per filter, the ratio of "
+               "BatchNorm's effective step lr gamma^2 / sigma^2 to the NLMS step, and rho = "
+               "K w^T C w / (||w||^2 tr C). Right: how that ratio moves during training. "
+               + res.verdict.replace("\n", " "))
+    _save(fig, out, "bn_vs_nlms", figures, caption)
+
+
+def _write_html(out: Path, figures: dict, summary: dict, header: str) -> Path:
+    parts = [f"<h1>lmsbn tour</h1><p>{html.escape(header)}</p>"]
+    for name, (path, caption) in figures.items():
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        parts.append(f"<section><h2>{html.escape(name.replace('_', ' '))}</h2>"
+                     f"<img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
+                     f"<p>{html.escape(caption)}</p></section>")
+    parts.append("<h2>Numbers</h2><pre>" + html.escape(json.dumps(summary, indent=1, default=str))
+                 + "</pre>")
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>lmsbn tour</title><style>"
+            "body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
+            "img{max-width:100%}pre{font-size:.8em;background:#f4f4f4;padding:1em;overflow:auto}"
+            "</style></head><body>" + "\n".join(parts) + "</body></html>")
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def run_tour(out_dir="lmsbn-tour", *, quick: bool = False, seed: int = 0, data: str = "shapes",
+             data_path=None, stream=None, progress=None) -> dict:
+    """Run the tour and write ``figures *.png``, ``report.html`` and ``summary.json`` to ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path, default "lmsbn-tour"
+    quick : bool
+        Smaller runs (a smoke test of the whole pipeline).
+    seed : int
+    data : {"shapes", "mnist", "fashion_mnist", "cifar10", "npz"}
+    data_path : str or Path, optional
+        Where the real files are (default: the cache directory of :mod:`lmsbn.data`).
+    stream, progress : file-like, optional
+        Where the summary and the progress lines go (default: stdout and stderr).
+
+    Returns
+    -------
+    dict
+        The summary that was written to ``summary.json``.
+    """
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "cairo"):
+        matplotlib.use("Agg")  # the tour only writes files; never open a window
+    from ._checks import check_int
+
+    seed = check_int(seed, "seed", min_value=0)
+    stream = sys.stdout if stream is None else stream      # looked up now, so redirection works
+    progress = sys.stderr if progress is None else progress
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    step = _Steps(6, progress)
+    X, y = load_tour_data(data, data_path, n=600 if quick else 2000, rng=seed)
+    summary = {"data": data, "n_images": int(len(X)), "image_shape": list(X.shape[1:]),
+               "seed": seed, "quick": quick}
+    figures: dict = {}
+    step("classical LMS: the adaptive equalizer")
+    _section_equalizer(out, figures, summary, quick, seed)
+    step("eigenvalues of each layer's input autocorrelation")
+    _section_spectra(out, figures, summary, X, y, quick, seed)
+    step("training with and without BatchNorm")
+    _section_training(out, figures, summary, X, y, quick, seed)
+    step("learning-rate sweep over the normalisation variants")
+    _section_sweep(out, figures, summary, X, y, quick, seed)
+    step("BatchNorm versus NLMS on the first step and after")
+    _section_first_step(out, figures, summary, X, y, quick, seed)
+    step("writing the report")
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    try:
+        import resource
+
+        summary["peak_memory_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    except ImportError:  # not on Windows
+        pass
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    header = (f"{len(X)} images of shape {tuple(X.shape[1:])} from '{data}', seed {seed}, "
+              f"{'quick' if quick else 'full'} run, {summary['seconds']} s.")
+    report = _write_html(out, figures, summary, header)
+    print(f"lmsbn tour: {header}", file=stream)
+    for name, (_, caption) in figures.items():
+        print(f"- {name}: {caption}", file=stream)
+    print(f"report: {report.resolve()}", file=stream)
+    return summary

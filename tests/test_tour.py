@@ -1,0 +1,45 @@
+"""``lmsbn tour``: the main job writes its figures, report and numbers, and the CLI wires it."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lmsbn.cli import main
+from lmsbn.tour import load_tour_data
+
+MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist5k.npz"
+
+
+@pytest.mark.slow
+def test_quick_tour_writes_report_figures_and_numbers(tmp_path, capsys):
+    assert main(["tour", "--quick", "--out", str(tmp_path), "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for name in ("equalizer", "layer_spectra", "training", "lr_sweep", "bn_vs_nlms"):
+        png = tmp_path / f"{name}.png"
+        assert png.read_bytes()[:4] == b"\x89PNG", name
+        assert f"- {name}:" in out
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 5      # self-contained: figures inlined
+    # The report's sentences carry the measured numbers, e.g. the equalizer's spreads.
+    spreads = [v["spread"] for v in summary["equalizer"].values()]
+    assert spreads == sorted(spreads) and f"{spreads[0]:.3g}" in html
+    assert summary["seed"] == 1 and summary["data"] == "shapes"
+    assert set(summary["training"]) == {"none@0.02", "full@0.02", "none@1.0", "full@1.0"}
+    assert "verdict" in summary["lr_sweep"] and "verdict" in summary["first_step"]
+    assert str((tmp_path / "report.html").resolve()) in out
+
+
+def test_tour_rejects_unknown_data(capsys):
+    assert main(["tour", "--data", "imagenet"]) == 2
+    assert "data must be one of" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not MNIST.exists(), reason="../shared/data/mnist5k.npz is not present")
+def test_tour_data_from_real_files():
+    X, y = load_tour_data("npz", MNIST, n=100, rng=0)
+    assert X.shape == (100, 1, 28, 28) and y.dtype == np.int64
+    # normalize=True: zero mean and unit variance over the returned set (one channel).
+    assert abs(X.mean()) < 1e-12 and abs(X.std() - 1) < 1e-12
