@@ -266,8 +266,29 @@ def bench_tracker(quick: bool, rows: list, rng: np.random.Generator):
                  "detail": "default interval; target <= 1.25"})
 
 
+def bench_papers(quick: bool, rows: list, rng: np.random.Generator):
+    """Cost of one Fisher-information matrix-vector product (Wei et al.) in training steps."""
+    from .data import shapes
+    from .experiments.fisher import fim_matvec
+    from .nn import SGD, functional as F, small_cnn
+
+    X, y = shapes(32, rng=rng)
+    model = small_cnn(widths=(8, 16), rng=0)
+    opt = SGD(model.named_parameters(), lr=1e-6)
+    v = rng.standard_normal(model.num_parameters())
+
+    def step():
+        out = model.forward(X, train=True)
+        model.backward(F.softmax_cross_entropy(out, y)[1])
+        opt.step()
+
+    rows.append({"name": "FIM power-iteration step / training step", "shape": "small_cnn (8,16), N=32",
+                 "ratio": time_ratio(lambda: fim_matvec(model, X, v), step, repeat=5),
+                 "detail": "one I v product of fim_lambda_max"})
+
+
 BENCHES = {"conv": bench_conv, "memory": bench_memory, "train": bench_train_step,
-           "tracker": bench_tracker, "filters": bench_filters}
+           "tracker": bench_tracker, "filters": bench_filters, "papers": bench_papers}
 
 
 def run(*, quick: bool = False, only=None, rng=0) -> dict:

@@ -1,0 +1,24 @@
+"""``lmsbn bench`` runs and reports ratios (it asserts nothing about speed: no test times code)."""
+
+import json
+
+import numpy as np
+
+from lmsbn.bench import format_rows, main, run
+
+
+def test_memory_group_reports_a_finite_ratio():
+    result = run(quick=True, only=["memory"])
+    (row,) = result["rows"]
+    assert row["name"].startswith("conv2d fwd+bwd peak memory")
+    # Peak memory of a conv forward+backward is at least the patch matrix itself.
+    assert np.isfinite(row["ratio"]) and row["ratio"] >= 1
+    assert "peak memory" in format_rows(result["rows"])
+
+
+def test_json_output(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert main(["--quick", "--only", "memory", "--json", str(path)]) == 0
+    data = json.loads(path.read_text())
+    assert data["machine"]["quick"] is True and len(data["rows"]) == 1
+    assert "patch matrix" in capsys.readouterr().out
