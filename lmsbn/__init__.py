@@ -12,6 +12,10 @@ A pure-NumPy teaching simulator. The rooms, in the order a course meets them:
 ``lmsbn.train``             the training loop, callbacks, ``History``, divergence detection
 ``lmsbn.data``              the embedded procedural image dataset
 ``lmsbn.gradcheck``         numerical gradients and ``rel_error``
+``lmsbn.bridge``            a conv layer seen as an adaptive filter; BatchNorm versus NLMS
+``lmsbn.experiments``       one module per paper (Chai et al., Bjorck et al., Wei et al., Ergen et al.)
+``lmsbn.plot``              figures and animations
+``lmsbn.exercises``         homework checkers; ``lmsbn.use(...)`` swaps a student's function in
 ==========================  =====================================================================
 
 Main reference: Chai, Pilanci and Murmann (2020), "Separating the Effects of Batch Normalization
@@ -23,8 +27,9 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "adaptive", "bench", "bridge", "data", "filters", "gradcheck", "io", "nn", "signals", "spectral",
-    "train",
+    "adaptive", "assignments", "bench", "bridge", "cli", "data", "exercises", "experiments",
+    "filters", "gradcheck", "io", "mode_tracker", "nn", "notebooks", "plot", "signals", "spectral",
+    "sweep", "swap", "tour", "train",
 )
 
 
@@ -32,4 +37,6 @@ def __getattr__(name):
     # Submodules load on first use, so ``import lmsbn`` stays cheap and never pulls in matplotlib.
     if name in _SUBMODULES:
         return importlib.import_module(f"lmsbn.{name}")
+    if name == "use":  # ``with lmsbn.use(conv2d_backward=my_fn): ...`` (the homework kit)
+        return importlib.import_module("lmsbn.swap").use
     raise AttributeError(f"module 'lmsbn' has no attribute {name!r}")

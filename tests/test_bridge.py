@@ -238,7 +238,9 @@ def test_mode_tracker_records_bn_quantities_and_round_trips(tmp_path):
 
 # ----------------------------------------------------------------------- stability: BN vs none
 def _diverges(norm, X, y, lr, in_channels=3):
-    h = train(small_cnn(in_channels=in_channels, norm=norm, rng=0), X, y, steps=30, lr=lr, rng=0)
+    # 15 steps: the plain nets blow up within 4 steps at these rates (measured), and 15 steps
+    # are enough to see the BatchNorm nets keep going.
+    h = train(small_cnn(in_channels=in_channels, norm=norm, rng=0), X, y, steps=15, lr=lr, rng=0)
     return h.diverged
 
 
@@ -251,13 +253,14 @@ def test_plain_net_diverges_where_batchnorm_trains_procedural():
 @pytest.mark.skipif(not MNIST.exists(), reason="../shared/data/mnist5k.npz is not present")
 def test_plain_net_diverges_where_batchnorm_trains_mnist():
     with np.load(MNIST) as data:
-        X = data["images"][:512, None].astype(np.float64)
-        y = data["labels"][:512].astype(np.int64)
+        X = data["images"][:256, None].astype(np.float64)
+        y = data["labels"][:256].astype(np.int64)
     # Standardised, as MNIST usually is. On raw [0, 1] pixels the plain net does not overflow at
     # these rates: its ReLUs die after one huge step and the loss sits at ln 10 (measured).
     X = (X - X.mean()) / X.std()
-    assert _diverges("none", X, y, lr=2.0, in_channels=1)
-    assert not _diverges("full", X, y, lr=2.0, in_channels=1)
+    # lr = 3: the plain net blows up by step 5 for seeds 0 and 1; BatchNorm trains (measured).
+    assert _diverges("none", X, y, lr=3.0, in_channels=1)
+    assert not _diverges("full", X, y, lr=3.0, in_channels=1)
     spectra = layer_spectra(small_cnn(in_channels=1, rng=0), X[:64])
     assert spectra["conv1"].K == 9 and np.isfinite(spectra["conv2"].spread)
 

@@ -1,0 +1,121 @@
+"""``lmsbn.use``: run the whole library on a student's own forward/backward functions.
+
+The layer classes (:mod:`lmsbn.nn.layers`), the training loop's losses and the bridge's
+regressors all call the pure functions *through* the module :mod:`lmsbn.nn.functional`
+(``F.conv2d_backward(dout, cache)``, never a reference captured at import time). Replacing an
+attribute of that module therefore replaces the function everywhere at once:
+
+>>> from lmsbn.swap import use
+>>> from lmsbn.nn import functional as F
+>>> original = F.relu_forward
+>>> def my_relu_forward(x):
+...     return original(x)
+>>> with use(relu_forward=my_relu_forward):
+...     F.relu_forward is my_relu_forward
+True
+>>> F.relu_forward is original
+True
+
+What a swapped-in function must accept is exactly what the library passes to the original (see
+each reference function's docstring). Two consequences worth knowing:
+
+* A backward swapped in *alone* receives the cache of the library's forward pass
+  (:class:`~lmsbn.nn.conv.ConvCache`, :class:`~lmsbn.nn.batchnorm.BatchNormCache`); swap the
+  forward as well when your backward expects your own cache.
+* The ModeTracker and the BatchNorm/NLMS bridge read ``cache.sigma`` and ``cache.xhat`` of
+  BatchNorm layers, so a swapped ``batchnorm_forward`` should return a cache with those
+  attributes (a ``namedtuple`` is enough) for them to keep working.
+* Conv layers compute their patches with an internal fast path, so ``im2col2d`` swapped in here
+  changes what :func:`lmsbn.bridge.regressors` (and hence the spectra) see, not the training;
+  swap ``conv2d_forward`` with a version built on your ``im2col`` to train with it.
+
+Filters are not swappable here: an adaptive filter's learning rule is the ``_update`` method of
+an :class:`~lmsbn.adaptive.AdaptiveFilter` subclass working on whole ensembles at once, and the
+clean way to run one's own rule is a three-line subclass, not a patched module attribute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+
+from ._checks import describe
+
+__all__ = ["swappable", "use"]
+
+
+def swappable() -> tuple[str, ...]:
+    """Names that :func:`use` accepts: the public functions of :mod:`lmsbn.nn.functional`.
+
+    The ``*_naive`` twins are excluded (nothing in the library calls them) and so are the
+    classes and constants (``BatchNormState``, ``BN_MODES``).
+    """
+    from .nn import functional as F
+
+    return tuple(sorted(name for name in F.__all__
+                        if inspect.isfunction(getattr(F, name)) and not name.endswith("_naive")))
+
+
+@contextlib.contextmanager
+def use(**replacements):
+    """Swap student implementations into :mod:`lmsbn.nn.functional` for the ``with`` block.
+
+    Parameters
+    ----------
+    **replacements : callable
+        ``name=function`` pairs; each name must be one of :func:`swappable`, e.g.
+        ``conv2d_forward``, ``conv2d_backward``, ``batchnorm_forward``, ``batchnorm_backward``,
+        ``linear_backward``, ``relu_forward``, ``softmax_cross_entropy``, ``im2col2d``.
+
+    Yields
+    ------
+    dict
+        ``{name: original function}``, so the block can still call the library's reference.
+
+    Raises
+    ------
+    ValueError
+        An unknown name (the message lists the valid ones), or no replacement at all.
+    TypeError
+        A replacement that is not callable.
+
+    Notes
+    -----
+    Everything is validated before anything is replaced, and the originals -- more precisely,
+    whatever was installed when the block was entered -- are restored on exit, also when the
+    block raises. Blocks nest: an inner ``use`` overrides and then restores the outer one's
+    functions. The swap is process-wide (a module attribute), so it is not thread-safe.
+
+    Examples
+    --------
+    >>> from lmsbn.swap import use
+    >>> from lmsbn.nn import functional as F
+    >>> calls = []
+    >>> def spy(dout, cache):
+    ...     calls.append(dout.shape)
+    ...     return lmsbn_backward(dout, cache)
+    >>> lmsbn_backward = F.conv2d_backward
+    >>> with use(conv2d_backward=spy):
+    ...     pass  # train a model here: every Conv2d layer's backward pass now calls spy
+    """
+    from .nn import functional as F
+
+    if not replacements:
+        raise ValueError(f"use() needs at least one name=function pair; valid names: "
+                         f"{', '.join(swappable())}")
+    valid = swappable()
+    unknown = sorted(set(replacements) - set(valid))
+    if unknown:
+        raise ValueError(f"use() got unknown name(s) {', '.join(map(repr, unknown))}; valid "
+                         f"names are the functions of lmsbn.nn.functional: {', '.join(valid)}")
+    for name, fn in replacements.items():
+        if not callable(fn):
+            raise TypeError(f"use({name}=...) must be given a function, got {describe(fn)}")
+    originals = {name: getattr(F, name) for name in replacements}
+    try:
+        for name, fn in replacements.items():
+            setattr(F, name, fn)
+        yield dict(originals)
+    finally:
+        for name, fn in originals.items():
+            setattr(F, name, fn)
