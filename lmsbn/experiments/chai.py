@@ -1,0 +1,509 @@
+r"""Chai, Pilanci & Murmann (2020): BatchNorm seen through classical adaptive-filter theory.
+
+The paper makes three claims; each experiment here measures one of them on the procedural
+dataset (:func:`lmsbn.data.shapes`, the offline default) or on data you pass in (e.g. MNIST):
+
+=====================  ==========================================================================
+:func:`eigen_spectra`  claim (1): a conv layer's update has natural modes set by the eigenvalues
+                       of its input autocorrelation R, and BatchNorm controls them through R's
+                       channel structure -- including the scale test (inputs x10: without BN
+                       the deeper layers' eigenvalues grow x100, with BN they do not).
+:func:`lr_sweep`       claim (2): at low learning rates BN's amplification of the smallest
+                       eigenvalues buys speed; at high ones its suppression of the largest buys
+                       stability (the ``amplify`` / ``suppress`` BatchNorm variants separate the
+                       two). Lives in :mod:`lmsbn.experiments.chai_sweep`, re-exported here.
+:func:`first_step`     claim (3): on the first step BatchNorm's update is NLMS's; afterwards it
+                       drifts away, and by how much is measured step by step.
+=====================  ==========================================================================
+
+Each returns a result dataclass with the arrays, the parameters, ``summary()`` and
+``save``/``load`` (:mod:`lmsbn.io`); the figures are in :mod:`lmsbn.plot.sweeps`.
+
+Every verdict text is generated from the measured numbers; nothing here assumes the paper is
+right (DESIGN section 4.5: "whatever the simulator measures is the result").
+
+References
+----------
+Chai, Pilanci, Murmann (2020), "Separating the Effects of Batch Normalization on CNN Training
+Speed and Stability Using Classical Adaptive Filter Theory", arXiv:2002.10674.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from .._checks import (
+    as_float_array, as_generator, check_choice, check_int, check_positive, describe,
+)
+from ..bridge import (
+    COMBINERS, FilterComparison, FirstStepReport, ModeTracker, capture_regressors,
+    compare_first_step, layer_weights,
+)
+from ..io import load_arrays, save_arrays
+from ..nn import NORMS, Conv2d, small_cnn
+from ..spectral import Spectrum, channel_blocks
+from ..train import train
+
+__all__ = ["EigenSpectra", "FirstStep", "LRSweep", "eigen_spectra", "first_step", "lr_sweep"]
+
+STAGES = ("init", "trained")
+
+
+# ------------------------------------------------------------------------------- shared helpers
+def _data(X, y, n, rng):
+    """(X, y) as given (validated) or ``n`` procedural images; 3-D X gains a channel axis."""
+    if X is None and y is None:
+        from ..data import shapes
+        return shapes(n, rng=rng)
+    if X is None or y is None:
+        raise ValueError("pass both X and y, or neither (then procedural data is generated)")
+    X = as_float_array(X, "X", ndim=(3, 4))
+    if X.ndim == 3:  # (N, H, W) greyscale such as MNIST: one channel
+        X = X[:, None]
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != X.shape[0] or y.dtype.kind not in "iu":
+        raise ValueError(f"y must be a vector of {X.shape[0]} integer labels, got {describe(y)}")
+    if y.min() < 0:
+        raise ValueError(f"y must hold class labels >= 0, got minimum {y.min()}")
+    return X, y.astype(np.int64)
+
+
+def _widths(widths):
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or len(widths) == 0:
+        raise TypeError(f"widths must be a non-empty sequence of ints, got {describe(widths)}")
+    return tuple(check_int(w, "widths entry", min_value=1) for w in widths)
+
+
+def _norms(norms, name="norms"):
+    if isinstance(norms, str) or not hasattr(norms, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of normalisations from {NORMS}, "
+                        f"got {describe(norms)}")
+    norms = tuple(check_choice(n, f"{name} entry", NORMS) for n in norms)
+    if not norms or len(set(norms)) != len(norms):
+        raise ValueError(f"{name} must be non-empty without repeats, got {norms}")
+    return norms
+
+
+def _seed(gen):
+    return int(gen.integers(2**32))
+
+
+def _flatten(prefix, nested, out):
+    """{a: {b: array}} -> out["prefix/a/b"] = array (layer and norm names never contain '/')."""
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            _flatten(f"{prefix}/{key}", value, out)
+        else:
+            out[f"{prefix}/{key}"] = value
+    return out
+
+
+def _unflatten(prefix, arrays):
+    nested = {}
+    for key, value in arrays.items():
+        if key.startswith(prefix + "/"):
+            *path, leaf = key[len(prefix) + 1:].split("/")
+            node = nested
+            for p in path:
+                node = node.setdefault(p, {})
+            node[leaf] = value
+    return nested
+
+
+def _eigen_stats(ev):
+    lmin = float(ev[-1])
+    return {"lambda_max": float(ev[0]), "lambda_min": lmin, "trace": float(np.sum(ev)),
+            "spread": float(ev[0]) / lmin if lmin > 0 else float("inf")}
+
+
+# ------------------------------------------------------------------------------ eigen_spectra
+@dataclass
+class EigenSpectra:
+    """Per-layer input-autocorrelation spectra with and without BatchNorm (claim 1).
+
+    Attributes
+    ----------
+    norms : tuple of str
+    layers : tuple of str
+        The conv and linear layers, in network order.
+    eigenvalues : dict ``[norm][stage][layer] -> ndarray (K,)``
+        Descending eigenvalues of the *uncentred* R = U^T U / M (what LMS sees); ``stage`` is
+        ``"init"`` or ``"trained"``. All NaN for a stage after a diverged training run.
+    eigenvalues_scaled : dict, same layout
+        The same with the input data multiplied by ``params["scale"]``.
+    eigenvalues_centered : dict, same layout
+        Of the covariance (mean spike removed); empty when ``center=False``.
+    block_powers : dict ``[norm][stage][layer] -> ndarray (C_in,)``
+        ``channel_blocks(R, C_in, (3, 3)).powers`` of each conv layer: k times each input
+        channel's power.
+    train_loss : dict ``[norm] -> ndarray (steps_taken,)``
+    diverged : dict ``[norm] -> bool``
+    params : dict
+    """
+
+    norms: tuple
+    layers: tuple
+    eigenvalues: dict
+    eigenvalues_scaled: dict
+    eigenvalues_centered: dict
+    block_powers: dict
+    train_loss: dict
+    diverged: dict
+    params: dict = field(default_factory=dict)
+
+    def stats(self, norm: str, stage: str = "init", *, centered: bool = False) -> dict:
+        """``{layer: {"lambda_max", "lambda_min", "spread", "trace"}}`` for one norm and stage."""
+        source = self.eigenvalues_centered if centered else self.eigenvalues
+        if centered and not source:
+            raise ValueError("centred spectra were not computed (eigen_spectra(center=False))")
+        norm = check_choice(norm, "norm", self.norms)
+        stage = check_choice(stage, "stage", STAGES)
+        return {layer: _eigen_stats(ev) for layer, ev in source[norm][stage].items()}
+
+    def scale_ratios(self, norm: str, stage: str = "init", *, what: str = "trace") -> dict:
+        r"""``{layer: (measure with scaled input) / (measure with the original input)}``.
+
+        ``what`` is ``"trace"`` (the total input power, robust) or ``"lambda_max"``. Without
+        BatchNorm a ReLU network with zero biases is positively homogeneous, so every layer's
+        input scales by ``scale`` and R by ``scale**2`` (exactly at initialisation, where the
+        biases are zero; approximately after training). With BatchNorm the layers after the
+        first see normalised inputs and the ratio is 1 up to BatchNorm's eps.
+        """
+        what = check_choice(what, "what", ("trace", "lambda_max"))
+        norm = check_choice(norm, "norm", self.norms)
+        stage = check_choice(stage, "stage", STAGES)
+        pick = np.sum if what == "trace" else np.max
+        return {layer: float(pick(self.eigenvalues_scaled[norm][stage][layer])
+                             / pick(self.eigenvalues[norm][stage][layer])) for layer in self.layers}
+
+    def summary(self) -> str:
+        s = self.params["scale"]
+        lines = [f"eigen_spectra: uncentred R per layer; scale test with inputs x{s:g} "
+                 f"(no-BN prediction x{s * s:g} for every layer, BN prediction x1 after conv1)"]
+        for norm in self.norms:
+            for stage in STAGES:
+                if stage == "trained" and self.diverged[norm]:
+                    lines.append(f"[{norm:>8} | trained] training diverged: no trained spectra")
+                    continue
+                ratios = self.scale_ratios(norm, stage)
+                for layer, st in self.stats(norm, stage).items():
+                    lines.append(
+                        f"[{norm:>8} | {stage:>7}] {layer:<6} lambda_max {st['lambda_max']:10.4g}  "
+                        f"lambda_min {st['lambda_min']:10.3g}  spread {st['spread']:10.3g}  "
+                        f"trace {st['trace']:10.4g}  scale ratio {ratios[layer]:8.4g}")
+        return "\n".join(lines)
+
+    def save(self, path):
+        arrays = {}
+        for name in ("eigenvalues", "eigenvalues_scaled", "eigenvalues_centered", "block_powers"):
+            _flatten(name, getattr(self, name), arrays)
+        _flatten("train_loss", self.train_loss, arrays)
+        meta = {"norms": list(self.norms), "layers": list(self.layers), "diverged": self.diverged,
+                "params": self.params}
+        return save_arrays(path, "chai.EigenSpectra", arrays, meta)
+
+    @classmethod
+    def load(cls, path) -> EigenSpectra:
+        arrays, meta = load_arrays(path, "chai.EigenSpectra")
+        nested = {name: _unflatten(name, arrays) for name in
+                  ("eigenvalues", "eigenvalues_scaled", "eigenvalues_centered", "block_powers",
+                   "train_loss")}
+        return cls(norms=tuple(meta["norms"]), layers=tuple(meta["layers"]),
+                   diverged=meta["diverged"], params=meta["params"], **nested)
+
+
+def eigen_spectra(*, X=None, y=None, norms=("none", "full"), steps: int = 60, lr: float = 0.05,
+                  batch_size: int = 32, scale: float = 10.0, center: bool = True,
+                  n_data: int = 512, n_probe: int = 256, max_rows: int = 8192,
+                  widths=(8, 16, 16), rng=0) -> EigenSpectra:
+    r"""Per-layer eigenvalues of R with and without BatchNorm, at initialisation and trained.
+
+    For each normalisation a ``small_cnn(norm=...)`` is built from the *same* seed (same conv
+    filters for every norm), its layer spectra are taken on a probe batch, it is trained for
+    ``steps`` SGD steps and the spectra are taken again. At both stages the probe batch is also
+    multiplied by ``scale`` (the scale test).
+
+    Parameters
+    ----------
+    X : ndarray, shape (N, C, H, W) or (N, H, W), optional
+        Images (with ``y``, integer labels (N,)). Default: ``n_data`` procedural images.
+    y : ndarray of int, shape (N,), optional
+    norms : sequence of str, default ("none", "full")
+        Normalisations to compare (any of :data:`lmsbn.nn.NORMS`).
+    steps : int, default 60
+        SGD steps between the "init" and the "trained" spectra.
+    lr : float, default 0.05
+    batch_size : int, default 32
+    scale : float, default 10
+        Input multiplier of the scale test.
+    center : bool, default True
+        Also record the centred spectra (covariance: the mean spike removed).
+    n_data : int, default 512
+        Procedural images generated when ``X`` is not given.
+    n_probe : int, default 256
+        Images in the probe batch the spectra are measured on (the first ``n_probe``).
+    max_rows : int, default 8192
+        Regressor rows per layer used for R (seeded subsample; the same rows for the scaled
+        probe, so the scale ratios compare like with like).
+    widths : sequence of int, default (8, 16, 16)
+        Conv widths of :func:`lmsbn.nn.small_cnn`.
+    rng : None, int or numpy.random.Generator
+        Seeds the data, the initialisation, the minibatch order and the row subsampling.
+
+    Returns
+    -------
+    EigenSpectra
+
+    Notes
+    -----
+    The layer's R is :math:`R = U^T U / M` with U the im2col patches entering it (DESIGN 4.3),
+    the matrix whose eigenvalues set the modes of the block-LMS update
+    :math:`W \leftarrow W - \eta\, dY^T U`. ReLU is positively homogeneous and the conv biases
+    start at zero, so without BatchNorm :math:`U \to sU` at every layer and
+    :math:`R \to s^2 R`; BatchNorm in training mode divides each channel by its batch standard
+    deviation, so every layer after the first sees the same R whatever :math:`s`.
+    """
+    norms = _norms(norms)
+    steps = check_int(steps, "steps", min_value=1)
+    lr = check_positive(lr, "lr")
+    batch_size = check_int(batch_size, "batch_size", min_value=2)
+    scale = check_positive(scale, "scale")
+    n_data = check_int(n_data, "n_data", min_value=2)
+    n_probe = check_int(n_probe, "n_probe", min_value=2)
+    max_rows = check_int(max_rows, "max_rows", min_value=2)
+    widths = _widths(widths)
+    gen = as_generator(rng)
+    source = "shapes" if X is None else "given"
+    X, y = _data(X, y, n_data, gen)
+    init_seed, train_seed, probe_seed = _seed(gen), _seed(gen), _seed(gen)
+    probe = X[:n_probe]
+    n_classes = int(y.max()) + 1
+    ev, ev_scaled, ev_centered, powers, losses, diverged = {}, {}, {}, {}, {}, {}
+    layers = ()
+
+    for norm in norms:
+        model = small_cnn(X.shape[1], n_classes, widths, norm, rng=init_seed, dtype=X.dtype)
+        for d in (ev, ev_scaled, ev_centered, powers):
+            d[norm] = {}
+        for stage in STAGES:
+            if stage == "trained":
+                history = train(model, X, y, steps=steps, batch_size=batch_size, lr=lr,
+                                rng=train_seed)
+                losses[norm], diverged[norm] = history.loss, history.diverged
+            spectra = _stage_spectra(model, probe, scale, center, max_rows, probe_seed,
+                                     nan=stage == "trained" and diverged[norm])
+            ev[norm][stage], ev_scaled[norm][stage], ev_centered[norm][stage], \
+                powers[norm][stage] = spectra
+            layers = tuple(spectra[0])
+    if not center:
+        ev_centered = {}
+    params = {"steps": steps, "lr": lr, "batch_size": batch_size, "scale": scale, "center": center,
+              "n_data": int(X.shape[0]), "n_probe": int(probe.shape[0]), "max_rows": max_rows,
+              "widths": list(widths), "seed": rng if isinstance(rng, int) else None,
+              "data": source}
+    return EigenSpectra(norms, layers, ev, ev_scaled, ev_centered, powers, losses, diverged, params)
+
+
+def _stage_spectra(model, probe, scale, center, max_rows, seed, nan=False):
+    """Eigenvalues (plain, scaled, centred) and channel powers of every layer, on one probe."""
+    names = [n for n, layer in model.named_layers() if isinstance(layer, COMBINERS)]
+    if nan:  # the weights are no longer finite: there is nothing meaningful to decompose
+        blank = {n: np.full(layer_weights(model[n]).shape[1], np.nan) for n in names}
+        chans = {n: np.full(model[n].in_channels, np.nan) for n in names
+                 if isinstance(model[n], Conv2d)}
+        return blank, dict(blank), dict(blank), chans
+    # The same seed for both captures selects the same rows, so the ratios compare like with like.
+    U = capture_regressors(model, probe, max_rows=max_rows, rng=seed)
+    Us = capture_regressors(model, probe * scale, max_rows=max_rows, rng=seed)
+    plain, scaled, centred, chans = {}, {}, {}, {}
+    for name, u in U.items():
+        spec = Spectrum.from_regressors(u)
+        plain[name] = spec.eigenvalues.copy()
+        scaled[name] = Spectrum.from_regressors(Us[name]).eigenvalues.copy()
+        if center:
+            centred[name] = Spectrum.from_regressors(u, center=True).eigenvalues.copy()
+        layer = model[name]
+        if isinstance(layer, Conv2d):
+            chans[name] = channel_blocks(spec, layer.in_channels, layer.kernel_shape).powers
+    return plain, scaled, centred, chans
+
+
+# --------------------------------------------------------------------------------- first_step
+_BN_KEYS = ("ratio", "rho", "w_norm", "bn_step", "nlms_step")
+
+
+@dataclass
+class FirstStep:
+    """BatchNorm versus NLMS on the first step and the drift afterwards (claim 3).
+
+    Attributes
+    ----------
+    report : lmsbn.bridge.FirstStepReport
+        :func:`lmsbn.bridge.compare_first_step` at ``params["probe_lr"]`` on the first batch.
+    steps : dict ``[layer] -> ndarray of int (T,)``
+        The recorded training steps (every ``params["every"]``).
+    drift : dict ``[layer][quantity] -> ndarray (T, F)``
+        Per filter, for ``quantity`` in ``ratio`` (BatchNorm step / NLMS step), ``rho``,
+        ``w_norm``, ``bn_step``, ``nlms_step`` (see :func:`lmsbn.bridge.bn_nlms_quantities`).
+    loss : ndarray (steps_taken,)
+    diverged : bool
+    params : dict
+    """
+
+    report: FirstStepReport
+    steps: dict
+    drift: dict
+    loss: np.ndarray
+    diverged: bool
+    params: dict = field(default_factory=dict)
+
+    def quartiles(self, layer: str, quantity: str = "ratio") -> np.ndarray:
+        """(T, 3) array of the 25th, 50th and 75th percentiles over filters at each record."""
+        layer = check_choice(layer, "layer", tuple(self.drift))
+        quantity = check_choice(quantity, "quantity", _BN_KEYS)
+        return np.percentile(self.drift[layer][quantity], [25, 50, 75], axis=1).T
+
+    @property
+    def verdict(self) -> str:
+        """Claim (3) judged from the numbers: first-step agreement, then the drift."""
+        lines = []
+        for name, c in self.report.layers.items():
+            dep = float(np.median(np.abs(c.ratio - 1)))
+            lines.append(
+                f"{name}: first step at lr {self.report.lr:g}: BatchNorm's own first-order "
+                f"prediction error {np.median(c.bn_error):.1e} (median over {c.ratio.size} "
+                f"filters), "
+                f"NLMS prediction error {np.median(c.nlms_error):.3f}, BN/NLMS step ratio median "
+                f"{np.median(c.ratio):.3f} (median |ratio - 1| = {dep:.3f}, K = {c.K}): "
+                + ("BatchNorm's step is NLMS's to within 10%." if dep < 0.1 else
+                   f"BatchNorm's step departs from NLMS's by {dep:.0%} already"
+                   " (rho concentrates only as K grows)."))
+            if name in self.drift and self.steps[name].size > 1:
+                q = self.quartiles(name, "ratio")
+                w = np.median(self.drift[name]["w_norm"], axis=1)
+                end = float(np.median(np.abs(self.drift[name]["ratio"][-1] - 1)))
+                start = float(np.median(np.abs(self.drift[name]["ratio"][0] - 1)))
+                if end > max(1.5 * start, 0.1):
+                    moved = "drifts away from NLMS"
+                elif end < start / 1.5:
+                    moved = "moves closer to NLMS"
+                else:
+                    moved = "departs from NLMS about as much as on the first step"
+                lines.append(
+                    f"{name}: after {int(self.steps[name][-1])} steps at lr {self.params['lr']:g} "
+                    f"the BN/NLMS ratio has median {q[-1, 1]:.3f} (quartiles {q[-1, 0]:.3f}-"
+                    f"{q[-1, 2]:.3f}); "
+                    f"median |ratio - 1| went {start:.3f} -> {end:.3f} and median ||w|| "
+                    f"{w[0]:.3g} -> {w[-1]:.3g}: the update {moved}.")
+        if self.diverged:
+            lines.append("training diverged: the drift record stops at the divergence.")
+        return "\n".join(lines) if lines else "no conv layer followed by full BatchNorm"
+
+    def summary(self) -> str:
+        return self.report.summary() + "\n" + self.verdict
+
+    def save(self, path):
+        arrays = {"loss": self.loss}
+        rep = {"lr": self.report.lr, "skipped": self.report.skipped, "layers": {}}
+        for name, c in self.report.layers.items():
+            rep["layers"][name] = {"bn_layer": c.bn_layer, "K": c.K, "trace_C": c.trace_C}
+            for f in _REPORT_ARRAYS:
+                arrays[f"report/{name}/{f}"] = getattr(c, f)
+        _flatten("steps", self.steps, arrays)
+        _flatten("drift", self.drift, arrays)
+        meta = {"report": rep, "diverged": self.diverged, "params": self.params}
+        return save_arrays(path, "chai.FirstStep", arrays, meta)
+
+    @classmethod
+    def load(cls, path) -> FirstStep:
+        arrays, meta = load_arrays(path, "chai.FirstStep")
+        rep = meta["report"]
+        flat = _unflatten("report", arrays)
+        report = FirstStepReport(lr=rep["lr"], skipped=rep["skipped"], layers={
+            name: FilterComparison(layer=name, **info, **flat[name])
+            for name, info in rep["layers"].items()})
+        return cls(report=report, steps=_unflatten("steps", arrays),
+                   drift=_unflatten("drift", arrays), loss=arrays["loss"],
+                   diverged=meta["diverged"], params=meta["params"])
+
+
+_REPORT_ARRAYS = tuple(f.name for f in fields(FilterComparison)
+                       if f.name not in ("layer", "bn_layer", "K", "trace_C"))
+
+
+def first_step(*, X=None, y=None, lr: float = 0.1, probe_lr: float = 1e-4, steps: int = 100,
+               every: int = 10, batch_size: int = 32, n_data: int = 512, widths=(8, 16, 16),
+               max_rows: int = 2048, rng=0) -> FirstStep:
+    r"""BatchNorm's update against NLMS's: on the first step, then over training (claim 3).
+
+    1. At initialisation, :func:`lmsbn.bridge.compare_first_step` with the small ``probe_lr``
+       on one batch: per conv+BN layer and filter, the BatchNorm and NLMS effective steps, their
+       ratio, rho, and the errors of both first-order predictions of the output change.
+    2. Then ``small_cnn(norm="full")`` trains at ``lr`` with a :class:`lmsbn.bridge.ModeTracker`
+       recording the same quantities every ``every`` steps.
+
+    Parameters
+    ----------
+    X, y : optional
+        Images (N, C, H, W) or (N, H, W) and integer labels; default ``n_data`` procedural images.
+        The experiment runs in float64 whatever the dtype of ``X`` (see the comment in the code:
+        the first-order check is below float32 resolution).
+    lr : float, default 0.1
+        Training learning rate for the drift.
+    probe_lr : float, default 1e-4
+        Learning rate of the first-step comparison: small, so the first-order prediction holds.
+    steps : int, default 100
+        Training steps of the drift run.
+    every : int, default 10
+        The tracker records every ``every`` steps (step 0 included).
+    batch_size : int, default 32
+        Also the size of the first-step comparison's batch.
+    n_data : int, default 512
+    widths : sequence of int, default (8, 16, 16)
+    max_rows : int, default 2048
+        Regressor rows per layer and record for the tracker's covariance.
+    rng : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    FirstStep
+
+    Notes
+    -----
+    With :math:`\rho = K w^T C w / (\|w\|^2 \operatorname{tr} C)`, BatchNorm's step
+    :math:`\eta\gamma^2/\sigma^2` equals the NLMS step :math:`\eta\gamma^2 K / (\|w\|^2
+    \operatorname{tr} C)` divided by :math:`\rho` (DESIGN 4.4, fact 4): the ratio is
+    :math:`1/\rho`, near 1 for an isotropic random initialisation, and it drifts as the filters
+    turn towards the top eigenvectors of C.
+    """
+    lr = check_positive(lr, "lr")
+    probe_lr = check_positive(probe_lr, "probe_lr")
+    steps = check_int(steps, "steps", min_value=1)
+    every = check_int(every, "every", min_value=1)
+    batch_size = check_int(batch_size, "batch_size", min_value=2)
+    n_data = check_int(n_data, "n_data", min_value=2)
+    widths = _widths(widths)
+    gen = as_generator(rng)
+    X, y = _data(X, y, n_data, gen)
+    # Always float64: the first-order check compares output changes of relative size ~probe_lr,
+    # which float32 round-off (~1e-7 per operation, accumulated) would swamp.
+    X = X.astype(np.float64, copy=False)
+    init_seed, train_seed, track_seed = _seed(gen), _seed(gen), _seed(gen)
+    model = small_cnn(X.shape[1], int(y.max()) + 1, widths, "full", rng=init_seed, dtype=X.dtype)
+    report = compare_first_step(model, X[:batch_size], y[:batch_size], probe_lr)
+    tracker = ModeTracker(every, max_rows=max_rows, rng=track_seed,
+                          layers=[n for n, _ in model.named_layers() if n.startswith("conv")])
+    history = train(model, X, y, steps=steps, batch_size=batch_size, lr=lr, callbacks=[tracker],
+                    rng=train_seed)
+    steps_rec = {n: rec.steps for n, rec in tracker.record.items() if rec.bn}
+    drift = {n: {k: rec.bn[k] for k in _BN_KEYS} for n, rec in tracker.record.items() if rec.bn}
+    params = {"lr": lr, "probe_lr": probe_lr, "steps": steps, "every": every,
+              "batch_size": batch_size, "widths": list(widths), "max_rows": max_rows,
+              "n_data": int(X.shape[0]), "seed": rng if isinstance(rng, int) else None}
+    return FirstStep(report, steps_rec, drift, history.loss, history.diverged, params)
+
+
+# lr_sweep is long enough for its own module; it is part of this experiment's API.
+from .chai_sweep import LRSweep, lr_sweep  # noqa: E402

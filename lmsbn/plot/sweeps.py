@@ -1,0 +1,230 @@
+"""Figures of the Chai et al. experiments: the learning-rate sweep map, BatchNorm versus NLMS
+over training and on the first step, and the per-layer eigenvalue spectra.
+
+Each function takes a result of :mod:`lmsbn.experiments.chai` (or a bridge record) and an
+``ax=None`` / ``fig=None``, and returns the Axes / Figure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import check_choice, describe
+from .style import NORM_COLORS, OKABE_ITO, get_axes
+
+__all__ = ["plot_bn_nlms_drift", "plot_eigen_spectra", "plot_first_step", "plot_lr_sweep"]
+
+_METRICS = ("final_loss", "eval_accuracy", "steps_to_target")
+
+
+def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
+    """The learning-rate sweep map: lr (log x) by normalisation (rows), colour = ``metric``.
+
+    Each cell is the seed mean of ``metric`` (a circle); a run where every seed diverged is a
+    red X annotated with the mean divergence step; some seeds diverged is a hollow X over the
+    circle. A short vertical tick in each row marks that norm's predicted LMS bound
+    ``min over layers 2 / lambda_max`` at initialisation -- in raw LMS step-size units, which
+    are *not* the SGD learning rate (see :class:`lmsbn.experiments.chai.LRSweep` Notes).
+
+    Parameters
+    ----------
+    result : LRSweep
+    metric : {"final_loss", "eval_accuracy", "steps_to_target"}
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax.collections[0]`` holds the stable cells (offsets = (lr, row)); the X markers are
+        the line labelled ``"diverged"``, the bounds the lines labelled ``"2/lambda_max"``.
+    """
+    metric = check_choice(metric, "metric", _METRICS)
+    _need(result, ("lrs", "norms", "diverged", metric), "an LRSweep")
+    ax = get_axes(ax, figsize=(6.5, 3.8))
+    value = np.asarray(getattr(result, metric), dtype=float)
+    if metric == "steps_to_target":
+        value = np.where(value < 0, np.nan, value)  # -1 = never reached
+    all_div = result.diverged.all(axis=2)
+    some_div = result.diverged.any(axis=2) & ~all_div
+    # Seed mean over the finite values only (a diverged seed's inf is shown by its X instead).
+    finite = np.isfinite(value)
+    count = finite.sum(axis=2)
+    mean = np.where(finite, value, 0.0).sum(axis=2) / np.maximum(count, 1)
+    mean[count == 0] = np.nan
+    rows = np.arange(len(result.norms))
+    L, R = np.meshgrid(result.lrs, rows)
+    ok = ~all_div & np.isfinite(mean)
+    sc = ax.scatter(L[ok], R[ok], c=mean[ok], s=160, cmap="viridis", edgecolors="k", zorder=2)
+    ax.figure.colorbar(sc, ax=ax, label=_METRIC_LABEL[metric])
+    ax.plot(L[all_div], R[all_div], "x", color="#D55E00", ms=11, mew=2.5, ls="none",
+            label="diverged", zorder=3)
+    ax.plot(L[some_div], R[some_div], "x", color="#D55E00", ms=8, mew=1, ls="none",
+            label="some seeds diverged", zorder=3)
+    for k, j in zip(*np.nonzero(all_div)):
+        step = np.mean(result.diverged_at[k, j])
+        ax.annotate(f"{step:.0f}", (result.lrs[j], k), textcoords="offset points", xytext=(7, 5),
+                    fontsize=7, color="#D55E00")
+    bound = getattr(result, "predicted_bound", None)
+    if bound is not None:
+        for k, b in enumerate(bound):
+            ax.plot([b, b], [k - 0.35, k + 0.35], color=NORM_COLORS.get(result.norms[k], "k"),
+                    lw=2, label="2/lambda_max" if k == 0 else "_2/lambda_max")
+    ax.set_xscale("log")
+    ax.set_yticks(rows, result.norms)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_xlabel("SGD learning rate (ticks: LMS bound 2/λmax, raw step units)")
+    ax.set_ylabel("normalisation")
+    ax.set_title(f"learning-rate sweep: {_METRIC_LABEL[metric]}")
+    ax.legend(loc="upper left", fontsize=7, framealpha=0.8)
+    return ax
+
+
+_METRIC_LABEL = {"final_loss": "final loss (mean of last 10 steps)",
+                 "eval_accuracy": "held-out accuracy", "steps_to_target": "steps to target loss"}
+
+
+def plot_bn_nlms_drift(record, *, layer=None, ax=None):
+    """BatchNorm/NLMS step ratio and rho over training: median and quartile band per layer.
+
+    Parameters
+    ----------
+    record : FirstStep, ModeTracker, or dict of str to LayerModes
+        A :func:`lmsbn.experiments.chai.first_step` result, a trained tracker, or its
+        ``record``. Only layers followed by BatchNorm are drawn.
+    layer : str or sequence of str, optional
+        Restrict to these layers.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Per layer: a solid line (median ratio, label ``"<layer> BN/NLMS"``) with its 25-75%
+        band, and a dashed line (median rho, label ``"<layer> rho"``); y is logarithmic, and
+        the dotted line at 1 is where BatchNorm's step *is* NLMS's.
+    """
+    series = _drift_series(record)
+    names = list(series)
+    if layer is not None:
+        wanted = [layer] if isinstance(layer, str) else list(layer)
+        for n in wanted:
+            if n not in series:
+                raise ValueError(f"layer must be one of {names}, got {n!r}")
+        names = wanted
+    if not names:
+        raise ValueError("record has no layer followed by BatchNorm (nothing to draw)")
+    ax = get_axes(ax)
+    for c, name in enumerate(names):
+        steps, ratio, rho = series[name]
+        colour = OKABE_ITO[c % len(OKABE_ITO)]
+        q = np.percentile(ratio, [25, 50, 75], axis=1)
+        ax.fill_between(steps, q[0], q[2], color=colour, alpha=0.2, lw=0)
+        ax.plot(steps, q[1], color=colour, label=f"{name} BN/NLMS")
+        ax.plot(steps, np.median(rho, axis=1), color=colour, ls="--", label=f"{name} rho")
+    ax.axhline(1.0, color="k", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("BN step / NLMS step  (dashed: ρ)")
+    ax.set_title("BatchNorm vs NLMS over training (median, 25-75% over filters)")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def _drift_series(record):
+    """{layer: (steps (T,), ratio (T, F), rho (T, F))} from any of the accepted record types."""
+    if hasattr(record, "drift") and hasattr(record, "steps"):  # chai.FirstStep
+        return {n: (record.steps[n], d["ratio"], d["rho"]) for n, d in record.drift.items()}
+    if hasattr(record, "record"):  # a ModeTracker
+        record = record.record
+    if isinstance(record, dict) and all(hasattr(v, "bn") for v in record.values()):
+        return {n: (v.steps, v.bn["ratio"], v.bn["rho"]) for n, v in record.items() if v.bn}
+    raise TypeError("record must be a chai.FirstStep, a ModeTracker or its record dict, "
+                    f"got {describe(record)}")
+
+
+def plot_first_step(report, *, ax=None):
+    """Per-layer distribution of rho and of the BN/NLMS step ratio on the first step.
+
+    Parameters
+    ----------
+    report : FirstStepReport or FirstStep
+        :func:`lmsbn.bridge.compare_first_step`'s report (or a ``first_step`` result).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One column per layer: the filters' rho as circles left of centre (collection label
+        ``"rho"``), their BN/NLMS ratio as squares right of centre (``"BN/NLMS"``), medians as
+        short black bars; the dotted line at 1 is the NLMS equivalence.
+    """
+    report = getattr(report, "report", report)
+    if not hasattr(report, "layers") or not isinstance(report.layers, dict):
+        raise TypeError("report must be a FirstStepReport or a chai.FirstStep, "
+                        f"got {describe(report)}")
+    if not report.layers:
+        raise ValueError("report has no conv+BatchNorm layer (nothing to draw)")
+    ax = get_axes(ax)
+    names = list(report.layers)
+    for i, name in enumerate(names):
+        c = report.layers[name]
+        # Deterministic spread of the points (no jitter rng), sorted so the shape is readable.
+        for values, dx, marker, colour, label in ((c.rho, -0.2, "o", OKABE_ITO[0], "rho"),
+                                                  (c.ratio, 0.2, "s", OKABE_ITO[1], "BN/NLMS")):
+            spread = np.linspace(-0.08, 0.08, values.size)
+            ax.scatter(i + dx + spread, np.sort(values), marker=marker, s=14, color=colour,
+                       label=label if i == 0 else f"_{label}")
+            med = np.median(values)
+            ax.plot([i + dx - 0.12, i + dx + 0.12], [med, med], color="k", lw=2)
+    ax.axhline(1.0, color="k", ls=":", lw=1)
+    ax.set_xticks(range(len(names)), [f"{n}\nK={report.layers[n].K}" for n in names])
+    ax.set_ylabel("ρ  and  BN step / NLMS step")
+    ax.set_title(f"first step (lr {report.lr:g}): BatchNorm vs NLMS per filter")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_eigen_spectra(result, *, fig=None, stages=("init", "trained")):
+    """Per-layer eigenvalues of R, with vs without BatchNorm, at initialisation vs trained.
+
+    Parameters
+    ----------
+    result : EigenSpectra
+    fig : matplotlib Figure, optional
+        Filled with one Axes per layer (created with pyplot when omitted).
+    stages : sequence of {"init", "trained"}
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Axes titled by layer; in each, one line per (norm, stage) labelled ``"<norm> <stage>"``
+        (solid = init, dashed = trained), eigenvalue index on x, eigenvalue on a log y axis
+        (they span decades).
+    """
+    _need(result, ("eigenvalues", "layers", "norms"), "an EigenSpectra")
+    stages = [check_choice(s, "stages entry", ("init", "trained")) for s in stages]
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(3.2 * len(result.layers), 3.2), layout="constrained")
+    axes = fig.subplots(1, len(result.layers), squeeze=False)[0]
+    for ax, layer in zip(axes, result.layers):
+        for norm in result.norms:
+            for stage in stages:
+                ev = result.eigenvalues[norm][stage][layer]
+                if not np.all(np.isfinite(ev)):
+                    continue  # training diverged: no trained spectrum to draw
+                # Exact zeros (rank-deficient R) cannot sit on a log axis; they are left off.
+                k = np.flatnonzero(ev > 0)
+                ax.plot(k + 1, ev[k], color=NORM_COLORS.get(norm, "k"),
+                        ls="-" if stage == "init" else "--", label=f"{norm} {stage}")
+        ax.set_yscale("log")
+        ax.set_title(layer)
+        ax.set_xlabel("eigenvalue index k")
+    axes[0].set_ylabel("λ_k of R = UᵀU/M")
+    axes[0].legend(fontsize=7)
+    return fig
+
+
+def _need(result, attrs, what):
+    missing = [a for a in attrs if not hasattr(result, a)]
+    if missing:
+        raise TypeError(f"result must be {what} (missing {missing}), got {describe(result)}")
