@@ -497,7 +497,7 @@ class LearningCurve:
 
 
 def ensemble_learning_curve(result, *, spectrum=None, w_ref=None, mu=None, J_min=None,
-                            exclude_diverged=False, cross_terms=False) -> LearningCurve:
+                            exclude_diverged=False, theory="small_step") -> LearningCurve:
     r"""Learning curve, mode statistics and LMS theory for an ensemble run.
 
     Parameters
@@ -516,8 +516,10 @@ def ensemble_learning_curve(result, *, spectrum=None, w_ref=None, mu=None, J_min
         The minimum mean-square error (the noise power for system identification).
     exclude_diverged : bool, default False
         See :func:`learning_curve`.
-    cross_terms : bool, default False
-        Passed to :func:`lmsbn.spectral.learning_curve_theory`.
+    theory : {"small_step", "haykin", "gaussian"}, default "small_step"
+        Which independence theory :func:`lmsbn.spectral.learning_curve_theory` uses;
+        ``"gaussian"`` keeps the fourth-moment terms of real Gaussian regressors and matches
+        simulations beyond small steps.
 
     Returns
     -------
@@ -568,5 +570,5 @@ def ensemble_learning_curve(result, *, spectrum=None, w_ref=None, mu=None, J_min
             spec = spectral.Spectrum.from_matrix(spectrum)
         c0 = spec.eigenvectors @ curve.mode_mean[0]  # mean initial weight error w(0) - w_ref
         curve.theory = spectral.learning_curve_theory(
-            spec, mu, J_min, c0, mse.size - 1, cross_terms=cross_terms)
+            spec, mu, J_min, c0, mse.size - 1, theory=theory)
     return curve

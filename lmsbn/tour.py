@@ -87,7 +87,7 @@ def _section_equalizer(out, figures, summary, quick, seed):
         U, d = eq.sample(n, runs=runs, rng=seed + k)
         res = LMS(eq.taps, mu).run(U, d, record="every:10")
         curve = ensemble_learning_curve(res, spectrum=eq.spectrum, w_ref=eq.w_opt, mu=mu,
-                                        J_min=eq.J_min)
+                                        J_min=eq.J_min, theory="gaussian")
         smooth = np.convolve(curve.mse, np.ones(20) / 20, mode="valid")
         hit = np.flatnonzero(smooth <= 0.1)
         rows[str(W)] = {"spread": eq.spectrum.spread, "steps_to_0.1": int(hit[0]) + 19 if hit.size else -1}
@@ -135,8 +135,8 @@ def _section_training(out, figures, summary, X, y, quick, seed):
 
     n_eval = len(X) // 4
     Xtr, ytr, Xte, yte = X[n_eval:], y[n_eval:], X[:n_eval], y[:n_eval]
-    steps = 25 if quick else 150
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained", sharey=True)
+    steps = 25 if quick else 100
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
     result = {}
     for ax, lr in zip(axes, (0.02, 1.0)):
         for norm in ("none", "full"):
@@ -170,7 +170,11 @@ def _section_sweep(out, figures, summary, X, y, quick, seed):
     from .experiments.chai_sweep import lr_sweep
     from .plot import plot_lr_sweep
 
-    res = lr_sweep(X=X, y=y, quick=quick, rng=seed)
+    if quick:
+        res = lr_sweep(X=X, y=y, quick=True, rng=seed)
+    else:  # the variants that separate speed from stability, sized to keep the tour near 1 min
+        res = lr_sweep(X=X, y=y, norms=("none", "full", "center", "amplify", "suppress"),
+                       lrs=(0.03, 0.3, 1.0, 3.0, 10.0), steps=60, rng=seed)
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     plot_lr_sweep(res, ax=ax)
     s = res.separation
