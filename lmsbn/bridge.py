@@ -23,6 +23,7 @@ Haykin, *Adaptive Filter Theory* (NLMS: ch. 6).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,18 +85,23 @@ def _subsample(U, max_rows, rng):
 
 
 class _BatchNormSnapshot:
-    """Restore every BatchNorm running statistic after an inspection forward pass."""
+    """Restore every BatchNorm running statistic after an inspection forward pass.
+
+    The values are written back into the *same* state objects, so anyone holding a reference
+    to a layer's ``state`` still sees the layer's statistics.
+    """
 
     def __init__(self, model):
-        self.saved = [(layer, layer.state.copy()) for _, layer in model.named_layers()
+        self.saved = [(layer.state, layer.state.copy()) for _, layer in model.named_layers()
                       if isinstance(layer, (BatchNorm1d, BatchNorm2d))]
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        for layer, state in self.saved:
-            layer.state = state
+        for state, saved in self.saved:
+            for f in dataclasses.fields(saved):
+                setattr(state, f.name, getattr(saved, f.name))
 
 
 def _check_model(model):

@@ -69,8 +69,10 @@ def test_capture_regressors_shapes_seeding_and_no_side_effects(batch):
     X, _ = batch
     model = small_cnn(rng=0)
     model.forward(X)  # give the running statistics non-initial values
-    before = model["bn2"].state.running_var.copy()
+    state = model["bn2"].state
+    before = state.running_var.copy()
     caps = capture_regressors(model, X, max_rows=1000, rng=3)
+    assert model["bn2"].state is state and np.array_equal(state.running_var, before)
     assert set(caps) == {"conv1", "conv2", "conv3", "fc1"}
     assert caps["conv1"].shape == (1000, 27)
     assert caps["conv2"].shape == (1000, 144)    # 64 * 8 * 8 = 4096 rows, subsampled
