@@ -107,3 +107,102 @@ def plot_gamma_lr_map(result, ax=None):
     ax.set_title(r"Loss after a fixed budget; $\eta^* = 2C/\lambda_{max}$")
     ax.legend(loc="lower left", fontsize="small")
     return ax
+
+
+# ==================================================================================================
+# Ergen, Sahiner, Ozturkler, Pauly, Mardani, Pilanci (2021): convex BatchNorm networks
+# ==================================================================================================
+__all__ += ["plot_ergen_convergence", "plot_ergen_fit", "plot_ergen_objectives"]
+
+
+def plot_ergen_objectives(nonconvex, ax=None, *, closed=None, convex=None):
+    """Objective of each gradient-descent restart against the step, with the optima drawn in.
+
+    Parameters
+    ----------
+    nonconvex : lmsbn.experiments.ergen.NonconvexResult
+    ax : matplotlib Axes, optional
+    closed : ClosedFormResult, optional
+        Its value is drawn as a dashed line (dotted when it is only a lower bound).
+    convex : ConvexResult, optional
+        Its objective is drawn as a dash-dotted line.
+
+    Returns
+    -------
+    matplotlib Axes
+        Log y axis: the objective falls by decades before it settles.
+    """
+    ax = get_axes(ax)
+    for i, hist in enumerate(nonconvex.history):
+        ax.plot(np.arange(hist.size), hist, color=OKABE_ITO[i % len(OKABE_ITO)], linewidth=1.0,
+                alpha=0.8, label=f"GD restart {i}")
+    if closed is not None:
+        ax.axhline(closed.value, color="black", linestyle="--" if closed.full_rank else ":",
+                   label=f"closed form p* = {closed.value:.5f}"
+                   + ("" if closed.full_rank else " (lower bound)"))
+    if convex is not None:
+        ax.axhline(convex.objective, color=OKABE_ITO[3], linestyle="-.",
+                   label=f"convex program = {convex.objective:.5f}")
+    ax.set_yscale("log")
+    ax.set_xlabel("gradient step")
+    ax.set_ylabel(r"objective $\frac12\|f - y\|^2 + \frac\beta2\sum(\gamma^2+\alpha^2+v^2)$")
+    ax.set_title("Non-convex training vs the convex optimum")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_ergen_fit(y, outputs, ax=None):
+    """Targets and fitted outputs per sample: where the weight decay shrinks the fit.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n,)
+    outputs : dict of str to ndarray of shape (n,)
+        Named fits, e.g. ``{"closed form": cf.outputs, "GD": net.forward(X)}``.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = get_axes(ax)
+    y = np.asarray(y, dtype=float).ravel()
+    idx = np.arange(y.size)
+    ax.plot(idx, y, "o", color="black", markerfacecolor="none", label="target y")
+    markers = "x+^vsd"
+    for i, (name, out) in enumerate(outputs.items()):
+        ax.plot(idx, np.asarray(out, dtype=float).ravel(), markers[i % len(markers)],
+                color=OKABE_ITO[i % len(OKABE_ITO)], label=name)
+    ax.axhline(0.0, color="0.7", linewidth=0.8)
+    ax.set_xlabel("sample")
+    ax.set_ylabel("output")
+    ax.set_title("Targets and fits")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_ergen_convergence(convex, ax=None, *, reference=None):
+    """The convex solver's progress: objective after each FISTA iteration.
+
+    With ``reference`` (a known optimum, e.g. the closed form's value) the relative distance
+    ``|F_k - reference| / reference`` is drawn instead, on a log axis.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = get_axes(ax)
+    hist = np.asarray(convex.history, dtype=float)
+    it = np.arange(1, hist.size + 1)
+    if reference is None:
+        ax.plot(it, hist, color=OKABE_ITO[0])
+        ax.set_ylabel("convex objective")
+    else:
+        gap = np.abs(hist - reference) / abs(reference)
+        ax.plot(it, np.where(gap > 0, gap, np.nan), color=OKABE_ITO[0])
+        ax.set_yscale("log")
+        ax.set_ylabel("relative distance to the optimum")
+    ax.set_xscale("log")
+    ax.set_xlabel("FISTA iteration")
+    ax.set_title("Convex program (FISTA + augmented Lagrangian)")
+    return ax

@@ -1,0 +1,371 @@
+r"""Ergen et al. (2021): a two-layer ReLU network with BatchNorm is a convex program in disguise.
+
+The paper trains
+
+.. math::
+
+    P^* = \min_{\{w_j, \gamma_j, \alpha_j, v_j\}} \tfrac12 \Big\lVert \sum_{j=1}^m
+    \mathrm{relu}\big(\mathrm{BN}_{\gamma_j,\alpha_j}(X w_j)\big)\, v_j - y \Big\rVert_2^2
+    + \tfrac\beta2 \sum_{j=1}^m (\gamma_j^2 + \alpha_j^2 + v_j^2)
+
+and shows three things this module reproduces:
+
+1. BatchNorm *whitens* the data: the network only sees :math:`U' = [U, \mathbf 1/\sqrt n]`, where
+   :math:`(I - \tfrac1n\mathbf 1\mathbf 1^T)X = U\Sigma V^T` (:func:`whiten`).
+2. When :math:`U'` has full rank n (d >= n - 1, the high-dimensional regime) the optimum has a
+   closed form, with at most two active neurons (:func:`closed_form`).
+3. In general, :math:`P^*` equals a convex group-lasso program over the hyperplane arrangements
+   of :math:`U'` (:func:`convex_program`, in :mod:`lmsbn.experiments.ergen_convex`).
+
+:func:`train_nonconvex` is the ordinary way: gradient descent on the network built from the
+library's layers, from several random starts. Comparing its objective with the other two is the
+experiment.
+
+References
+----------
+T. Ergen, A. Sahiner, B. Ozturkler, J. Pauly, M. Mardani, M. Pilanci, "Demystifying Batch
+Normalization in ReLU Networks: Equivalent Convex Optimization Models and Implicit
+Regularization", ICLR 2022, arXiv:2103.01499.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._checks import as_generator, check_int, check_positive
+from ..io import load_arrays, save_arrays
+from .ergen_convex import ConvexResult, convex_program, network_arrangements, sample_arrangements
+from .ergen_model import (BNReLUNetwork, Whitening, check_regression_data,
+                          neuron_from_coefficients, whiten)
+
+__all__ = [
+    "BNReLUNetwork",
+    "ClosedFormResult",
+    "ConvexResult",
+    "NonconvexResult",
+    "Whitening",
+    "closed_form",
+    "convex_program",
+    "network_arrangements",
+    "sample_arrangements",
+    "train_nonconvex",
+    "whiten",
+]
+
+
+# ------------------------------------------------------------------------------ closed form
+@dataclass
+class ClosedFormResult:
+    r"""The optimum of the BN network in the full-rank regime (:func:`closed_form`).
+
+    Attributes
+    ----------
+    value : float
+        :math:`p^*`. When ``full_rank`` is False it is only a lower bound on the optimum.
+    outputs : ndarray, shape (n,)
+        :math:`f^* = (1 - \beta/\lVert y_+\rVert)_+ y_+ - (1 - \beta/\lVert y_-\rVert)_+ y_-`.
+    full_rank : bool
+        Whether :math:`\operatorname{rank} U' = n`, the condition under which ``value`` is exact.
+    rank : int
+        The rank r of the centred data (so :math:`\operatorname{rank} U' = r + 1`).
+    beta : float
+    norm_pos, norm_neg : float
+        :math:`\lVert y_+\rVert` and :math:`\lVert y_-\rVert`.
+    network : BNReLUNetwork
+        An optimal network (at most two neurons); empty when not full rank, or when
+        :math:`\beta` exceeds both norms (then :math:`f^* = 0`).
+    """
+
+    value: float
+    outputs: np.ndarray
+    full_rank: bool
+    rank: int
+    beta: float
+    norm_pos: float
+    norm_neg: float
+    network: BNReLUNetwork
+
+    KIND = "ErgenClosedForm"
+
+    def summary(self) -> str:
+        exact = "exact" if self.full_rank else "LOWER BOUND only (rank U' < n)"
+        return (f"Ergen closed form (n = {self.outputs.size}, rank U' = {self.rank + 1}, "
+                f"beta = {self.beta:g}): p* = {self.value:.6f} [{exact}]; "
+                f"||y+|| = {self.norm_pos:.4f}, ||y-|| = {self.norm_neg:.4f}, "
+                f"{self.network.width} active neuron(s)")
+
+    def save(self, path):
+        arrays = {"outputs": self.outputs, **self.network.to_arrays()}
+        meta = {"value": self.value, "full_rank": self.full_rank, "rank": self.rank,
+                "beta": self.beta, "norm_pos": self.norm_pos, "norm_neg": self.norm_neg}
+        return save_arrays(path, self.KIND, arrays, meta)
+
+    @classmethod
+    def load(cls, path) -> ClosedFormResult:
+        arrays, meta = load_arrays(path, cls.KIND)
+        return cls(value=meta["value"], outputs=arrays["outputs"], full_rank=meta["full_rank"],
+                   rank=meta["rank"], beta=meta["beta"], norm_pos=meta["norm_pos"],
+                   norm_neg=meta["norm_neg"], network=BNReLUNetwork.from_arrays(arrays))
+
+
+def _shrink(v: np.ndarray, beta: float) -> np.ndarray:
+    """Group soft-thresholding: (1 - beta/||v||)_+ v."""
+    norm = np.linalg.norm(v)
+    return v * max(0.0, 1.0 - beta / norm) if norm > 0 else v * 0.0
+
+
+def closed_form(X, y, beta, *, require_full_rank: bool = True) -> ClosedFormResult:
+    r"""The global optimum of the BN network when the whitened data has full rank.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    y : ndarray, shape (n,)
+    beta : float > 0
+        Weight-decay strength.
+    require_full_rank : bool, default True
+        Raise ``ValueError`` if :math:`\operatorname{rank} U' < n`. With False the result is
+        returned with ``full_rank=False`` and its value is a lower bound.
+
+    Returns
+    -------
+    ClosedFormResult
+
+    Notes
+    -----
+    With :math:`U'` square and orthogonal, every vector :math:`u \in \mathbb R^n` is some neuron's
+    BatchNorm output :math:`U'q` with :math:`\lVert q\rVert = \lVert u\rVert`, so the network is a
+    sum of ReLUs of *arbitrary* vectors with penalty :math:`\beta\sum_j\lVert u_j\rVert`. The
+    best fit puts one neuron on the positive part :math:`y_+` of y and one, with a negative
+    output weight, on the negative part :math:`y_-`, each shrunk like a group lasso:
+
+    .. math::
+
+        f^* = \Big(1 - \frac{\beta}{\lVert y_+\rVert}\Big)_+ y_+ -
+              \Big(1 - \frac{\beta}{\lVert y_-\rVert}\Big)_+ y_-, \qquad
+        p^* = \sum_{u \in \{y_+, y_-\}} \Big[\tfrac12 \min(\lVert u\rVert, \beta)^2
+              + \beta\,(\lVert u\rVert - \beta)_+\Big].
+
+    Without full rank the outputs are restricted to the range of :math:`U'`, a subset, so the
+    same formula bounds the optimum from below.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> res = closed_form(rng.normal(size=(8, 20)), rng.normal(size=8), 0.3)
+    >>> res.full_rank, res.network.width
+    (True, 2)
+    """
+    X, y, beta = check_regression_data(X, y, beta)
+    white = whiten(X)
+    if require_full_rank and not white.full_rank:
+        raise ValueError(
+            f"the whitened data U' = [U, 1/sqrt(n)] has rank {white.rank + 1} < n = {X.shape[0]}: "
+            "the closed form holds only when it has full rank (this needs d >= n - 1 and X in "
+            "general position); use convex_program, or require_full_rank=False for a lower bound")
+    parts = (np.maximum(y, 0.0), np.maximum(-y, 0.0))
+    value = 0.0
+    for part in parts:
+        norm = np.linalg.norm(part)
+        value += 0.5 * min(norm, beta) ** 2 + beta * max(norm - beta, 0.0)
+    fitted = [_shrink(part, beta) for part in parts]
+    neurons = []
+    if white.full_rank:
+        for u, sign in zip(fitted, (1.0, -1.0)):
+            if np.any(u > 0):
+                # U' is orthogonal, so U'^T u are u's coordinates in the whitened basis.
+                neurons.append(neuron_from_coefficients(white.U_prime.T @ u, sign, white))
+    d = X.shape[1]
+    network = BNReLUNetwork(
+        W=np.array([nr[0] for nr in neurons]).reshape(len(neurons), d),
+        gamma=np.array([nr[1] for nr in neurons]), alpha=np.array([nr[2] for nr in neurons]),
+        v=np.array([nr[3] for nr in neurons]))
+    return ClosedFormResult(value=float(value), outputs=fitted[0] - fitted[1],
+                            full_rank=white.full_rank, rank=white.rank, beta=beta,
+                            norm_pos=float(np.linalg.norm(parts[0])),
+                            norm_neg=float(np.linalg.norm(parts[1])), network=network)
+
+
+# ------------------------------------------------------------------------------ non-convex training
+@dataclass
+class NonconvexResult:
+    """Gradient-descent training of the BN network from several random starts.
+
+    Attributes
+    ----------
+    objective : float
+        The best final objective over the restarts that did not diverge (inf if all diverged).
+    network : BNReLUNetwork
+        The network that reached it.
+    objectives : ndarray, shape (restarts,)
+        Final objective of each restart (inf for a diverged one).
+    history : ndarray, shape (restarts, steps + 1)
+        Objective before each step and after the last; NaN after a divergence.
+    diverged_at : ndarray of int, shape (restarts,)
+        Step at which a restart diverged, -1 if it did not.
+    reasons : list of str
+        Cause of each divergence ("" if none).
+    beta, lr, momentum : float
+    width, steps : int
+    """
+
+    objective: float
+    network: BNReLUNetwork
+    objectives: np.ndarray
+    history: np.ndarray
+    diverged_at: np.ndarray
+    reasons: list = field(default_factory=list)
+    beta: float = 0.0
+    lr: float = 0.0
+    momentum: float = 0.0
+    width: int = 0
+    steps: int = 0
+
+    KIND = "ErgenNonconvex"
+
+    @property
+    def best(self) -> int:
+        """Index of the best restart."""
+        return int(np.argmin(self.objectives))
+
+    def summary(self) -> str:
+        ok = int(np.sum(self.diverged_at < 0))
+        return (f"Non-convex GD (width {self.width}, {self.steps} steps, lr {self.lr:g}, "
+                f"momentum {self.momentum:g}, beta {self.beta:g}): best objective "
+                f"{self.objective:.6f} (restart {self.best}); {ok}/{self.objectives.size} restarts "
+                f"converged, final objectives {np.array2string(self.objectives, precision=5)}")
+
+    def save(self, path):
+        arrays = {"objectives": self.objectives, "history": self.history,
+                  "diverged_at": self.diverged_at, "reasons": np.array(self.reasons, dtype=str),
+                  **self.network.to_arrays()}
+        meta = {"objective": self.objective, "beta": self.beta, "lr": self.lr,
+                "momentum": self.momentum, "width": self.width, "steps": self.steps}
+        return save_arrays(path, self.KIND, arrays, meta)
+
+    @classmethod
+    def load(cls, path) -> NonconvexResult:
+        arrays, meta = load_arrays(path, cls.KIND)
+        return cls(objective=meta["objective"], network=BNReLUNetwork.from_arrays(arrays),
+                   objectives=arrays["objectives"], history=arrays["history"],
+                   diverged_at=arrays["diverged_at"], reasons=[str(r) for r in arrays["reasons"]],
+                   beta=meta["beta"], lr=meta["lr"], momentum=meta["momentum"],
+                   width=meta["width"], steps=meta["steps"])
+
+
+def _build(d: int, width: int, rng):
+    from ..nn import BatchNorm1d, Linear, ReLU, Sequential
+
+    # eps = 0: the paper's exact normalisation (ergen_model docstring); a constant channel would
+    # raise, but a random Gaussian w never gives one on data in general position.
+    return Sequential(Linear(d, width, bias=False, rng=rng), BatchNorm1d(width, eps=0.0), ReLU(),
+                      Linear(width, 1, bias=False, rng=rng))
+
+
+def _run_restart(X, y, beta, width, steps, lr, momentum, max_objective, rng):
+    """One gradient-descent run; returns (model, history, diverged_at, reason)."""
+    from ..nn import SGD
+
+    n, d = X.shape
+    model = _build(d, width, rng)
+    bn, fc2 = model["bn1"], model["fc2"]
+    opt = SGD(model.named_parameters(), lr=lr, momentum=momentum)
+    history = np.full(steps + 1, np.nan)
+    # The paper's penalty (beta/2)(gamma^2 + alpha^2) on the library's BatchNorm parameters,
+    # gamma = sqrt(n) * weight and alpha = sqrt(n) * bias, is (beta n / 2)(weight^2 + bias^2).
+    for step in range(steps + 1):
+        try:
+            out = model.forward(X, train=True)[:, 0]
+        except ValueError as exc:  # e.g. an overflow to inf that BatchNorm's input check refuses
+            return model, history, step, f"forward pass failed: {exc}"
+        r = out - y
+        reg = 0.5 * beta * (n * (np.sum(bn.params["weight"] ** 2) + np.sum(bn.params["bias"] ** 2))
+                            + np.sum(fc2.params["weight"] ** 2))
+        obj = 0.5 * float(r @ r) + float(reg)
+        history[step] = obj
+        if not np.isfinite(obj) or obj > max_objective:
+            history[step] = np.nan
+            return model, history, step, f"objective {obj:.3g} not finite or above {max_objective:g}"
+        if step == steps:
+            break
+        model.backward(r[:, None])  # d(1/2 ||f - y||^2)/df = f - y
+        bn.grads["weight"] += beta * n * bn.params["weight"]
+        bn.grads["bias"] += beta * n * bn.params["bias"]
+        fc2.grads["weight"] += beta * fc2.params["weight"]
+        opt.step()
+        if not all(np.all(np.isfinite(p)) for _, p, _ in model.named_parameters()):
+            return model, history, step + 1, "non-finite parameters"
+    return model, history, -1, ""
+
+
+def train_nonconvex(X, y, beta, width, *, steps: int = 2000, lr: float | None = None,
+                    momentum: float = 0.5, restarts: int = 5, max_objective: float = 1e10,
+                    rng=None) -> NonconvexResult:
+    r"""Train the BN network of Ergen et al. by full-batch gradient descent, from several starts.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    y : ndarray, shape (n,)
+    beta : float > 0
+        Weight decay on the BatchNorm parameters and the output weights.
+    width : int >= 1
+        m, the number of hidden neurons.
+    steps : int, default 2000
+        Gradient steps per restart.
+    lr : float, optional
+        Step size; default :math:`0.4/n`. The loss is a *sum* over samples and each BatchNorm
+        output has squared norm about n, so the curvature along the output weights grows like n.
+    momentum : float in [0, 1), default 0.5
+        Heavy-ball momentum (the library's :class:`~lmsbn.nn.SGD`).
+    restarts : int >= 1, default 5
+        Independent random initialisations; the best final objective is kept.
+    max_objective : float, default 1e10
+        A restart whose objective passes this (or stops being finite) is recorded as diverged.
+    rng : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    NonconvexResult
+
+    Notes
+    -----
+    The network is ``Linear(d, m, bias=False) -> BatchNorm1d(m, eps=0) -> ReLU -> Linear(m, 1,
+    bias=False)``, BatchNorm in training mode with the whole data as the batch, and the gradient
+    comes from the layers' manual backprop, plus the weight-decay terms. The first-layer weights
+    carry no penalty: BatchNorm makes the objective invariant to their scale, so their gradient
+    is orthogonal to them (DESIGN 4.4, fact 2) and their norm only grows. Gradient descent on
+    this non-convex problem has no guarantee; the restarts are the usual remedy, and the convex
+    program (:func:`convex_program`) is the certificate.
+    """
+    X, y, beta = check_regression_data(X, y, beta)
+    width = check_int(width, "width", min_value=1)
+    steps = check_int(steps, "steps", min_value=1)
+    restarts = check_int(restarts, "restarts", min_value=1)
+    lr = 0.4 / X.shape[0] if lr is None else check_positive(lr, "lr")
+    momentum = check_positive(momentum, "momentum", allow_zero=True)
+    if momentum >= 1:
+        raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
+    max_objective = check_positive(max_objective, "max_objective")
+    gen = as_generator(rng)
+    n = X.shape[0]
+    histories, finals, diverged_at, reasons, nets = [], [], [], [], []
+    with np.errstate(all="ignore"):  # divergence is detected and recorded below, not warned
+        for _ in range(restarts):
+            model, history, at, reason = _run_restart(X, y, beta, width, steps, lr, momentum,
+                                                      max_objective, gen)
+            histories.append(history)
+            diverged_at.append(at)
+            reasons.append(reason)
+            finals.append(history[-1] if at < 0 else np.inf)
+            nets.append(BNReLUNetwork.from_sequential(model, n) if at < 0 else None)
+    finals = np.array(finals)
+    best = int(np.argmin(finals))
+    network = nets[best] if nets[best] is not None else BNReLUNetwork(
+        W=np.zeros((0, X.shape[1])), gamma=np.zeros(0), alpha=np.zeros(0), v=np.zeros(0))
+    return NonconvexResult(objective=float(finals[best]), network=network, objectives=finals,
+                           history=np.array(histories), diverged_at=np.array(diverged_at),
+                           reasons=reasons, beta=beta, lr=lr, momentum=momentum, width=width,
+                           steps=steps)
