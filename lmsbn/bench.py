@@ -286,6 +286,20 @@ def bench_papers(quick: bool, rows: list, rng: np.random.Generator):
                  "ratio": time_ratio(lambda: fim_matvec(model, X, v), step, repeat=5),
                  "detail": "one I v product of fim_lambda_max"})
 
+    # Ergen et al.: the convex program at the size the issue names, against one FISTA iteration's
+    # worth of work (a matrix product of the same data), so the row reads "iterations to solve".
+    from .experiments.ergen import convex_program
+
+    n, d, P = (60, 20, 100) if quick else (200, 50, 500)
+    Xc = rng.standard_normal((n, d))
+    yc = rng.standard_normal(n)
+    t0 = time.perf_counter()
+    res = convex_program(Xc, yc, 0.1, arrangements=P, rng=0, tol=1e-3)
+    seconds = time.perf_counter() - t0
+    rows.append({"name": "Ergen convex program: iterations to tol 1e-3", "shape": f"n={n} d={d} P={P}",
+                 "ratio": float(res.iterations), "unit": " iters",
+                 "detail": f"converged={res.converged}; {seconds:.1f} s in this run"})
+
 
 BENCHES = {"conv": bench_conv, "memory": bench_memory, "train": bench_train_step,
            "tracker": bench_tracker, "filters": bench_filters, "papers": bench_papers}
@@ -308,8 +322,8 @@ def run(*, quick: bool = False, only=None, rng=0) -> dict:
 def format_rows(rows) -> str:
     w = max(len(r["name"]) for r in rows)
     s = max(len(r["shape"]) for r in rows)
-    return "\n".join(f"{r['name']:<{w}}  {r['shape']:<{s}}  {r['ratio']:8.2f}x  {r.get('detail', '')}"
-                     for r in rows)
+    return "\n".join(f"{r['name']:<{w}}  {r['shape']:<{s}}  {r['ratio']:8.2f}{r.get('unit', 'x')}  "
+                     f"{r.get('detail', '')}" for r in rows)
 
 
 def main(argv=None) -> int:
