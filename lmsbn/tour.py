@@ -167,7 +167,7 @@ def _section_training(out, figures, summary, X, y, quick, seed):
 def _section_sweep(out, figures, summary, X, y, quick, seed):
     import matplotlib.pyplot as plt
 
-    from .experiments.chai_sweep import lr_sweep
+    from .experiments.chai import lr_sweep
     from .plot import plot_lr_sweep
 
     if quick:

@@ -34,17 +34,16 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from .._checks import (
-    as_float_array, as_generator, check_choice, check_int, check_positive, describe,
-)
+from .._checks import as_generator, check_choice, check_int, check_positive
 from ..bridge import (
     COMBINERS, FilterComparison, FirstStepReport, ModeTracker, capture_regressors,
     compare_first_step, layer_weights,
 )
 from ..io import load_arrays, save_arrays
-from ..nn import NORMS, Conv2d, small_cnn
+from ..nn import Conv2d, small_cnn
 from ..spectral import Spectrum, channel_blocks
 from ..train import train
+from ._inputs import _data, _norms, _widths
 
 __all__ = ["EigenSpectra", "FirstStep", "LRSweep", "eigen_spectra", "first_step", "lr_sweep"]
 
@@ -52,40 +51,6 @@ STAGES = ("init", "trained")
 
 
 # ------------------------------------------------------------------------------- shared helpers
-def _data(X, y, n, rng):
-    """(X, y) as given (validated) or ``n`` procedural images; 3-D X gains a channel axis."""
-    if X is None and y is None:
-        from ..data import shapes
-        return shapes(n, rng=rng)
-    if X is None or y is None:
-        raise ValueError("pass both X and y, or neither (then procedural data is generated)")
-    X = as_float_array(X, "X", ndim=(3, 4))
-    if X.ndim == 3:  # (N, H, W) greyscale such as MNIST: one channel
-        X = X[:, None]
-    y = np.asarray(y)
-    if y.ndim != 1 or y.shape[0] != X.shape[0] or y.dtype.kind not in "iu":
-        raise ValueError(f"y must be a vector of {X.shape[0]} integer labels, got {describe(y)}")
-    if y.min() < 0:
-        raise ValueError(f"y must hold class labels >= 0, got minimum {y.min()}")
-    return X, y.astype(np.int64)
-
-
-def _widths(widths):
-    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or len(widths) == 0:
-        raise TypeError(f"widths must be a non-empty sequence of ints, got {describe(widths)}")
-    return tuple(check_int(w, "widths entry", min_value=1) for w in widths)
-
-
-def _norms(norms, name="norms"):
-    if isinstance(norms, str) or not hasattr(norms, "__iter__"):
-        raise TypeError(f"{name} must be a sequence of normalisations from {NORMS}, "
-                        f"got {describe(norms)}")
-    norms = tuple(check_choice(n, f"{name} entry", NORMS) for n in norms)
-    if not norms or len(set(norms)) != len(norms):
-        raise ValueError(f"{name} must be non-empty without repeats, got {norms}")
-    return norms
-
-
 def _seed(gen):
     return int(gen.integers(2**32))
 

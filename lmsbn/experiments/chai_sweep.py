@@ -26,7 +26,7 @@ from ..io import load_arrays, save_arrays
 from ..nn import NORMS, small_cnn
 from ..sweep import run_sweep
 from ..train import evaluate, train
-from .chai import _data, _norms, _widths
+from ._inputs import _data, _norms, _widths
 
 __all__ = ["LRSweep", "lr_sweep"]
 
@@ -171,7 +171,8 @@ class LRSweep:
         Keys: ``baseline`` (``"none"`` if swept, else ``"center"``: what "full's speed" is
         measured against), ``low_lrs`` (lower half of the grid, where ``full`` beats the
         baseline by more than 0.05 in seed-mean final loss), ``recovery`` ``{norm: fraction}``,
-        the mean over those lrs of ``(L_base - L_norm) / (L_base - L_full)`` (1 = all of full's
+        the mean over those lrs (each lr's value in ``recovery_per_lr``) of
+        ``(L_base - L_norm) / (L_base - L_full)`` (1 = all of full's
         gain), ``loss_ratio`` ``{norm: mean of L_norm / L_full}`` there (< 1 = faster than
         full), ``steps_ratio`` ``{norm: steps_full / steps_norm}`` to reach the target (where
         both did; > 1 = faster than full), ``high_lrs`` (upper half of the grid),
@@ -191,12 +192,13 @@ class LRSweep:
         half = (len(self.lrs) + 1) // 2
         low = [j for j in range(half) if stable[i("full"), j] and stable[i(base), j]
                and loss[i(base), j] - loss[i("full"), j] > _GAP]
-        recovery, loss_ratio, steps_ratio = {}, {}, {}
+        recovery, recovery_per_lr, loss_ratio, steps_ratio = {}, {}, {}, {}
         with np.errstate(invalid="ignore"):  # inf - inf for a diverged variant: reported as nan
             for v in ("amplify", "suppress"):
                 fr = [(loss[i(base), j] - loss[i(v), j]) / (loss[i(base), j] - loss[i("full"), j])
                       for j in low]
                 recovery[v] = float(np.mean(fr)) if fr else float("nan")
+                recovery_per_lr[v] = [float(f) for f in fr]
                 lr_ = [loss[i(v), j] / loss[i("full"), j] for j in low]
                 loss_ratio[v] = float(np.mean(lr_)) if lr_ else float("nan")
                 st = self.steps_to_target
@@ -210,7 +212,8 @@ class LRSweep:
         none_div = ([float(v) for v in self.lrs[all_div[i("none")]]] if "none" in self.norms
                     else [])
         return {"baseline": base, "low_lrs": [float(self.lrs[j]) for j in low],
-                "recovery": recovery, "loss_ratio": loss_ratio, "steps_ratio": steps_ratio,
+                "recovery": recovery, "recovery_per_lr": recovery_per_lr,
+                "loss_ratio": loss_ratio, "steps_ratio": steps_ratio,
                 "high_lrs": [float(self.lrs[j]) for j in high], "diverged_fraction": frac,
                 "max_stable_lr": dict(zip(self.norms, map(float, self.max_stable_lr))),
                 "separating_lrs": sep, "none_diverged_lrs": none_div}
@@ -229,9 +232,13 @@ class LRSweep:
                      "(lengthen the budget or lower the lrs).")
         else:
             la, ls = s["loss_ratio"]["amplify"], s["loss_ratio"]["suppress"]
+            per_lr = "; ".join(
+                f"lr {lr:g}: amplify {a:.0%}, suppress {b:.0%}" for lr, a, b in
+                zip(s["low_lrs"], s["recovery_per_lr"]["amplify"], s["recovery_per_lr"]["suppress"]))
             speed = (f"Speed (lr {fmt(s['low_lrs'])}): amplify recovers {ra:.0%} of full's "
-                     f"final-loss gain over {s['baseline']}, suppress {rs:.0%} (final loss "
-                     f"relative to full: amplify x{la:.2f}, suppress x{ls:.2f})")
+                     f"final-loss gain over {s['baseline']} on average, suppress {rs:.0%} "
+                     f"({per_lr}; mean final loss relative to full: amplify x{la:.2f}, "
+                     f"suppress x{ls:.2f})")
             if not (np.isfinite(ra) and np.isfinite(rs)):
                 speed += "; a variant diverged there, so this half is untestable."
             elif ra >= 0.5 > rs:
