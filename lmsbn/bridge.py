@@ -443,5 +443,11 @@ def compare_first_step(model, x, y, lr, *, loss: str = "cross_entropy") -> First
     return report
 
 
-# ModeTracker lives in its own module (it is a training callback); it is part of the bridge's API.
-from .mode_tracker import LayerModes, ModeTracker  # noqa: E402  (it imports the helpers above)
+def __getattr__(name):
+    # ModeTracker lives in its own module (a training callback built on the helpers above) but
+    # is part of the bridge's API; loading it on first use keeps the two free of an import cycle.
+    if name in ("LayerModes", "ModeTracker"):
+        from . import mode_tracker
+
+        return getattr(mode_tracker, name)
+    raise AttributeError(f"module 'lmsbn.bridge' has no attribute {name!r}")
