@@ -1,9 +1,9 @@
 """Every module imports on its own, in a fresh interpreter (no hidden import cycles or order)."""
 
-from concurrent.futures import ThreadPoolExecutor
 import pkgutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
