@@ -54,13 +54,16 @@ def main(argv=None) -> int:
     for name, module, text in (("bench", "bench", "speed and memory ratios"),
                                ("notebooks", "notebooks", "tutorials to .ipynb"),
                                ("assignment", "assignments", "student/teacher homework notebooks")):
+        # These parse their own options (``--help`` included), so everything after the
+        # command name is handed over untouched.
         q = sub.add_parser(name, help=text, add_help=False)
-        q.add_argument("rest", nargs=argparse.REMAINDER)
         q.set_defaults(module=module)
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
     if args.command == "tour":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
         return _tour(args)
-    return _delegate(args.module, args.rest)
+    return _delegate(args.module, rest)
 
 
 if __name__ == "__main__":
