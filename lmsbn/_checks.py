@@ -4,7 +4,7 @@ Each public function checks its arguments here, at the boundary, so that a mista
 ``ValueError`` or ``TypeError`` that names the argument, says what was expected and shows what
 was received -- never as an ``IndexError`` or a broadcasting error from deep inside NumPy.
 
-The conventions enforced here are those of the whole library (DESIGN section 3):
+The conventions enforced here are those of the whole library:
 
 * arrays are floating point; float64 is the default, float32 is preserved, integers and booleans
   are converted to float64 (exactly: every int below 2**53 is representable, so nothing is

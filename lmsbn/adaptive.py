@@ -527,7 +527,7 @@ def ensemble_learning_curve(result, *, spectrum=None, w_ref=None, mu=None, J_min
 
     Notes
     -----
-    The theory is LMS independence theory (DESIGN 4.1):
+    The theory is LMS independence theory (Haykin, *Adaptive Filter Theory*):
     :math:`J(n) \approx J_{min} + \sum_k \lambda_k E[v_k(n)^2]`; it is computed by
     :mod:`lmsbn.spectral`, never here. It is exact in the mean only for regressors independent
     over time and describes :class:`LMS`, not NLMS or the block forms.

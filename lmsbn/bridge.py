@@ -1,11 +1,12 @@
 r"""The bridge: a conv layer seen as an adaptive filter.
 
-A conv (or linear) layer is an adaptive linear combiner (DESIGN section 1): its regressors are
-the im2col patches of its input, its weights are the rows of ``W = w.reshape(F, K)``, and SGD on
-it is block LMS with error :math:`-\partial L / \partial Y`. This module hands those regressors
-and weights to the analysis core (:mod:`lmsbn.spectral`) *unchanged* -- the core never learns
-that they came from a network -- and adds the one comparison that only exists inside a network:
-BatchNorm's update against NLMS (DESIGN section 4.4).
+A conv (or linear) layer is an adaptive linear combiner (as in :mod:`lmsbn.filters`): its
+regressors are the im2col patches of its input, its weights are the rows of
+``W = w.reshape(F, K)``, and SGD on it is block LMS with error :math:`-\partial L / \partial Y`.
+This module hands those regressors and weights to the analysis core (:mod:`lmsbn.spectral`)
+*unchanged* -- the core never learns that they came from a network -- and adds the one comparison
+that only exists inside a network: BatchNorm's update against NLMS (:func:`compare_first_step`;
+tutorial 07 derives it).
 
 Which case you are in
 ---------------------
@@ -197,7 +198,7 @@ def layer_case(model, name: str, *, trained=None) -> str:
 
 # ------------------------------------------------------------------------- BatchNorm versus NLMS
 def rho(W, C) -> np.ndarray:
-    r"""The Rayleigh-quotient ratio linking BatchNorm's and NLMS's normalisers (DESIGN 4.4, fact 4).
+    r"""The Rayleigh-quotient ratio of BatchNorm's and NLMS's normalisers (tutorial 07, fact 4).
 
     .. math:: \rho_f = \frac{K\, w_f^T C w_f}{\|w_f\|^2 \operatorname{tr} C}
 
@@ -286,12 +287,13 @@ class FilterComparison:
         See :func:`bn_nlms_quantities`.
     bn_error : ndarray (F,)
         Relative error of BatchNorm's own first-order prediction of the change of its output
-        (DESIGN 4.4 fact 3) against the actual change: O(lr), the linearisation error.
+        (tutorial 07, fact 3) against the actual change: O(lr), the linearisation error.
     nlms_error : ndarray (F,)
         Relative error of the NLMS prediction (the same formula with the input-power normaliser)
         against the actual change: about :math:`|1 - \\rho|` -- zero for white input.
     scale_invariance : ndarray (F,)
-        :math:`|w \\cdot \\nabla_w L| / (\\|w\\| \\|\\nabla_w L\\|)`, 0 up to eps (DESIGN 4.4 fact 2).
+        :math:`|w \\cdot \\nabla_w L| / (\\|w\\| \\|\\nabla_w L\\|)`, 0 up to eps
+        (tutorial 07, fact 2).
     """
 
     layer: str
@@ -364,7 +366,7 @@ def compare_first_step(model, x, y, lr, *, loss: str = "cross_entropy") -> First
     Runs one forward and backward pass on ``(x, y)`` at the model's current weights (without
     changing the weights or the running statistics), then for each filter :math:`f` of each such
     layer computes the quantities of :func:`bn_nlms_quantities`, and checks the first-order change
-    of the normalised output (DESIGN section 4.4, fact 3)
+    of the normalised output (tutorial 07, fact 3)
 
     .. math::
         \Delta\hat z \approx -\eta\,\frac{\gamma^2}{\sigma^2}\,

@@ -276,7 +276,7 @@ def _bn_cases(rng, hidden):
         gamma, beta = rng.normal(1, 0.5, C), rng.standard_normal(C)
         running = (rng.standard_normal(C), np.exp(rng.normal(0, 0.5, C)))
         momentum, eps = (0.1, 1e-5) if k % 2 == 0 else (0.3, 1e-3)
-        dout = rng.standard_normal(shape)   # random, never ones (DESIGN 7)
+        dout = rng.standard_normal(shape)   # random, never ones: BN's dx is 0 for ones
         label = _shape_label(x=x, gamma=gamma, momentum=momentum, eps=eps)
         cases.append((label, (x, gamma, beta, running, momentum, eps, dout)))
     return cases

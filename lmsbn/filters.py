@@ -1,6 +1,6 @@
 r"""Classical adaptive filters: LMS, NLMS and their block forms.
 
-Every filter here is an *adaptive linear combiner* (DESIGN section 1): it sees one regressor
+Every filter here is an *adaptive linear combiner* (Widrow and Stearns 1985): it sees one regressor
 :math:`u(n) \in \mathbb{R}^K` per sample, predicts :math:`y(n) = w(n)^T u(n)`, compares the
 prediction with the desired sample :math:`d(n)` and nudges its weights along the regressor.
 The filters differ **only** in how they nudge, so each class below overrides a single method,
@@ -134,7 +134,8 @@ class NLMS(AdaptiveFilter):
     Because numerator and denominator both scale with :math:`\|u\|^2`, multiplying the input
     by :math:`c \neq 0` leaves the outputs unchanged and scales the weights by :math:`1/c`:
     unlike LMS, the stable range :math:`0 < \tilde\mu < 2` does not depend on the input power.
-    This is the input-power normalisation that BatchNorm performs in output space (DESIGN 4.4).
+    This is the input-power normalisation that BatchNorm performs in output space (see
+    :func:`lmsbn.bridge.compare_first_step` and tutorial 07).
 
     References
     ----------
@@ -219,9 +220,10 @@ class BlockLMS(AdaptiveFilter):
     .. math:: w \leftarrow w + \frac{\mu}{L}\, U_b^T e_b .
 
     This is exactly the SGD step of a 1-channel ``Conv1d`` on a mean-squared-error loss over
-    the block (DESIGN sections 1 and 4.3): the im2col rows are the regressors. Averaging does
-    not change the mean dynamics (still :math:`0 < \mu < 2/\lambda_{\max}`), it lowers the
-    gradient noise and so the misadjustment by about a factor ``L`` (Haykin [2]_, ch. 7).
+    the block (tutorial 03 checks it step for step): the im2col rows are the regressors.
+    Averaging does not change the mean dynamics (still :math:`0 < \mu < 2/\lambda_{\max}`), it
+    lowers the gradient noise and so the misadjustment by about a factor ``L`` (Haykin [2]_,
+    ch. 7).
 
     References
     ----------
@@ -264,7 +266,8 @@ class BlockNLMS(AdaptiveFilter):
     :math:`\|U_b\|_F^2 = L \operatorname{tr}\hat R_b` with :math:`\hat R_b = U_b^T U_b / L`, so
     this is block LMS with :math:`\mu = \tilde\mu / \operatorname{tr}\hat R_b`, which is below
     the conservative bound :math:`2/\operatorname{tr}R` whenever :math:`\tilde\mu < 2`
-    (DESIGN 4.2). Outputs inside a block use the block-start weights, as in :class:`BlockLMS`.
+    (``mean_square`` of :func:`lmsbn.spectral.stability_bounds`). Outputs inside a block use the
+    block-start weights, as in :class:`BlockLMS`.
     """
 
     windowed = True

@@ -108,7 +108,7 @@ def independent_regressors(n, R, *, runs=None, rng=None) -> np.ndarray:
     singular ``R``. With such regressors the LMS mean weight error obeys
     :math:`E c(n+1) = (I - \mu R) E c(n)` *exactly*, because :math:`u(n)` is independent of
     :math:`w(n)`; for a tapped delay line this is only the independence approximation
-    (DESIGN section 4.1).
+    (Haykin, *Adaptive Filter Theory*; tutorial 01 measures the gap).
     """
     spec = R if isinstance(R, Spectrum) else Spectrum.from_matrix(R)
     n = check_int(n, "n", min_value=1)
@@ -382,7 +382,7 @@ def raised_cosine_channel(W) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Equalizer:
-    r"""Haykin's adaptive-equalizer problem (DESIGN section 4.7).
+    r"""Haykin's adaptive-equalizer problem (*Adaptive Filter Theory*, LMS chapter; tutorial 01).
 
     A random :math:`\pm1` sequence :math:`a(n)` passes through the raised-cosine channel and picks
     up white Gaussian noise :math:`\nu(n)`:

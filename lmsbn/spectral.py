@@ -10,7 +10,7 @@ Everything here works on three kinds of object only:
 
 No function asks where these came from. That is the point of the library: the same
 :class:`Spectrum`, the same mode projection and the same stability bounds describe an LMS filter
-and a conv layer (DESIGN section 1).
+and a conv layer (:mod:`lmsbn.bridge` hands it a layer's im2col patches).
 
 The classical facts used here (Widrow and Stearns 1985; Haykin, *Adaptive Filter Theory*, the
 chapter on LMS convergence):
@@ -84,7 +84,7 @@ def autocorrelation(U, *, center: bool = False) -> np.ndarray:
 
     A non-zero mean adds the rank-one "mean spike" :math:`\bar u \bar u^T` to the covariance; it
     inflates :math:`\lambda_{max}` and is what centring (BatchNorm's first step) removes
-    (DESIGN section 4.3).
+    (tutorial 05 shows the spike for post-ReLU inputs).
     """
     U = as_float_array(U, "U", min_ndim=2)
     if not isinstance(center, (bool, np.bool_)):
@@ -620,7 +620,7 @@ def predicted_modes(v0, spectrum, mu, steps) -> np.ndarray:
     From :math:`E\,c(n+1) = (I - \mu R)\,E\,c(n)` and :math:`R = Q\Lambda Q^T`. Exact for the mean
     when the regressors are independent over time; for a tapped delay line (overlapping
     regressors) it is the independence approximation, good for small :math:`\mu`
-    (DESIGN section 4.1).
+    (Haykin, *Adaptive Filter Theory*; tutorial 01 shows where it fails).
     """
     spec = _as_spectrum(spectrum, "spectrum")
     v0 = as_float_array(v0, "v0", min_ndim=1)
@@ -809,7 +809,7 @@ def channel_blocks(R, channels, kernel_size) -> ChannelBlocks:
     Notes
     -----
     A classical filter is the special case ``channels=1, kernel_size=K``: one block, ``R``
-    itself. See DESIGN section 4.3 for what the block structure says about BatchNorm: equal
+    itself. What the block structure says about BatchNorm (tutorial 05): equal
     diagonal-block traces bound :math:`\operatorname{tr}R`, and so :math:`\lambda_{max}`.
     """
     R = R.R if isinstance(R, Spectrum) else as_float_array(R, "R", ndim=2)

@@ -272,7 +272,7 @@ def train(
     loss : {"cross_entropy", "mse"}
     params : iterable of (name, param, grad), optional
         Which parameters to train; default all of ``model.named_parameters()``. Pass a subset to
-        freeze the rest (the exact LMS case of DESIGN section 4.3).
+        freeze the rest (the exact LMS case of :func:`lmsbn.bridge.layer_case`).
     callbacks : iterable of Callback or callable
     eval_data : (X_eval, y_eval), optional
         Evaluated in eval mode every ``eval_every`` steps (default: only at the end).

@@ -79,8 +79,8 @@ for norm in NORM_LIST:
 # A word on units: $2/\lambda_{max}$ is a bound on the **LMS step** $\mu$ of a layer, and the
 # learning rate $\eta$ of SGD on a cross-entropy loss averaged over a batch is related to $\mu$
 # by factors that depend on the loss and on the back-propagated error (and, for deep layers,
-# change during training: DESIGN 4.3). So compare these bounds *between* variants, not with the
-# learning rates below.
+# change during training: see `lmsbn.bridge.layer_case`). So compare these bounds *between*
+# variants, not with the learning rates below.
 #
 # ## 2. The sweep
 #

@@ -42,7 +42,7 @@ EVERY = 10  # test: 2
 SEED = 0
 
 # %% [markdown]
-# ## 1. The algebra (DESIGN section 4.4)
+# ## 1. The algebra
 #
 # Take one filter $w$ ($K$ weights) of a conv layer followed by training-mode BatchNorm. With
 # patches $U$ (rows $u_m$), centred patches $\tilde U$ and their covariance
@@ -150,7 +150,7 @@ plt.show()
 # The printed numbers are the measurement; compare them with the theory:
 #
 # * the ratio is $1/\rho$ (up to $\epsilon$) at every step, so the two curves mirror each other;
-# * DESIGN 4.4 expects $\rho$ to drift away from 1 as the filters turn towards the top
+# * we expect $\rho$ to drift away from 1 as the filters turn towards the top
 #   eigenvectors of $C$: their Rayleigh quotient then exceeds the mean eigenvalue, $\rho > 1$,
 #   and BatchNorm takes *smaller* steps than the matching NLMS filter. Check the direction and
 #   size of the drift in the printout — with other seeds, data or learning rates it may differ;

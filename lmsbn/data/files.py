@@ -1,7 +1,7 @@
 """Loaders for real image datasets: MNIST, Fashion-MNIST, CIFAR-10, ``.npz`` archives, digits.
 
-Every loader returns ``(X, y)``: ``X`` float64 of shape (n, C, H, W) (NCHW, DESIGN section 3) and
-``y`` int64 of shape (n,). They share one scaling convention:
+Every loader returns ``(X, y)``: ``X`` float64 of shape (n, C, H, W) (NCHW, the layout used
+throughout lmsbn) and ``y`` int64 of shape (n,). They share one scaling convention:
 
 * by default pixels are scaled to [0, 1] (8-bit values divided by 255, the 0..16 digits by 16);
 * ``normalize=True`` then standardises each channel over the *returned* set,

@@ -6,8 +6,8 @@ on every run, so every tutorial and the tour work offline.
 What makes it useful for *this* library is that its colour channels are deliberately unequal:
 each channel has its own gain and offset (:data:`CHANNEL_GAIN`, :data:`CHANNEL_OFFSET`). The first
 conv layer's input autocorrelation therefore has channel blocks of very different power and a
-mean spike (DESIGN section 4.3), so its eigenvalue spread is large, which is exactly the situation
-in which BatchNorm's equalisation of channel powers matters.
+mean spike (see :func:`lmsbn.spectral.autocorrelation`), so its eigenvalue spread is large, which
+is exactly the situation in which BatchNorm's equalisation of channel powers matters.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 r"""Bjorck, Gomes, Selman and Weinberger (2018), *Understanding Batch Normalization*, NeurIPS.
 
-Four experiments on the library's own layers (DESIGN section 4.6):
+Four experiments on the library's own layers (tutorial 08 runs them):
 
 * :func:`same_lr_comparison` -- at one small learning rate BatchNorm and no BatchNorm train alike;
   BatchNorm's benefit is the *larger* learning rate it tolerates.

@@ -20,7 +20,7 @@ Each returns a result dataclass with the arrays, the parameters, ``summary()`` a
 ``save``/``load`` (:mod:`lmsbn.io`); the figures are in :mod:`lmsbn.plot.sweeps`.
 
 Every verdict text is generated from the measured numbers; nothing here assumes the paper is
-right (DESIGN section 4.5: "whatever the simulator measures is the result").
+right: whatever the simulator measures is the result, even where it disagrees with the paper.
 
 References
 ----------
@@ -223,8 +223,8 @@ def eigen_spectra(*, X=None, y=None, norms=("none", "full"), steps: int = 60, lr
 
     Notes
     -----
-    The layer's R is :math:`R = U^T U / M` with U the im2col patches entering it (DESIGN 4.3),
-    the matrix whose eigenvalues set the modes of the block-LMS update
+    The layer's R is :math:`R = U^T U / M` with U the im2col patches entering it (see
+    :mod:`lmsbn.bridge`), the matrix whose eigenvalues set the modes of the block-LMS update
     :math:`W \leftarrow W - \eta\, dY^T U`. ReLU is positively homogeneous and the conv biases
     start at zero, so without BatchNorm :math:`U \to sU` at every layer and
     :math:`R \to s^2 R`; BatchNorm in training mode divides each channel by its batch standard
@@ -439,9 +439,9 @@ def first_step(*, X=None, y=None, lr: float = 0.1, probe_lr: float = 1e-4, steps
     -----
     With :math:`\rho = K w^T C w / (\|w\|^2 \operatorname{tr} C)`, BatchNorm's step
     :math:`\eta\gamma^2/\sigma^2` equals the NLMS step :math:`\eta\gamma^2 K / (\|w\|^2
-    \operatorname{tr} C)` divided by :math:`\rho` (DESIGN 4.4, fact 4): the ratio is
-    :math:`1/\rho`, near 1 for an isotropic random initialisation, and it drifts as the filters
-    turn towards the top eigenvectors of C.
+    \operatorname{tr} C)` divided by :math:`\rho` (see :func:`lmsbn.bridge.rho` and tutorial 07):
+    the ratio is :math:`1/\rho`, near 1 for an isotropic random initialisation, and it drifts as
+    the filters turn towards the top eigenvectors of C.
     """
     lr = check_positive(lr, "lr")
     probe_lr = check_positive(probe_lr, "probe_lr")

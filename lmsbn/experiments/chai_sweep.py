@@ -6,11 +6,11 @@ divergence step and cause, held-out accuracy), and puts next to it the stability
 LMS picture predicts from each layer's :math:`\lambda_{max}` at initialisation. The
 :class:`LRSweep` result then answers the separation question from the measured numbers.
 
-The BatchNorm variants (DESIGN 4.5) isolate the two halves of the claim: ``amplify`` only boosts
-weak channels (raises the smallest eigenvalues), ``suppress`` only shrinks strong ones (lowers the
-largest). Prediction: at low learning rates ``amplify`` recovers most of ``full``'s speed and
-``suppress`` does not; at high learning rates ``suppress`` stays stable like ``full`` while
-``amplify`` and no-BN diverge.
+The BatchNorm variants (:data:`lmsbn.nn.batchnorm.BN_MODES`) isolate the two halves of the
+claim: ``amplify`` only boosts weak channels (raises the smallest eigenvalues), ``suppress`` only
+shrinks strong ones (lowers the largest). Prediction: at low learning rates ``amplify`` recovers
+most of ``full``'s speed and ``suppress`` does not; at high learning rates ``suppress`` stays
+stable like ``full`` while ``amplify`` and no-BN diverge.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class LRSweep:
     training. The ratio ``measured / predicted`` therefore is *not* expected to be 1; what the
     LMS picture predicts is the *ordering* between normalisations (a smaller
     :math:`\lambda_{max}` allows a larger step). The exact correspondence holds only for a layer
-    feeding an MSE loss directly, or trained alone (DESIGN 4.3, last bullet).
+    feeding an MSE loss directly, or trained alone (see :func:`lmsbn.bridge.layer_case`).
     """
 
     norms: tuple

@@ -336,7 +336,7 @@ def train_nonconvex(X, y, beta, width, *, steps: int = 2000, lr: float | None = 
     bias=False)``, BatchNorm in training mode with the whole data as the batch, and the gradient
     comes from the layers' manual backprop, plus the weight-decay terms. The first-layer weights
     carry no penalty: BatchNorm makes the objective invariant to their scale, so their gradient
-    is orthogonal to them (DESIGN 4.4, fact 2) and their norm only grows. Gradient descent on
+    is orthogonal to them (fact 2 of tutorial 07) and their norm only grows. Gradient descent on
     this non-convex problem has no guarantee; the restarts are the usual remedy, and the convex
     program (:func:`convex_program`) is the certificate.
     """

@@ -122,10 +122,11 @@ def mean_field_lambda_max(depth: int, width: int, *, gamma=None, sigma_w2: float
     BN's :math:`\beta` do. Hence :math:`\lambda_{max} \approx N\gamma^2/2\pi` for wide nets: it
     grows as :math:`\gamma^2`, and BN lowers it below the plain net's for small :math:`\gamma`.
 
-    **Check against DESIGN 4.6** (eta* about 1.7e-3 without BN and 0.0165 with BN at gamma = 1,
-    ratio 9.7), with the defaults (sigma_w2 = 2, sigma_b2 = 0.5, independent unit inputs):
+    **Check against reference values** (eta* about 1.7e-3 without BN and 0.0165 with BN at
+    gamma = 1, ratio 9.7, quoted for the paper's mean-field recursion), with the defaults
+    (sigma_w2 = 2, sigma_b2 = 0.5, independent unit inputs):
     depth 10, width 100 gives eta* = 1.79e-3 without BN but 0.107 with BN (ratio 60); depth 3
-    gives 0.0152 and 0.112 (ratio 7.4). We do not know the setting behind DESIGN's numbers and did
+    gives 0.0152 and 0.112 (ratio 7.4). We do not know the setting behind those numbers and did
     **not** reproduce them; in this recursion the no-BN/BN ratio grows with depth because the
     plain net's :math:`\kappa_2` accumulates over layers while BN's is dominated by the output
     layer. No constant was tuned. Against :func:`fim_lambda_max` on wide MLPs with Gaussian

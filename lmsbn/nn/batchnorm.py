@@ -4,9 +4,9 @@ Every variant is one per-channel map
 
 .. math:: \hat x = \frac{x - \mu_c}{s_c}, \qquad y = \gamma_c \hat x + \beta_c,
 
-and the variants differ only in the centre :math:`\mu_c` and the divisor :math:`s_c` (DESIGN 4.5;
-Chai, Pilanci and Murmann 2020). With :math:`m_c` and :math:`v_c` the batch mean and the *biased*
-batch variance of channel :math:`c` (over every axis except axis 1) and
+and the variants differ only in the centre :math:`\mu_c` and the divisor :math:`s_c` (Chai,
+Pilanci and Murmann 2020; tutorial 06 compares them). With :math:`m_c` and :math:`v_c` the batch
+mean and the *biased* batch variance of channel :math:`c` (over every axis except axis 1) and
 :math:`\sigma_c = \sqrt{v_c + \epsilon}`:
 
 ============  ==================  =================================================  ============
@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 BN_MODES = ("full", "center", "scale", "amplify", "suppress", "frozen")
-"""The valid values of ``mode``, in the order DESIGN 4.5 lists them."""
+"""The valid values of ``mode``, in the order of the table in the module docstring."""
 
 
 @dataclasses.dataclass
@@ -190,7 +190,7 @@ def batchnorm_forward(x, gamma, beta, state: BatchNormState, *, train: bool, mom
     eps : float >= 0, default 1e-5
         Added to the variance inside the square root.
     mode : {'full', 'center', 'scale', 'amplify', 'suppress', 'frozen'}, default 'full'
-        The variant (see the module docstring and DESIGN 4.5).
+        The variant (see the table in the module docstring).
 
     Returns
     -------
@@ -248,7 +248,8 @@ def batchnorm_forward(x, gamma, beta, state: BatchNormState, *, train: bool, mom
     :math:`x - m`. If :math:`x = U w` comes from a linear layer (a conv filter :math:`w`), then
     :math:`w^\top \partial L / \partial w = x^\top \partial L / \partial x = 0` (exactly for
     :math:`\epsilon = 0`): BatchNorm's output is invariant to the scale of :math:`w`, so plain SGD
-    can never shrink :math:`\|w\|` (DESIGN 4.4, fact 2).
+    can never shrink :math:`\|w\|` (fact 2 of tutorial 07; :func:`lmsbn.bridge.compare_first_step`
+    measures it as ``scale_invariance``).
 
     References
     ----------

@@ -134,7 +134,8 @@ class Conv2d(_ConvNd):
     Notes
     -----
     ``params["weight"]`` has shape (F, C, kh, kw); its rows, flattened, are the F adaptive
-    filters whose regressors are the im2col patches of the input (DESIGN section 4.3).
+    filters whose regressors are the im2col patches of the input (see
+    :func:`lmsbn.bridge.regressors` and tutorial 03).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, padding=0, bias=True,
@@ -328,7 +329,9 @@ class _BatchNorm(Layer):
 
 
 class BatchNorm1d(_BatchNorm):
-    """BatchNorm over (N, C) or (N, C, L) inputs; ``mode`` picks the variant (DESIGN 4.5).
+    """BatchNorm over (N, C) or (N, C, L) inputs; ``mode`` picks the variant.
+
+    The variants are tabulated in :mod:`lmsbn.nn.batchnorm`.
 
     Parameters
     ----------

@@ -1,8 +1,8 @@
 r"""Fully connected (affine) layer: the adaptive linear combiner in its plainest form.
 
 ``linear_forward`` computes :math:`Y = X W^\top + b` in PyTorch's layout (``w`` is
-``(out_features, in_features)``), which is exactly the combiner of DESIGN section 1 with the
-batch rows of ``x`` as regressors.
+``(out_features, in_features)``), which is exactly an adaptive linear combiner (as in
+:mod:`lmsbn.filters`) with the batch rows of ``x`` as regressors.
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def linear_backward(dout, cache: LinearCache):
         :math:`G W`.
     dw : ndarray, shape (F, D)
         :math:`G^\top X`: the block-LMS correlation of the error with the regressors
-        (DESIGN 4.3), so ``w -= lr * dw`` is block LMS with error :math:`-G`.
+        (as in :class:`lmsbn.filters.BlockLMS`), so ``w -= lr * dw`` is block LMS with error
+        :math:`-G`.
     db : ndarray of shape (F,), or None when the forward had no bias
         :math:`\sum_n G_n`.
     """

@@ -2,7 +2,7 @@ r"""Loss functions, each returning the loss and its gradient in one call.
 
 ``mse_loss`` carries a factor 1/2 so that its gradient is the plain error divided by the number of
 entries: an SGD step on a linear layer fed straight into it is then *exactly* block LMS
-(DESIGN 4.3), with no stray factor 2 in the step size.
+(see :class:`lmsbn.filters.BlockLMS` and tutorial 03), with no stray factor 2 in the step size.
 """
 
 from __future__ import annotations

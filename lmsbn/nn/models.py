@@ -11,7 +11,7 @@ from .sequential import Sequential
 
 __all__ = ["NORMS", "small_cnn"]
 
-#: ``"none"`` or any BatchNorm mode (DESIGN section 4.5).
+#: ``"none"`` or any BatchNorm mode (see :data:`lmsbn.nn.batchnorm.BN_MODES`).
 NORMS = ("none", *BN_MODES)
 
 

@@ -2,8 +2,9 @@
 
 Seen from adaptive-filter theory, plain SGD on a conv layer *is* block LMS: the update
 ``W <- W - lr * dL/dW`` with ``dL/dW = dY^T U`` is ``W <- W + lr * E^T U`` with error
-``E = -dY`` (DESIGN section 4.3). Momentum and weight decay are here for the experiments of
-Wei et al. (2019) and Ergen et al. (2021).
+``E = -dY`` (tutorial 03 checks it step for step against :class:`lmsbn.filters.BlockLMS`).
+Momentum and weight decay are here for the experiments of Wei et al. (2019) and Ergen et al.
+(2021).
 """
 
 from __future__ import annotations

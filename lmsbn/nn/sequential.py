@@ -1,8 +1,9 @@
 """``Sequential``: a chain of named layers with forward and backward hooks.
 
 The hooks are how the rest of lmsbn looks inside a network without changing it: the bridge
-captures each conv layer's input (its regressors, DESIGN section 4.3) with a forward hook, and
-the back-propagated error entering it (the LMS error) with a backward hook.
+captures each conv layer's input (its regressors, see :func:`lmsbn.bridge.capture_regressors`)
+with a forward hook, and the back-propagated error entering it (the LMS error) with a backward
+hook.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class Sequential:
         """Call ``fn(layer_name, layer, dout, dinput)`` after every layer's backward pass.
 
         ``dout`` is the gradient of the loss with respect to the layer's output: for a conv or
-        linear layer, minus the error of its block-LMS update (DESIGN section 4.3).
+        linear layer, minus the error of its block-LMS update (see :mod:`lmsbn.bridge`).
         """
         return self._add_hook(self._backward_hooks, fn)
 

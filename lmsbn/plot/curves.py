@@ -92,7 +92,7 @@ def plot_learning_curve(curve_or_mse, *, theory=None, ax=None, log: bool = True,
 
     Notes
     -----
-    The independence theory (DESIGN section 4.1) is
+    The independence theory (Haykin, *Adaptive Filter Theory*) is
     :math:`J(n) \approx J_{min} + \sum_k \lambda_k E[v_k(n)^2]`: after the transient, the curve
     settles at :math:`J_{min}(1 + \mathcal{M})` with misadjustment
     :math:`\mathcal{M} \approx \tfrac{\mu}{2}\operatorname{tr}R`. The theory describes LMS; for
@@ -212,7 +212,7 @@ def plot_mode_trajectories(measured, predicted=None, *, modes=None, ax=None, ste
     -----
     :math:`E\,v_k(n) = (1-\mu\lambda_k)^n v_k(0)` is exact for regressors independent over time;
     for a tapped delay line it is the independence approximation, visibly off for a large
-    :math:`\mu` and strongly coloured input (DESIGN section 4.1).
+    :math:`\mu` and strongly coloured input (tutorial 01, AR(1) input with :math:`a = 0.9`).
     """
     if isinstance(measured, LearningCurve):
         if measured.mode_mean is None:

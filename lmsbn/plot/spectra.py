@@ -3,7 +3,7 @@ r"""Eigenvalue spectra and channel-block heat maps of autocorrelation matrices.
 These functions take a :class:`lmsbn.spectral.Spectrum` (or a plain array of eigenvalues) and do
 not care whether it came from the tapped delay line of an LMS filter or from the im2col patches
 of a conv layer: that a filter's spectrum and a layer's spectrum go through the *same* plot is the
-point of the library (DESIGN section 1).
+point of the library (see :mod:`lmsbn.spectral`).
 
 What to look at (Haykin, *Adaptive Filter Theory*, ch. 5-6; Chai, Pilanci and Murmann 2020):
 
@@ -172,9 +172,9 @@ def plot_spectra(spectra, *, ax=None, normalize=True, kind: str = "line", log: b
     Notes
     -----
     With and without BatchNorm, the same layer has the same ``K``, and the plot shows directly
-    what DESIGN section 4.3 predicts: BatchNorm pulls :math:`\lambda_{max}` down (the mean spike
-    and the strong channels) and lifts the smallest eigenvalues (the weak channels), so the spread
-    in the legend shrinks.
+    what the adaptive-filter picture predicts (tutorial 05): BatchNorm pulls :math:`\lambda_{max}`
+    down (the mean spike and the strong channels) and lifts the smallest eigenvalues (the weak
+    channels), so the spread in the legend shrinks.
     """
     if not isinstance(spectra, dict):
         raise TypeError(f"spectra must be a dict of label -> Spectrum, got {describe(spectra)}")
@@ -247,7 +247,7 @@ def plot_channel_blocks(R_or_spectrum, channels, kernel_size, *, ax=None, what: 
     -----
     Unequal diagonal entries of the coupling map are unequal channel powers. They set
     :math:`\operatorname{tr}R = \sum_c \operatorname{tr}R_{cc}` and so bound :math:`\lambda_{max}`;
-    equalising them (BatchNorm) lifts the smallest eigenvalues (DESIGN section 4.3).
+    equalising them (BatchNorm) lifts the smallest eigenvalues (tutorial 05).
     """
     what = check_choice(what, "what", tuple(_BLOCK_VIEWS))
     blocks = channel_blocks(R_or_spectrum, channels, kernel_size)
