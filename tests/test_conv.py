@@ -213,3 +213,34 @@ def test_backward_bad_input():
         conv2d_backward(out, cache1)
     with pytest.raises(ValueError, match=r"dout must have shape \(2, 4, 4\)"):
         conv1d_backward(np.ones((2, 4, 5)), cache1)
+
+
+@pytest.mark.parametrize("stride, pad, dtype", [(1, 1, np.float64), ((2, 1), (0, 2), np.float64),
+                                                (1, 1, np.float32)])
+def test_blocked_fast_path_matches_naive(monkeypatch, stride, pad, dtype):
+    """The fast path works block by block of images (conv._BLOCK_BYTES); a tiny budget forces
+    several blocks of 2 images and a partial last one (N = 5), which the small shapes of the
+    other tests never reach."""
+    import lmsbn.nn.conv as conv_module
+
+    rng = np.random.default_rng(21)
+    x, w, b = rng.standard_normal((5, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    x, w, b = x.astype(dtype), w.astype(dtype), b.astype(dtype)
+    ref, ref_cache = conv2d_forward_naive(x, w, b, stride=stride, pad=pad)
+    per_image = 3 * 3 * 2 * ref.shape[2] * ref.shape[3] * x.itemsize   # patch bytes of one image
+    monkeypatch.setattr(conv_module, "_BLOCK_BYTES", 2 * per_image)
+    assert conv_module._image_blocks(5, per_image) == [(0, 2), (2, 4), (4, 5)]
+    out, cache = conv2d_forward(x, w, b, stride=stride, pad=pad)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    # float32 sums in a different order differ by ~1e-6 relative; float64 as REL above.
+    rel = 1e-5 if dtype == np.float32 else REL
+    assert out.dtype == dtype
+    assert_close(out, ref, rel)
+    np.testing.assert_array_equal(cache.cols, im2col2d(x, 3, 2, stride=stride, pad=pad))
+    for g, g_ref in zip(conv2d_backward(dout, cache), conv2d_backward_naive(dout, ref_cache)):
+        assert g.dtype == dtype
+        assert_close(g, g_ref, rel)
+    # A cache whose cols is C-ordered (e.g. built by hand from im2col2d) gives the same gradients.
+    c_cache = cache._replace(cols=np.ascontiguousarray(cache.cols))
+    for g, g_ref in zip(conv2d_backward(dout, c_cache), conv2d_backward(dout, cache)):
+        np.testing.assert_array_equal(g, g_ref)

@@ -5,14 +5,20 @@ follow PyTorch's ``conv2d`` semantics: cross-correlation (the kernel is not flip
 padding, stride. The 1-D pair does the same for signals (N, C, L). Each has a ``*_naive`` twin
 written as explicit loops over samples, filters, output pixels and kernel taps.
 
-The fast path is the adaptive linear combiner of DESIGN section 1 written out:
+The fast path is the adaptive linear combiner of :mod:`lmsbn.filters` written out:
 
 * regressors ``U = im2col(x)``, shape (M, K) with M = N*Ho*Wo and K = C*kh*kw;
 * weights ``W = w.reshape(F, K)``, one row per output filter;
 * outputs ``Y = U W^T`` (M, F), which is ``out`` seen with the filter axis last.
 
 The cache keeps ``cols`` (= U) because the backward pass needs it for dW and because the
-bridge to adaptive-filter theory reads the layer's regressors from it (DESIGN section 4.3).
+bridge to adaptive-filter theory reads the layer's regressors from it (:mod:`lmsbn.bridge`).
+
+Speed (measured by ``lmsbn bench``) comes from two choices. U is computed and kept as U^T, so
+im2col, the three products and col2im all walk memory in long contiguous rows. And the work is done in
+blocks of images (``_BLOCK_BYTES`` of patches each): a block written by im2col is multiplied
+while it is still in the CPU cache, and a block of the patch gradient dU is summed into dx
+right after its product, so the full (M, K) dU is never allocated.
 
 References
 ----------
@@ -28,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import as_float_array, check_int, check_shape, describe
-from .im2col import _col2im2d_from_patches, _im2col2d, _pair, conv_output_size
+from .im2col import _col2im2d_add, _im2col2d_kmajor_into, _pair, conv_output_size
 
 __all__ = [
     "ConvCache",
@@ -52,7 +58,10 @@ class ConvCache(NamedTuple):
     x_shape : tuple of int
         Shape of the input, (N, C, H, W) or (N, C, L).
     cols : ndarray, shape (N*Ho*Wo, C*kh*kw)
-        The patch matrix U = im2col(x): the layer's regressors, one row per output pixel.
+        The patch matrix U = im2col(x): the layer's regressors, one row per output pixel, rows
+        and columns in the order of :func:`~lmsbn.nn.im2col.im2col2d` (equal to it entry for
+        entry). Stored column-major: it is the transpose view of a C-contiguous U^T of shape
+        (C, kh, kw, N, Ho, Wo), the layout the fast path computes in (see ``_forward``).
     w : ndarray, shape (F, C, kh, kw) or (F, C, k)
         The weights used in the forward pass.
     has_bias : bool
@@ -133,32 +142,74 @@ def _check_dout(dout, cache, cache_type, ndim: int, forward_name: str):
 # Fast 2-D core (everything 1-D is a 2-D convolution of height 1)
 # --------------------------------------------------------------------------------------------
 
+#: Bytes of patch matrix handled per block of images. A block this size stays in the CPU cache
+#: between the copy (or GEMM) that writes it and the GEMM (or col2im) that reads it, instead of a
+#: round trip through main memory; yet it is large enough for BLAS to run at full speed.
+_BLOCK_BYTES = 2 * 2**20
+
+
+def _image_blocks(N: int, bytes_per_image: int):
+    """``(n0, n1)`` ranges covering ``range(N)``, each about ``_BLOCK_BYTES`` of patches."""
+    size = max(1, min(N, _BLOCK_BYTES // bytes_per_image))
+    return [(n0, min(N, n0 + size)) for n0 in range(0, N, size)]
+
+
 def _forward(x, w, b, stride, pad, out_hw):
-    N = x.shape[0]
-    F, C, kh, kw = w.shape
-    Ho, Wo = out_hw
-    cols = _im2col2d(x, kh, kw, stride, pad, out_hw)                  # U, (N*Ho*Wo, K)
-    # Y = U W^T, computed image by image as W U_n^T (F, Ho*Wo): BLAS reads U_n^T without a
-    # copy and the result is already in NCHW order, so no transpose of the output is needed.
-    out = np.matmul(w.reshape(F, -1), cols.reshape(N, Ho * Wo, -1).transpose(0, 2, 1))
-    if b is not None:
-        out += b[:, None]
-    return out.reshape(N, F, Ho, Wo), cols
+    N, C, H, W_in = x.shape
+    F, _, kh, kw = w.shape
+    (Ho, Wo), (ph, pw) = out_hw, pad
+    K, P = C * kh * kw, Ho * Wo
+    W = w.reshape(F, K)
+    # U is stored transposed, as U^T with axes (c, i, j, n, ho, wo); cache.cols is the (M, K)
+    # view ``U^T.T``. Why: in this layout im2col copies whole output rows, ``Y^T = W U^T`` is one
+    # GEMM per block of images, and the backward's dU^T = W^T dY^T comes out in the same layout,
+    # which col2im reads row by row (see _backward).
+    ut = np.empty((C, kh, kw, N, Ho, Wo), dtype=x.dtype)
+    out = np.empty((N, F, Ho, Wo), dtype=x.dtype)
+    blocks = _image_blocks(N, K * P * x.itemsize)
+    block = blocks[0][1]
+    scratch = np.zeros((block, C, H + 2 * ph, W_in + 2 * pw), dtype=x.dtype)  # zero border = pad
+    y_buf = np.empty((F, block * P), dtype=x.dtype)
+    # Block by block, so each block of U^T is still in cache when the GEMM reads it.
+    for n0, n1 in blocks:
+        _im2col2d_kmajor_into(ut[:, :, :, n0:n1], x[n0:n1], kh, kw, stride, pad, scratch)
+        y = np.matmul(W, ut[:, :, :, n0:n1].reshape(K, -1), out=y_buf[:, :(n1 - n0) * P])
+        if b is not None:
+            y += b[:, None]
+        # Y^T of the block is (F, n, ho, wo); out wants (n, F, ho, wo): one small strided copy.
+        out[n0:n1] = y.reshape(F, n1 - n0, Ho, Wo).transpose(1, 0, 2, 3)
+    return out, ut.reshape(K, N * P).T
 
 
 def _backward(dout, cols, w, x_shape, has_bias, stride, pad):
     N, F, Ho, Wo = dout.shape
-    dY = dout.reshape(N, F, Ho * Wo)                   # image n holds dY_n^T, (F, Ho*Wo)
-    U = cols.reshape(N, Ho * Wo, -1)                    # U_n, (Ho*Wo, K)
-    W = w.reshape(F, -1)
-    # dW = dY^T U = sum_n dY_n^T U_n: one GEMM per image, then a small (N, F, K) sum.
-    dw = np.matmul(dY, U).sum(axis=0).reshape(w.shape)
+    _, C, kh, kw = w.shape
+    K, P = C * kh * kw, Ho * Wo
+    W = w.reshape(F, K)
+    # Back to U^T (C, kh, kw, N, Ho, Wo). A view for the cols made by _forward; a copy only for a
+    # C-ordered cols built elsewhere (same numbers, slower).
+    ut = cols.T.reshape(C, kh, kw, N, Ho, Wo)
+    dw = np.zeros((F, K), dtype=dout.dtype)
+    dx = np.zeros(x_shape, dtype=dout.dtype)
+    blocks = _image_blocks(N, K * P * dout.itemsize)
+    block = blocks[0][1]
+    dyt_buf = np.empty((F, block, P), dtype=dout.dtype)
+    dut_buf = np.empty((K, block * P), dtype=dout.dtype)
+    # Block by block: the patch gradient dU of a block is summed into dx while still in cache,
+    # so the full (M, K) dU is never allocated (memory stays about one patch matrix).
+    for n0, n1 in blocks:
+        nb = n1 - n0
+        # dY^T of the block, (F, n, ho*wo): the layout in which both GEMMs below are single
+        # products with U^T. One small copy, reused by both.
+        dyt = dyt_buf[:, :nb]
+        np.copyto(dyt, dout[n0:n1].reshape(nb, F, P).transpose(1, 0, 2))
+        dyt = dyt.reshape(F, nb * P)
+        ut_blk = ut[:, :, :, n0:n1].reshape(K, nb * P)
+        dw += dyt @ ut_blk.T                                    # dW = sum over blocks dY^T U
+        dut = np.matmul(W.T, dyt, out=dut_buf[:, :nb * P])      # dU^T = W^T dY^T
+        _col2im2d_add(dx[n0:n1], dut.reshape(C, kh, kw, nb, Ho, Wo), stride, pad)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
-    # dU = dY W, produced transposed per image as W^T dY_n^T (K, Ho*Wo): the same numbers laid
-    # out (N, C, kh, kw, Ho, Wo), so col2im adds contiguous rows instead of gathering columns.
-    dpatches = np.matmul(W.T, dY).reshape(N, *w.shape[1:], Ho, Wo)
-    dx = _col2im2d_from_patches(dpatches, x_shape, stride, pad)
-    return dx, dw, db
+    return dx, dw.reshape(w.shape), db
 
 
 def conv2d_forward(x, w, b=None, *, stride=1, pad=0):
@@ -197,7 +248,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, pad=0):
         \mathrm{d}b = \textstyle\sum_m \mathrm{d}Y_{m,:} .
 
     SGD on the weights, :math:`W \leftarrow W - \mu\, \mathrm{d}Y^{\mathsf T} U`, is therefore
-    block LMS with regressors :math:`U` and error :math:`E = -\mathrm{d}Y` (DESIGN section 4.3).
+    block LMS with regressors :math:`U` and error :math:`E = -\mathrm{d}Y` (tutorial 03).
     """
     x, w, b, stride, pad, out_hw = _check_inputs(x, w, b, stride, pad, ndim=4)
     out, cols = _forward(x, w, b, stride, pad, out_hw)

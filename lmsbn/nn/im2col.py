@@ -2,8 +2,9 @@ r"""im2col and col2im: turning a convolution into one matrix product.
 
 A convolution slides a small kernel over the input. im2col copies every patch the kernel sees
 into one row of a *patch matrix* U, so that the whole convolution becomes the single product
-``U @ w.reshape(F, -1).T``. In the adaptive-filter language of this library (DESIGN section 1)
-U holds the *regressors* of the layer: one row per output pixel, one column per weight.
+``U @ w.reshape(F, -1).T``. In the adaptive-filter language of this library
+(:mod:`lmsbn.filters`) U holds the *regressors* of the layer: one row per output pixel, one
+column per weight.
 
 Layout of the patch matrix ``cols`` for an input ``x`` of shape (N, C, H, W):
 
@@ -158,17 +159,37 @@ def _valid_outputs(offset: int, pad: int, stride: int, size: int, out_size: int)
     return o0, count, o0 * stride + offset - pad
 
 
-def _col2im2d_from_patches(patches, x_shape, stride, pad):
-    """Sum patch gradients back into the image.
+def _im2col2d_kmajor_into(ut, x, kh, kw, stride, pad, scratch):
+    """Write the patches of ``x`` (B, C, H, W) into ``ut`` (C, kh, kw, B, Ho, Wo): U^T, not U.
 
-    ``patches`` has shape (N, C, kh, kw, Ho, Wo) (any strides; C-contiguous is fastest). One
-    vectorised add per kernel offset (i, j): all output pixels at once, each adding into the input
-    pixel that tap read. Taps that read padding are cropped here, so no padded buffer is needed.
+    This is the layout the convolution layers keep (see :mod:`lmsbn.nn.conv`): for one kernel
+    tap (c, i, j) the patches of all B images are one contiguous block, so the copy below runs
+    along whole output rows on both sides, and ``ut.reshape(K, B*Ho*Wo)`` is U^T without a copy.
+
+    ``scratch`` is a zero-bordered buffer of shape (>= B, C, H + 2 ph, W + 2 pw) reused from one
+    block of images to the next: only its interior is overwritten, so its border stays the zero
+    padding and no padded copy of the whole batch is ever allocated.
     """
-    N, C, kh, kw, Ho, Wo = patches.shape
+    B, _, H, W = x.shape
     (sh, sw), (ph, pw) = stride, pad
-    H, W = x_shape[2], x_shape[3]
-    dx = np.zeros((N, C, H, W), dtype=patches.dtype)
+    xp = scratch[:B]
+    xp[:, :, ph:ph + H, pw:pw + W] = x
+    # Read-only view of every kh x kw window, no copy: shape (B, C, Ho, Wo, kh, kw).
+    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    np.copyto(ut, windows.transpose(1, 4, 5, 0, 2, 3))
+
+
+def _col2im2d_add(dx, patches, stride, pad):
+    """Add the col2im of ``patches`` (C, kh, kw, N, Ho, Wo) into ``dx`` (N, C, H, W), in place.
+
+    One vectorised add per kernel offset (i, j): all output pixels at once, each adding into the
+    input pixel that tap read. Taps that read padding are cropped here, so no padded buffer is
+    needed. With ``patches`` C-contiguous in this layout every add reads whole output rows.
+    """
+    C, kh, kw, N, Ho, Wo = patches.shape
+    (sh, sw), (ph, pw) = stride, pad
+    H, W = dx.shape[2], dx.shape[3]
+    dx_cn = dx.transpose(1, 0, 2, 3)                  # a view (C, N, H, W), to match patches
     for i in range(kh):
         ho0, nh, r0 = _valid_outputs(i, ph, sh, H, Ho)
         for j in range(kw):
@@ -176,8 +197,8 @@ def _col2im2d_from_patches(patches, x_shape, stride, pad):
             if nh == 0 or nw == 0:
                 continue
             # Within one offset the strided target pixels are distinct, so ``+=`` is safe.
-            dx[:, :, r0:r0 + sh * (nh - 1) + 1:sh, c0:c0 + sw * (nw - 1) + 1:sw] += \
-                patches[:, :, i, j, ho0:ho0 + nh, wo0:wo0 + nw]
+            dx_cn[:, :, r0:r0 + sh * (nh - 1) + 1:sh, c0:c0 + sw * (nw - 1) + 1:sw] += \
+                patches[:, i, j, :, ho0:ho0 + nh, wo0:wo0 + nw]
     return dx
 
 
@@ -256,10 +277,10 @@ def col2im2d(cols, x_shape, kh: int, kw: int, *, stride=1, pad=0) -> np.ndarray:
     """
     cols, x_shape, kh, kw, stride, pad, (Ho, Wo) = _check_cols(cols, x_shape, kh, kw, stride, pad)
     N, C = x_shape[0], x_shape[1]
-    # Reorder once to (N, C, kh, kw, Ho, Wo) so that each per-offset add reads contiguous rows
-    # instead of gathering with a stride of C*kh*kw elements.
-    patches = np.ascontiguousarray(cols.reshape(N, Ho, Wo, C, kh, kw).transpose(0, 3, 4, 5, 1, 2))
-    return _col2im2d_from_patches(patches, x_shape, stride, pad)
+    # Reorder once to U^T, (C, kh, kw, N, Ho, Wo), so that each per-offset add reads contiguous
+    # rows instead of gathering with a stride of C*kh*kw elements.
+    patches = np.ascontiguousarray(cols.T).reshape(C, kh, kw, N, Ho, Wo)
+    return _col2im2d_add(np.zeros(x_shape, dtype=cols.dtype), patches, stride, pad)
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,7 +334,7 @@ def im2col1d(x, k: int, *, stride: int = 1, pad: int = 0) -> np.ndarray:
     :math:`U_{(n, l),\,(c, j)} = x^{\text{pad}}_{n, c, l s + j}`. For one channel and stride 1
     row ``l`` is the window ``[x(l), x(l+1), ..., x(l+k-1)]``: the tapped delay line of an
     adaptive filter read in forward time, so a Conv1d is an adaptive linear combiner whose
-    regressors are these rows (DESIGN section 1).
+    regressors are these rows (tutorial 03).
     """
     x, k, stride, pad, Lo = _check_1d(x, k, stride, pad)
     return _im2col2d(x[:, :, None, :], 1, k, (1, stride), (0, pad), (1, Lo))
