@@ -120,3 +120,22 @@ def test_evaluate_uses_eval_mode(data):
     loss, acc = evaluate(model, Xte[:100], yte[:100])
     assert np.isfinite(loss) and 0 <= acc <= 1
     assert np.array_equal(before, model["bn1"].state.running_mean)
+
+
+def test_progress_is_silent_by_default_and_a_line_on_stderr_when_asked(data, capsys, monkeypatch):
+    import builtins
+
+    Xtr, ytr, _, _ = data
+    train(small_cnn(rng=0), Xtr, ytr, steps=3, rng=0)
+    assert capsys.readouterr() == ("", "")
+    real_import = builtins.__import__
+
+    def no_tqdm(name, *args, **kwargs):  # the stdlib fallback, whatever is installed here
+        if name.startswith("tqdm"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tqdm)
+    train(small_cnn(rng=0), Xtr, ytr, steps=3, progress=True, rng=0)
+    out, err = capsys.readouterr()
+    assert out == "" and "train 3/3 loss" in err
