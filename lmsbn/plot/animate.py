@@ -17,6 +17,7 @@ import numpy as np
 from lmsbn._checks import as_float_array, check_int, check_positive, describe
 from lmsbn.adaptive import LearningCurve
 from lmsbn.bridge import LayerModes
+from lmsbn.plot.curves import _curve_modes
 from lmsbn.spectral import Spectrum
 
 __all__ = ["animate_modes", "save_animation", "to_html"]
@@ -38,12 +39,7 @@ def _mode_record(data, filter, eigenvalues, steps):
                 np.asarray(data.steps), title)
 
     if isinstance(data, LearningCurve):
-        if data.mode_mean is None:
-            raise ValueError("the LearningCurve has no mode statistics: build it with "
-                             "ensemble_learning_curve(result, spectrum=..., w_ref=...)")
-        v = np.asarray(data.mode_mean, dtype=float)
-        if steps is None:
-            steps = data.mode_steps
+        v, steps = _curve_modes(data, steps, "layer_modes_or_mode_array")
     else:
         v = as_float_array(data, "layer_modes_or_mode_array", ndim=2, finite=False)
     T, K = v.shape

@@ -61,6 +61,14 @@ def _check_modes(modes, K: int) -> list[int]:
 # Learning curves ---------------------------------------------------------------------------------
 
 
+def _curve_modes(curve: LearningCurve, steps, name: str):
+    """(mean mode coordinates (T, K), their steps) of a LearningCurve built with a spectrum."""
+    if curve.mode_mean is None:
+        raise ValueError(f"{name} is a LearningCurve without mode statistics: build it with "
+                         "ensemble_learning_curve(result, spectrum=..., w_ref=...)")
+    return np.asarray(curve.mode_mean, dtype=float), curve.mode_steps if steps is None else steps
+
+
 def plot_learning_curve(curve_or_mse, *, theory=None, ax=None, log: bool = True, label=None,
                         J_min=None, color=None):
     r"""Plot a learning curve, with the theory curve dashed over it.
@@ -215,12 +223,7 @@ def plot_mode_trajectories(measured, predicted=None, *, modes=None, ax=None, ste
     :math:`\mu` and strongly coloured input (tutorial 01, AR(1) input with :math:`a = 0.9`).
     """
     if isinstance(measured, LearningCurve):
-        if measured.mode_mean is None:
-            raise ValueError("measured is a LearningCurve without mode statistics: build it with "
-                             "ensemble_learning_curve(result, spectrum=..., w_ref=...)")
-        v = np.asarray(measured.mode_mean, dtype=float)
-        if steps is None:
-            steps = measured.mode_steps
+        v, steps = _curve_modes(measured, steps, "measured")
     else:
         v = as_float_array(measured, "measured", min_ndim=2, finite=False)
         if v.ndim > 2:
