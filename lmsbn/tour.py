@@ -59,13 +59,14 @@ class _Steps:
               file=self.stream, flush=True)
 
 
-def _save(fig, out: Path, name: str, figures: dict, caption: str):
+def _save(fig, out: Path, name: str, figures: dict, caption: str, headline: str):
+    """Write the figure; keep its report caption and its one-line headline for the terminal."""
     import matplotlib.pyplot as plt
 
     path = out / f"{name}.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    figures[name] = (path, caption)
+    figures[name] = (path, caption, headline)
 
 
 def _fmt(x, digits=3):
@@ -101,7 +102,9 @@ def _section_equalizer(out, figures, summary, quick, seed):
                f"{', '.join(_fmt(r['spread']) for r in rows.values())}, and the number of samples "
                f"to reach MSE 0.1 grows {', '.join(map(str, steps))}: {order}. The slowest natural "
                f"mode, (1 - mu lambda_min)^n, sets the pace.")
-    _save(fig, out, "equalizer", figures, caption)
+    headline = (f"eigenvalue spread {rows['2.9']['spread']:.1f} -> {rows['3.5']['spread']:.1f}; "
+                f"samples to MSE 0.1: {' -> '.join(map(str, steps))}")
+    _save(fig, out, "equalizer", figures, caption, headline)
 
 
 def _section_spectra(out, figures, summary, X, y, quick, seed):
@@ -123,7 +126,11 @@ def _section_spectra(out, figures, summary, X, y, quick, seed):
                f"Multiplying the input by {res.params['scale']:g} multiplies {deep}'s input power by "
                f"{_fmt(ratios['none'][deep])} without BatchNorm and by {_fmt(ratios['full'][deep])} "
                f"with it.")
-    _save(fig, out, "layer_spectra", figures, caption)
+    headline = (f"{deep} lambda_max {_fmt(stats['none'][deep]['lambda_max'])} without vs "
+                f"{_fmt(stats['full'][deep]['lambda_max'])} with BatchNorm; input x"
+                f"{res.params['scale']:g} scales its power by {_fmt(ratios['none'][deep])} vs "
+                f"{_fmt(ratios['full'][deep])}")
+    _save(fig, out, "layer_spectra", figures, caption, headline)
 
 
 def _section_training(out, figures, summary, X, y, quick, seed):
@@ -161,7 +168,9 @@ def _section_training(out, figures, summary, X, y, quick, seed):
     caption = (f"small_cnn trained for {steps} steps. At lr = 0.02 the plain network "
                f"{fate('none@0.02')} and the BatchNorm network {fate('full@0.02')}. At lr = 1.0 the "
                f"plain network {fate('none@1.0')} and the BatchNorm network {fate('full@1.0')}.")
-    _save(fig, out, "training", figures, caption)
+    headline = (f"lr 0.02: plain {fate('none@0.02')}, BatchNorm {fate('full@0.02')}; lr 1.0: plain "
+                f"{fate('none@1.0')}, BatchNorm {fate('full@1.0')}").replace(" held-out accuracy", " held out")
+    _save(fig, out, "training", figures, caption, headline)
 
 
 def _section_sweep(out, figures, summary, X, y, quick, seed):
@@ -183,7 +192,12 @@ def _section_sweep(out, figures, summary, X, y, quick, seed):
                            "separating_lrs": s.get("separating_lrs"), "verdict": res.verdict}
     caption = ("Learning-rate sweep over the normalisation variants (final loss; X marks a "
                "diverged run). " + res.verdict.replace("\n", " "))
-    _save(fig, out, "lr_sweep", figures, caption)
+    stable = s.get("max_stable_lr") or {}
+    headline = ("largest stable lr: " + ", ".join(f"{n} {v:g}" for n, v in stable.items())
+                + (f"; full and suppress train where amplify diverges at lr "
+                   f"{', '.join(f'{v:g}' for v in s['separating_lrs'])}"
+                   if s.get("separating_lrs") else ""))
+    _save(fig, out, "lr_sweep", figures, caption, headline)
 
 
 def _section_first_step(out, figures, summary, X, y, quick, seed):
@@ -206,12 +220,17 @@ def _section_first_step(out, figures, summary, X, y, quick, seed):
                "BatchNorm's effective step lr gamma^2 / sigma^2 to the NLMS step, and rho = "
                "K w^T C w / (||w||^2 tr C). Right: how that ratio moves during training. "
                + res.verdict.replace("\n", " "))
-    _save(fig, out, "bn_vs_nlms", figures, caption)
+    first = summary["first_step"]
+    headline = ("first-step BatchNorm/NLMS step ratio (median): "
+                + ", ".join(f"{n} {first[n]['median_ratio']:.2f}" for n in res.report.layers)
+                + "; BatchNorm's own first-order error "
+                + f"{max(first[n]['median_bn_error'] for n in res.report.layers):.0e} at most")
+    _save(fig, out, "bn_vs_nlms", figures, caption, headline)
 
 
 def _write_html(out: Path, figures: dict, summary: dict, header: str) -> Path:
     parts = [f"<h1>lmsbn tour</h1><p>{html.escape(header)}</p>"]
-    for name, (path, caption) in figures.items():
+    for name, (path, caption, _) in figures.items():
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         parts.append(f"<section><h2>{html.escape(name.replace('_', ' '))}</h2>"
                      f"<img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
@@ -288,7 +307,7 @@ def run_tour(out_dir="lmsbn-tour", *, quick: bool = False, seed: int = 0, data: 
               f"{'quick' if quick else 'full'} run, {summary['seconds']} s.")
     report = _write_html(out, figures, summary, header)
     print(f"lmsbn tour: {header}", file=stream)
-    for name, (_, caption) in figures.items():
-        print(f"- {name}: {caption}", file=stream)
+    for name, (_, _, headline) in figures.items():
+        print(f"- {name}: {headline}", file=stream)
     print(f"report: {report.resolve()}", file=stream)
     return summary
