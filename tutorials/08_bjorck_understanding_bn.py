@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 08 - Understanding BatchNorm (Bjorck, Gomes, Selman, Weinberger 2018)
+# # Tutorial 8 — Understanding BatchNorm (Bjorck, Gomes, Selman, Weinberger 2018)
 #
 # **Why this lesson.** The earlier lessons explained BatchNorm with adaptive-filter theory: it
 # suppresses the largest eigenvalues of each layer's input autocorrelation, so a larger step

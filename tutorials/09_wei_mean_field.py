@@ -12,7 +12,8 @@
 # ---
 
 # %% [markdown]
-# # 09 - The Fisher information and the largest learning rate (Wei, Stokes, Schwab 2019)
+# # Tutorial 9 — The Fisher information and the largest learning rate
+# (Wei, Stokes, Schwab 2019)
 #
 # **Why this lesson.** For LMS the largest stable step is $2/\lambda_{max}(R)$. For a network with
 # outputs $f_\theta(x)$ and a squared-error loss, the role of $R$ is played by the Fisher

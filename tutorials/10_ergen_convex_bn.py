@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # 10 · BatchNorm networks are convex programs in disguise (Ergen et al. 2021)
+# # Tutorial 10 — BatchNorm networks are convex programs in disguise (Ergen et al. 2021)
 #
 # Training a neural network is a non-convex problem: gradient descent may stop in a poor local
 # minimum, and nothing tells us how far from the best network we are. Ergen, Sahiner, Ozturkler,
