@@ -78,6 +78,7 @@ def _torch():
 
 
 def bench_conv(quick: bool, rows: list, rng: np.random.Generator):
+    """conv2d against its GEMM floor, its naive twin and torch; BatchNorm on its output."""
     from .nn import functional as F
 
     torch = _torch()
@@ -134,6 +135,7 @@ def bench_conv(quick: bool, rows: list, rng: np.random.Generator):
 
 
 def bench_batchnorm(x, conv_fb, label, rows, rng, torch):
+    """BatchNorm forward+backward on a conv's output, against that conv and against torch."""
     from .nn import functional as F
 
     c = x.shape[1]
@@ -162,6 +164,7 @@ def bench_batchnorm(x, conv_fb, label, rows, rng, torch):
 
 
 def bench_train_step(quick: bool, rows: list, rng: np.random.Generator):
+    """One SGD step of small_cnn with BatchNorm against one without."""
     from .data import shapes
     from .nn import SGD, functional as F, small_cnn
 
@@ -320,6 +323,7 @@ def run(*, quick: bool = False, only=None, rng=0) -> dict:
 
 
 def format_rows(rows) -> str:
+    """The rows as an aligned text table."""
     w = max(len(r["name"]) for r in rows)
     s = max(len(r["shape"]) for r in rows)
     return "\n".join(f"{r['name']:<{w}}  {r['shape']:<{s}}  {r['ratio']:8.2f}{r.get('unit', 'x')}  "
@@ -327,6 +331,7 @@ def format_rows(rows) -> str:
 
 
 def main(argv=None) -> int:
+    """Entry point of ``lmsbn bench``; returns the exit code."""
     parser = argparse.ArgumentParser(prog="lmsbn bench", description=__doc__.split("\n")[0])
     parser.add_argument("--json", metavar="PATH", help="also write the rows to this JSON file")
     parser.add_argument("--quick", action="store_true", help="fewer shapes, for a smoke run")

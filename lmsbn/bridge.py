@@ -332,6 +332,7 @@ class FirstStepReport:
         return "\n".join(lines)
 
     def save(self, path):
+        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
         arrays = {}
         meta = {"lr": self.lr, "skipped": self.skipped, "layers": {}}
         for name, c in self.layers.items():
@@ -342,6 +343,7 @@ class FirstStepReport:
 
     @classmethod
     def load(cls, path) -> FirstStepReport:
+        """Inverse of :meth:`save`: equal arrays, bit for bit."""
         arrays, meta = load_arrays(path, "FirstStepReport")
         layers = {name: FilterComparison(layer=name, **info,
                                          **{k: arrays[f"{name}/{k}"] for k in _ARRAY_FIELDS})

@@ -41,6 +41,7 @@ def _delegate(module: str, rest) -> int:
 
 
 def main(argv=None) -> int:
+    """Entry point of the ``lmsbn`` command; returns the exit code."""
     parser = argparse.ArgumentParser(prog="lmsbn", description="Why BatchNorm works, seen "
                                      "through classical adaptive-filter theory.")
     sub = parser.add_subparsers(dest="command", required=True)

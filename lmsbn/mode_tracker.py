@@ -115,6 +115,7 @@ class ModeTracker(Callback):
 
     # ------------------------------------------------------------------ callback protocol
     def on_train_begin(self, model):
+        """Find the layers to track and hook their inputs; remember the initial weights."""
         self._names = _combiner_names(model, self.layers)
         self._bn = {n: b for n, b in bn_followers(model).items() if n in self._names}
         self._inputs = {}
@@ -129,6 +130,7 @@ class ModeTracker(Callback):
         self._hook = model.register_forward_hook(hook)
 
     def on_step(self, event):
+        """Keep each layer's last weights; every ``every`` steps, record its spectrum and modes."""
         if self._trained is None:  # which layers the optimiser moves decides the exact case
             self._trained = {k.rsplit(".", 1)[0] for k in event.grads}
         for name in self._names:
@@ -139,6 +141,7 @@ class ModeTracker(Callback):
                 self._record(event.model, name, event.step, before, W, event.lr)
 
     def on_train_end(self, model, history):
+        """Unhook, project every record onto the final weights and build :attr:`record`."""
         self._hook.remove()
         for name in self._names:
             rows = self._rows[name]

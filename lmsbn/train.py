@@ -113,6 +113,7 @@ class History:
 
     @property
     def steps_taken(self) -> int:
+        """Number of steps run (fewer than asked if the run diverged)."""
         return int(self.loss.size)
 
     @property
@@ -152,6 +153,7 @@ class History:
                    reason=str(meta["reason"]), params=dict(meta["params"]))
 
     def summary(self) -> str:
+        """One line: the steps, the final loss and accuracy, or where and why it diverged."""
         if self.diverged:
             return f"diverged at step {self.diverged_at}: {self.reason}"
         acc = f", eval accuracy {self.eval_accuracy[-1]:.1%}" if self.eval_accuracy.size else ""

@@ -64,10 +64,12 @@ class Layer:
                 self.grads[name][...] = g
 
     def zero_grad(self):
+        """Set every gradient to zero, in place."""
         for g in self.grads.values():
             g.fill(0.0)
 
     def extra_repr(self) -> str:
+        """The hyperparameters shown in ``repr(layer)``."""
         return ""
 
     def __repr__(self):

@@ -72,5 +72,6 @@ class SGD:
             p -= self.lr * step
 
     def zero_grad(self):
+        """Zero the gradients of the optimised parameters."""
         for _, _, g in self.params:
             g.fill(0.0)

@@ -24,6 +24,7 @@ class HookHandle:
         self._hooks, self._key = hooks, key
 
     def remove(self):
+        """Detach the hook (removing it twice is harmless)."""
         self._hooks.pop(self._key, None)
 
     def __enter__(self):
@@ -76,6 +77,7 @@ class Sequential:
 
     # ----------------------------------------------------------------------- access by name
     def named_layers(self) -> Iterator[tuple[str, Layer]]:
+        """Yield ``(name, layer)`` pairs in order."""
         yield from self._layers.items()
 
     def __getitem__(self, key):
@@ -102,9 +104,11 @@ class Sequential:
                 yield f"{lname}.{pname}", p, layer.grads[pname]
 
     def num_parameters(self) -> int:
+        """Total number of trainable scalars."""
         return int(sum(p.size for _, p, _ in self.named_parameters()))
 
     def zero_grad(self):
+        """Zero the gradients of every layer."""
         for layer in self._layers.values():
             layer.zero_grad()
 
