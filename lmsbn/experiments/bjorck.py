@@ -61,11 +61,13 @@ class _Saveable:
     _meta_fields: tuple[str, ...] = ()
 
     def save(self, path):
+        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
         arrays = {k: v for k, v in vars(self).items() if k not in self._meta_fields}
         return save_arrays(path, self._kind, arrays, {k: getattr(self, k) for k in self._meta_fields})
 
     @classmethod
     def load(cls, path):
+        """Inverse of :meth:`save`: equal arrays, bit for bit."""
         arrays, meta = load_arrays(path, cls._kind)
         return cls(**arrays, **{k: meta[k] for k in cls._meta_fields})
 
@@ -111,6 +113,7 @@ class SameLRComparison(_Saveable):
     _meta_fields = ("verdict",)
 
     def summary(self) -> str:
+        """A readable text report of the result, with its numbers."""
         rows = [f"  {lab:<18s} lr={lr:<8g} final loss "
                 + ("diverged" if d else f"{fl:.4f}")
                 for lab, lr, d, fl in zip(self.labels, self.lrs, self.diverged, self.final_loss)]
@@ -221,6 +224,7 @@ class ActivationGrowth(_Saveable):
             return r[:, :, -1] / r[:, :, 0]
 
     def summary(self) -> str:
+        """A readable text report of the result, with its numbers."""
         r = self.growth_ratio()
         return ("Activation growth (Bjorck et al. 2018): relative variance change, last block over "
                 f"first, after the full step (lr={self.lr:g}): no BN {r[0, -1]:.3g}, BN {r[1, -1]:.3g}")
@@ -326,6 +330,7 @@ class GradientStatistics(_Saveable):
     _kind = "bjorck.GradientStatistics"
 
     def summary(self) -> str:
+        """A readable text report of the result, with its numbers."""
         lines = ["Gradient statistics (Bjorck et al. 2018): layer, kurtosis, sign agreement, top channel share"]
         for k, lab in enumerate(("no BN", "BN")):
             lines.append(f"  {lab}: kurtosis {np.round(self.kurtosis[k], 2).tolist()}")
@@ -484,10 +489,12 @@ class MatrixProducts(_Saveable):
 
     @property
     def theory_slope(self) -> float:
+        """The predicted growth of log(condition number) per factor, lambda_1 - lambda_n."""
         lam = lyapunov_exponents(self.n)
         return float(lam[0] - lam[-1])
 
     def summary(self) -> str:
+        """A readable text report of the result, with its numbers."""
         return (f"Products of {self.n}x{self.n} Gaussian matrices: log cond grows by "
                 f"{self.slope:.3f} per layer (theory {self.theory_slope:.3f})")
 

@@ -144,6 +144,7 @@ class EigenSpectra:
                              / pick(self.eigenvalues[norm][stage][layer])) for layer in self.layers}
 
     def summary(self) -> str:
+        """A readable text report of the result, with its numbers."""
         s = self.params["scale"]
         lines = [f"eigen_spectra: uncentred R per layer; scale test with inputs x{s:g} "
                  f"(no-BN prediction x{s * s:g} for every layer, BN prediction x1 after conv1)"]
@@ -161,6 +162,7 @@ class EigenSpectra:
         return "\n".join(lines)
 
     def save(self, path):
+        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
         arrays = {}
         for name in ("eigenvalues", "eigenvalues_scaled", "eigenvalues_centered", "block_powers"):
             _flatten(name, getattr(self, name), arrays)
@@ -171,6 +173,7 @@ class EigenSpectra:
 
     @classmethod
     def load(cls, path) -> EigenSpectra:
+        """Inverse of :meth:`save`: equal arrays, bit for bit."""
         arrays, meta = load_arrays(path, "chai.EigenSpectra")
         nested = {name: _unflatten(name, arrays) for name in
                   ("eigenvalues", "eigenvalues_scaled", "eigenvalues_centered", "block_powers",
@@ -367,9 +370,11 @@ class FirstStep:
         return "\n".join(lines) if lines else "no conv layer followed by full BatchNorm"
 
     def summary(self) -> str:
+        """A readable text report of the result, with its numbers."""
         return self.report.summary() + "\n" + self.verdict
 
     def save(self, path):
+        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
         arrays = {"loss": self.loss}
         rep = {"lr": self.report.lr, "skipped": self.report.skipped, "layers": {}}
         for name, c in self.report.layers.items():
@@ -383,6 +388,7 @@ class FirstStep:
 
     @classmethod
     def load(cls, path) -> FirstStep:
+        """Inverse of :meth:`save`: equal arrays, bit for bit."""
         arrays, meta = load_arrays(path, "chai.FirstStep")
         rep = meta["report"]
         flat = _unflatten("report", arrays)

@@ -159,6 +159,7 @@ class LRSweep:
         return self.divergence_lr / self.predicted_bound
 
     def index(self, norm: str) -> int:
+        """Row of ``norm`` in the result arrays (``ValueError`` for an unknown norm)."""
         if norm not in self.norms:
             raise ValueError(f"norm must be one of {self.norms}, got {norm!r}")
         return self.norms.index(norm)
@@ -270,6 +271,7 @@ class LRSweep:
         return speed + "\n" + stab
 
     def summary(self) -> str:
+        """A readable text report of the result, with its numbers."""
         head = "norm      " + "".join(f"{lr:>10.3g}" for lr in self.lrs)
         lines = [f"lr sweep: {self.params.get('steps')} steps, batch "
                  f"{self.params.get('batch_size')}, seed-mean final loss "
@@ -292,6 +294,7 @@ class LRSweep:
 
     # ---------------------------------------------------------------- persistence
     def save(self, path):
+        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
         arrays = {k: getattr(self, k) for k in _ARRAYS}
         meta = {"norms": list(self.norms), "bound_layers": list(self.bound_layers),
                 "params": self.params}
@@ -299,6 +302,7 @@ class LRSweep:
 
     @classmethod
     def load(cls, path) -> LRSweep:
+        """Inverse of :meth:`save`: equal arrays, bit for bit."""
         arrays, meta = load_arrays(path, "chai.LRSweep")
         return cls(norms=tuple(meta["norms"]), bound_layers=tuple(meta["bound_layers"]),
                    params=meta["params"], **{k: arrays[k] for k in _ARRAYS})

@@ -90,6 +90,7 @@ class ClosedFormResult:
     KIND = "ErgenClosedForm"
 
     def summary(self) -> str:
+        """A readable text report of the result, with its numbers."""
         exact = "exact" if self.full_rank else "LOWER BOUND only (rank U' < n)"
         return (f"Ergen closed form (n = {self.outputs.size}, rank U' = {self.rank + 1}, "
                 f"beta = {self.beta:g}): p* = {self.value:.6f} [{exact}]; "
@@ -97,6 +98,7 @@ class ClosedFormResult:
                 f"{self.network.width} active neuron(s)")
 
     def save(self, path):
+        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
         arrays = {"outputs": self.outputs, **self.network.to_arrays()}
         meta = {"value": self.value, "full_rank": self.full_rank, "rank": self.rank,
                 "beta": self.beta, "norm_pos": self.norm_pos, "norm_neg": self.norm_neg}
@@ -104,6 +106,7 @@ class ClosedFormResult:
 
     @classmethod
     def load(cls, path) -> ClosedFormResult:
+        """Inverse of :meth:`save`: equal arrays, bit for bit."""
         arrays, meta = load_arrays(path, cls.KIND)
         return cls(value=meta["value"], outputs=arrays["outputs"], full_rank=meta["full_rank"],
                    rank=meta["rank"], beta=meta["beta"], norm_pos=meta["norm_pos"],
@@ -231,6 +234,7 @@ class NonconvexResult:
         return int(np.argmin(self.objectives))
 
     def summary(self) -> str:
+        """A readable text report of the result, with its numbers."""
         ok = int(np.sum(self.diverged_at < 0))
         return (f"Non-convex GD (width {self.width}, {self.steps} steps, lr {self.lr:g}, "
                 f"momentum {self.momentum:g}, beta {self.beta:g}): best objective "
@@ -238,6 +242,7 @@ class NonconvexResult:
                 f"converged, final objectives {np.array2string(self.objectives, precision=5)}")
 
     def save(self, path):
+        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
         arrays = {"objectives": self.objectives, "history": self.history,
                   "diverged_at": self.diverged_at, "reasons": np.array(self.reasons, dtype=str),
                   **self.network.to_arrays()}
@@ -247,6 +252,7 @@ class NonconvexResult:
 
     @classmethod
     def load(cls, path) -> NonconvexResult:
+        """Inverse of :meth:`save`: equal arrays, bit for bit."""
         arrays, meta = load_arrays(path, cls.KIND)
         return cls(objective=meta["objective"], network=BNReLUNetwork.from_arrays(arrays),
                    objectives=arrays["objectives"], history=arrays["history"],

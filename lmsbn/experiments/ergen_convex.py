@@ -180,6 +180,7 @@ class ConvexResult:
         return np.linalg.norm(self.coefficients, axis=2) > 0
 
     def summary(self) -> str:
+        """A readable text report of the result, with its numbers."""
         status = "converged" if self.converged else "NOT converged (max_iter reached)"
         return (f"Ergen convex program: P = {self.arrangements.shape[0]} arrangements, "
                 f"beta = {self.beta:g}: objective {self.objective:.6f}, {status} after "
@@ -189,6 +190,7 @@ class ConvexResult:
                 f"{self.max_violation:.2e}")
 
     def save(self, path):
+        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
         arrays = {"arrangements": self.arrangements, "coefficients": self.coefficients,
                   "history": self.history, **self.network.to_arrays()}
         meta = {k: getattr(self, k) for k in ("objective", "network_objective", "iterations",
@@ -198,6 +200,7 @@ class ConvexResult:
 
     @classmethod
     def load(cls, path) -> ConvexResult:
+        """Inverse of :meth:`save`: equal arrays, bit for bit."""
         arrays, meta = load_arrays(path, cls.KIND)
         meta.pop("lmsbn_version", None)
         return cls(network=BNReLUNetwork.from_arrays(arrays), arrangements=arrays["arrangements"],

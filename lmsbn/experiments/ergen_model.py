@@ -296,8 +296,10 @@ class BNReLUNetwork:
         return 0.5 * float(r @ r) + self.regularizer(beta)
 
     def to_arrays(self, prefix: str = "net_") -> dict:
+        """The network as a dict of arrays (for saving)."""
         return {f"{prefix}{k}": getattr(self, k) for k in ("W", "gamma", "alpha", "v")}
 
     @classmethod
     def from_arrays(cls, arrays: dict, prefix: str = "net_") -> BNReLUNetwork:
+        """Inverse of :meth:`to_arrays`."""
         return cls(**{k: arrays[f"{prefix}{k}"] for k in ("W", "gamma", "alpha", "v")})

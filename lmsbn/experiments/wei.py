@@ -219,9 +219,11 @@ class GammaLRSweep:
     _kind = "wei.GammaLRSweep"
 
     def labels(self):
+        """Row labels of the sweep map, one per gamma (and the plain net)."""
         return ["no BN" if np.isnan(g) else f"gamma={g:g}" for g in self.gammas]
 
     def verdict(self) -> str:
+        """The claim judged from the measured numbers, as text."""
         lines = []
         for lab, p, m in zip(self.labels(), self.predicted_lr, self.measured_lr):
             if np.isfinite(m):
@@ -244,13 +246,16 @@ class GammaLRSweep:
         return "\n".join(lines)
 
     def summary(self) -> str:
+        """A readable text report of the result, with its numbers."""
         return "gamma x lr sweep (Wei et al. 2019)\n" + self.verdict()
 
     def save(self, path):
+        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
         return save_arrays(path, self._kind, dict(vars(self)), {})
 
     @classmethod
     def load(cls, path):
+        """Inverse of :meth:`save`: equal arrays, bit for bit."""
         arrays, _ = load_arrays(path, cls._kind)
         return cls(**arrays)
 
