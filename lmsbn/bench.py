@@ -5,11 +5,13 @@ same shapes is not. So each row here is a *ratio* against a floor or a peer:
 
 * ``conv2d / GEMM floor``: conv forward+backward against the three matrix products it must do
   (``U W^T``, ``dY^T U``, ``dY W``) timed alone on the same shapes. What remains is im2col/col2im
-  overhead.
+  overhead. Measured on one thread (in a child process with BLAS pinned), because a threaded
+  BLAS speeds up the floor's products but not im2col's copies: on n cores the default-threads
+  ratio mixes the overhead with n. That row is printed too, for information.
 * ``naive / fast``: how much the vectorised path saves over its loop twin.
 * ``batchnorm / conv``: BatchNorm forward+backward against the conv that precedes it.
-* ``torch / lmsbn``: PyTorch's CPU time on the same shapes and dtype, when torch is importable
-  (never a dependency).
+* ``lmsbn / torch``: against PyTorch's CPU time on the same shapes and dtype, both on one thread,
+  when torch is importable (never a dependency).
 * ``ensemble``: filters run as one broadcast ensemble against the same realizations one by one.
 
 Run ``lmsbn bench`` or ``python -m lmsbn.bench --json out.json``.
@@ -19,14 +21,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CONV_SHAPES", "main", "run", "time_call", "time_ratio"]
+__all__ = ["CONV_SHAPES", "ONE_THREAD_ENV", "main", "one_thread_rows", "run", "time_call",
+           "time_ratio"]
 
 #: (N, C_in, C_out, H, W) of the tutorials' conv layers plus a larger one; all 3x3, pad 1.
 CONV_SHAPES = ((64, 3, 16, 32, 32), (64, 16, 32, 32, 32), (64, 32, 64, 16, 16))
@@ -77,45 +83,119 @@ def _torch():
     return torch
 
 
-def bench_conv(quick: bool, rows: list, rng: np.random.Generator):
-    """conv2d against its GEMM floor, its naive twin and torch; BatchNorm on its output."""
+#: Pins the usual BLAS libraries to one thread. They read it when they load, so it only takes
+#: effect in a fresh process (see :func:`_rows_on_one_thread`).
+ONE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                  "VECLIB_MAXIMUM_THREADS": "1"}
+
+
+def _conv_problem(shape, rng):
+    """Input, weights and upstream gradient of a 3x3, pad-1 conv of ``shape`` (N, C, F, H, W)."""
+    n, c, f, h, w = shape
+    x = rng.standard_normal((n, c, h, w))
+    wt = rng.standard_normal((f, c, 3, 3))
+    dout = rng.standard_normal((n, f, h, w))
+    return x, wt, dout
+
+
+def _conv_timers(x, wt, dout):
+    """``(conv_fb, gemm_floor)``: lmsbn's conv forward+backward, and its three products alone."""
     from .nn import functional as F
 
+    f = wt.shape[0]
+    U = F.im2col2d(x, 3, 3, pad=1)
+    W2 = wt.reshape(f, -1)
+    dY = np.ascontiguousarray(dout.transpose(0, 2, 3, 1).reshape(-1, f))
+
+    def gemm_floor():
+        U @ W2.T
+        dY.T @ U
+        dY @ W2
+
+    def conv_fb():
+        o, cch = F.conv2d_forward(x, wt, pad=1)
+        F.conv2d_backward(dout, cch)
+
+    return conv_fb, gemm_floor
+
+
+def _label(shape):
+    n, c, f, h, w = shape
+    return f"N={n} {c}->{f} {h}x{w}"
+
+
+def one_thread_rows(shapes, seed: int) -> list:
+    """The conv rows that must compare like with like: lmsbn, its GEMM floor and torch, all on
+    one thread. Call it in a process started with :data:`ONE_THREAD_ENV`."""
+    from .nn import functional as F
+
+    rng = np.random.default_rng(seed)
     torch = _torch()
+    rows = []
+    for shape in shapes:
+        x, wt, dout = _conv_problem(shape, rng)
+        conv_fb, gemm_floor = _conv_timers(x, wt, dout)
+        rows.append({"name": "conv2d fwd+bwd / GEMM floor (1 thread)", "shape": _label(shape),
+                     "ratio": time_ratio(conv_fb, gemm_floor),
+                     "detail": "target <= 1.5 (float64): im2col/col2im overhead"})
+        if torch is None:
+            continue
+        tx = torch.tensor(x, requires_grad=True)
+        tw = torch.tensor(wt, requires_grad=True)
+        tg = torch.tensor(dout)
+
+        def torch_fb():
+            y = torch.nn.functional.conv2d(tx, tw, padding=1)
+            y.backward(tg)
+
+        rows.append({"name": "conv2d fwd+bwd: lmsbn / torch CPU (1 thread)", "shape": _label(shape),
+                     "ratio": time_ratio(conv_fb, torch_fb), "detail": "float64"})
+        out, _ = F.conv2d_forward(x, wt, pad=1)
+        _torch_batchnorm(out, _label(shape), rows, rng, torch)
+    return rows
+
+
+def _rows_on_one_thread(shapes, seed: int) -> list:
+    """Run :func:`one_thread_rows` in a child Python with every BLAS pinned to one thread.
+
+    A child process because BLAS libraries fix their thread pool when they load; in this process
+    NumPy's BLAS is already loaded. If this process is already pinned, no child is needed.
+    """
+    if all(os.environ.get(k) == v for k, v in ONE_THREAD_ENV.items()):
+        return one_thread_rows(shapes, seed)
+    env = {**os.environ, **ONE_THREAD_ENV}
+    root = str(Path(__file__).resolve().parents[1])      # so a source checkout works uninstalled
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    code = ("import json, sys; from lmsbn.bench import one_thread_rows; "
+            f"json.dump(one_thread_rows({[list(s) for s in shapes]!r}, {seed}), sys.stdout)")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the one-thread benchmark process failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout)
+
+
+def bench_conv(quick: bool, rows: list, rng: np.random.Generator):
+    """conv2d against its GEMM floor, its naive twin and torch; BatchNorm on its output.
+
+    The GEMM-floor ratio is measured on one thread, in a child process. With a threaded BLAS
+    the floor's products run on every core while im2col's copies and col2im's adds run on one,
+    so the ratio would grow with the core count instead of measuring the overhead. The
+    default-threads ratio is reported too, for information.
+    """
+    from .nn import functional as F
+
     shapes = CONV_SHAPES[:1] if quick else CONV_SHAPES
-    for (n, c, f, h, w) in shapes:
-        x = rng.standard_normal((n, c, h, w))
-        wt = rng.standard_normal((f, c, 3, 3))
-        out, cache = F.conv2d_forward(x, wt, pad=1)
-        dout = rng.standard_normal(out.shape)
-        U = F.im2col2d(x, 3, 3, pad=1)
-        W2 = wt.reshape(f, -1)
-        dY = np.ascontiguousarray(dout.transpose(0, 2, 3, 1).reshape(-1, f))
-
-        def gemm_floor():
-            U @ W2.T
-            dY.T @ U
-            dY @ W2
-
-        def conv_fb():
-            o, cch = F.conv2d_forward(x, wt, pad=1)
-            F.conv2d_backward(dout, cch)
-
-        label = f"N={n} {c}->{f} {h}x{w}"
-        rows.append({"name": "conv2d fwd+bwd / GEMM floor", "shape": label,
-                     "ratio": time_ratio(conv_fb, gemm_floor), "detail": "target <= 1.5 (float64)"})
-        if torch is not None:
-            tx = torch.tensor(x, requires_grad=True)
-            tw = torch.tensor(wt, requires_grad=True)
-            tg = torch.tensor(dout)
-
-            def torch_fb():
-                y = torch.nn.functional.conv2d(tx, tw, padding=1)
-                y.backward(tg)
-
-            rows.append({"name": "conv2d fwd+bwd: lmsbn / torch CPU (1 thread)", "shape": label,
-                         "ratio": time_ratio(conv_fb, torch_fb), "detail": "float64"})
-        bench_batchnorm(out, conv_fb, label, rows, rng, torch)
+    rows.extend(_rows_on_one_thread(shapes, int(rng.integers(2**32))))
+    threads = "all BLAS threads" if not os.environ.get("OPENBLAS_NUM_THREADS") else \
+        f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}"
+    for shape in shapes:
+        x, wt, dout = _conv_problem(shape, rng)
+        conv_fb, gemm_floor = _conv_timers(x, wt, dout)
+        rows.append({"name": "conv2d fwd+bwd / GEMM floor (default threads)", "shape": _label(shape),
+                     "ratio": time_ratio(conv_fb, gemm_floor),
+                     "detail": f"{threads}, {os.cpu_count()} CPUs: GEMMs threaded, copies not"})
+        out, _ = F.conv2d_forward(x, wt, pad=1)
+        bench_batchnorm(out, conv_fb, _label(shape), rows, rng)
     # Naive twins are slow by design: time them on a small shape only.
     x = rng.standard_normal((2, 3, 12, 12))
     wt = rng.standard_normal((4, 3, 3, 3))
@@ -134,8 +214,8 @@ def bench_conv(quick: bool, rows: list, rng: np.random.Generator):
                  "ratio": time_ratio(naive, fast, repeat=3), "detail": "speedup of the fast path"})
 
 
-def bench_batchnorm(x, conv_fb, label, rows, rng, torch):
-    """BatchNorm forward+backward on a conv's output, against that conv and against torch."""
+def _bn_timer(x, rng):
+    """lmsbn's BatchNorm forward+backward (training mode) on ``x``, and the ``dout`` it uses."""
     from .nn import functional as F
 
     c = x.shape[1]
@@ -147,20 +227,32 @@ def bench_batchnorm(x, conv_fb, label, rows, rng, torch):
         o, cch = F.batchnorm_forward(x, gamma, beta, state, train=True)
         F.batchnorm_backward(dout, cch)
 
+    return bn_fb, dout
+
+
+def bench_batchnorm(x, conv_fb, label, rows, rng):
+    """BatchNorm forward+backward on a conv's output ``x``, against that conv."""
+    bn_fb, _ = _bn_timer(x, rng)
     rows.append({"name": "batchnorm fwd+bwd / conv fwd+bwd", "shape": label,
                  "ratio": time_ratio(bn_fb, conv_fb), "detail": "on the conv's output"})
-    if torch is not None:
-        tx = torch.tensor(x, requires_grad=True)
-        tg, tb = torch.ones(c, dtype=torch.float64, requires_grad=True), torch.zeros(c, dtype=torch.float64, requires_grad=True)
-        tdo = torch.tensor(dout)
 
-        def torch_bn():
-            rm, rv = torch.zeros(c, dtype=torch.float64), torch.ones(c, dtype=torch.float64)
-            y = torch.nn.functional.batch_norm(tx, rm, rv, tg, tb, training=True)
-            y.backward(tdo)
 
-        rows.append({"name": "batchnorm fwd+bwd: lmsbn / torch CPU (1 thread)", "shape": label,
-                     "ratio": time_ratio(bn_fb, torch_bn), "detail": "float64"})
+def _torch_batchnorm(x, label, rows, rng, torch):
+    """BatchNorm forward+backward on ``x``: lmsbn against torch's ``batch_norm``."""
+    bn_fb, dout = _bn_timer(x, rng)
+    c = x.shape[1]
+    tx = torch.tensor(x, requires_grad=True)
+    tg = torch.ones(c, dtype=torch.float64, requires_grad=True)
+    tb = torch.zeros(c, dtype=torch.float64, requires_grad=True)
+    tdo = torch.tensor(dout)
+
+    def torch_bn():
+        rm, rv = torch.zeros(c, dtype=torch.float64), torch.ones(c, dtype=torch.float64)
+        y = torch.nn.functional.batch_norm(tx, rm, rv, tg, tb, training=True)
+        y.backward(tdo)
+
+    rows.append({"name": "batchnorm fwd+bwd: lmsbn / torch CPU (1 thread)", "shape": label,
+                 "ratio": time_ratio(bn_fb, torch_bn), "detail": "float64"})
 
 
 def bench_train_step(quick: bool, rows: list, rng: np.random.Generator):
@@ -319,7 +411,9 @@ def run(*, quick: bool = False, only=None, rng=0) -> dict:
             continue
         fn(quick, rows, rng)
     return {"rows": rows, "machine": {"python": platform.python_version(), "numpy": np.__version__,
-                                      "processor": platform.machine(), "quick": quick}}
+                                      "processor": platform.machine(), "cpus": os.cpu_count(),
+                                      "blas_thread_env": {k: os.environ.get(k) for k in ONE_THREAD_ENV},
+                                      "quick": quick}}
 
 
 def format_rows(rows) -> str:

@@ -22,3 +22,14 @@ def test_json_output(tmp_path, capsys):
     data = json.loads(path.read_text())
     assert data["machine"]["quick"] is True and len(data["rows"]) == 1
     assert "patch matrix" in capsys.readouterr().out
+
+
+def test_one_thread_rows_come_back_from_a_pinned_child_process():
+    # A tiny shape keeps this quick; what is tested is the mechanism (child process, JSON rows),
+    # never a time.
+    from lmsbn.bench import _rows_on_one_thread
+
+    rows = _rows_on_one_thread([(2, 3, 4, 8, 8)], seed=0)
+    floor = [r for r in rows if r["name"].startswith("conv2d fwd+bwd / GEMM floor (1 thread)")]
+    assert len(floor) == 1 and floor[0]["shape"] == "N=2 3->4 8x8"
+    assert all(np.isfinite(r["ratio"]) and r["ratio"] > 0 for r in rows)
