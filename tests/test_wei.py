@@ -80,19 +80,34 @@ def test_mean_field_structure():
     assert W.mean_field_lambda_max(5, 1000, gamma=10.0) > plain
 
 
-def test_mean_field_close_to_measured_for_a_wide_bn_net():
-    # Wide BN MLP on Gaussian inputs: the measured lambda_max and the mean-field value agree to
-    # within finite-width/finite-batch effects (measured 35.4 vs 44.2 at N=200, T=64; here smaller).
-    rng = np.random.default_rng(0)
-    N, L, T = 64, 3, 32
-    x = rng.standard_normal((T, N))
+def _bn_mlp(depth, width, seed):
     layers = []
-    for l in range(L - 1):
-        layers += [Linear(N, N, rng=l, bias=False), BatchNorm1d(N), ReLU()]
-    model = Sequential(*layers, Linear(N, 1, rng=9))
-    measured = W.fim_lambda_max(model, x, iters=60, tol=1e-5, rng=0).lambda_max
+    for l in range(depth - 1):
+        layers += [Linear(width, width, rng=10 * seed + l, bias=False), BatchNorm1d(width), ReLU()]
+    return Sequential(*layers, Linear(width, 1, rng=10 * seed + 9))
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_mean_field_close_to_measured_for_a_bn_net(seed):
+    # BN MLP on Gaussian inputs, depth 3: the all-ones Rayleigh quotient of the mean-field Gram
+    # matrix is a lower bound, tight up to finite width. Over seeds 0-4 the ratio measured /
+    # theory was 1.01-1.11 at N = 64 (and 1.00-1.03 at N = 200); the band allows for that.
+    N, L, T = 64, 3, 32
+    x = np.random.default_rng(seed).standard_normal((T, N))
+    measured = W.fim_lambda_max(_bn_mlp(L, N, seed), x, iters=60, tol=1e-5, rng=0).lambda_max
     theory = W.mean_field_lambda_max(L, N, gamma=1.0, sigma_b2=0.0, batch_size=T)
-    assert 0.5 < measured / theory < 2.0
+    assert 0.97 < measured / theory < 1.2
+
+
+def test_mean_field_stays_a_lower_bound_for_a_deeper_bn_net():
+    # Depth 6: the centred directions (BN's projected gradients, grown by pi/(pi-1) per layer)
+    # overtake the all-ones one; only their mean eigenvalue is counted, so the theory is low
+    # (measured / theory 1.09-1.20 over 5 seeds at N = 200, T = 64) but must not exceed it.
+    N, L, T = 200, 6, 64
+    x = np.random.default_rng(1).standard_normal((T, N))
+    measured = W.fim_lambda_max(_bn_mlp(L, N, 1), x, iters=80, tol=1e-6, rng=0).lambda_max
+    theory = W.mean_field_lambda_max(L, N, gamma=1.0, sigma_b2=0.0, batch_size=T)
+    assert 1.0 < measured / theory < 1.3
 
 
 def test_gamma_lr_sweep_tiny(tmp_path):

@@ -62,7 +62,12 @@ print(f"explicit {exact:.10f}   power iteration {est.lambda_max:.10f}")
 # %% [markdown]
 # ## 2. BatchNorm's gamma and $\lambda_{max}$: measurement and mean field
 # A wide MLP on Gaussian inputs, with and without BN. The mean-field estimate
-# (`mean_field_lambda_max`) predicts $\lambda_{max} \approx N\gamma^2/2\pi$ with BN.
+# (`mean_field_lambda_max`) predicts $\lambda_{max} \approx N\gamma^2/2\pi$ with BN. Why so
+# simple? The sharpest direction moves every example's output the same way (the batch mean of
+# the Jacobians). BatchNorm's backward pass projects the batch mean out of the gradient, so only
+# the parameters after the last BN (the output layer, through the ReLU means
+# $E[\mathrm{ReLU}(\gamma z)]^2 = \gamma^2/2\pi$) can move all outputs together. Without BN
+# every layer adds to that direction.
 
 # %%
 def mlp(gamma):
