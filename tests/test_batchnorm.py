@@ -307,7 +307,7 @@ def test_input_gradient_is_orthogonal_to_the_input():
 
 
 def test_conv_weights_feeding_batchnorm_get_orthogonal_gradients():
-    # DESIGN 4.4 fact 2: for z = U w followed by BN, w . dL/dw = 0, so SGD never shrinks ||w||.
+    # Tutorial 07, fact 2: for z = U w followed by BN, w . dL/dw = 0, so SGD never shrinks ||w||.
     rng = np.random.default_rng(14)
     U = rng.standard_normal((32, 6)) + 0.5
     W = rng.standard_normal((3, 6))

@@ -43,8 +43,8 @@ def test_digamma_vectorised_and_validated():
 
 
 # ----------------------------------------------------------------------------- Lyapunov
-def test_lyapunov_gap_matches_design_numbers():
-    # DESIGN 4.6 quotes about 1.99 (n = 16) and 2.71 (n = 64).
+def test_lyapunov_gap_matches_reference_numbers():
+    # Reference values of the gap lambda_1 - lambda_N per layer: about 1.99 (n = 16), 2.71 (n = 64).
     for n, expected in ((16, 1.99), (64, 2.71)):
         lam = B.lyapunov_exponents(n)
         assert np.all(np.diff(lam) < 0)

@@ -71,7 +71,7 @@ def test_spectra_statistics_are_consistent(spectra):
                 # The channel powers are the diagonal-block traces: they add up to tr R.
                 powers = spectra.block_powers[norm][stage][layer]
                 assert powers.sum() == pytest.approx(st[layer]["trace"], rel=1e-10)
-    # BatchNorm equalises the channel powers entering conv2 (DESIGN 4.3): their max/min ratio is
+    # BatchNorm equalises the channel powers entering conv2 (Chai et al. 2020; tutorial 05): their max/min ratio is
     # smaller than without it.
     p_none = spectra.block_powers["none"]["init"]["conv2"]
     p_full = spectra.block_powers["full"]["init"]["conv2"]
@@ -268,7 +268,7 @@ def test_first_step_batchnorm_prediction_is_first_order_accurate(first):
         assert np.median(c.bn_error) < 1e-3, name
         # Fact 2 (scale invariance): w . dL/dw = 0 up to eps / sigma^2.
         assert np.max(c.scale_invariance) < 1e-4, name
-        # The ratio is 1/rho by construction (DESIGN 4.4 fact 4), up to eps.
+        # The ratio is 1/rho by construction (tutorial 07, fact 4; bridge.rho), up to eps.
         np.testing.assert_allclose(c.ratio * c.rho, 1.0, rtol=1e-3)
 
 

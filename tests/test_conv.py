@@ -144,7 +144,7 @@ def test_cache_holds_the_patch_matrix_and_dw_is_block_lms():
     # Y = U W^T + b with Y = out seen as (N*Ho*Wo, F) ...
     Y = out.transpose(0, 2, 3, 1).reshape(-1, 4)
     assert_close(Y, U @ w.reshape(4, -1).T + b)
-    # ... and dW = dY^T U: the block-LMS update direction with error E = -dY (DESIGN 4.3).
+    # ... and dW = dY^T U: the block-LMS update direction with error E = -dY (conv2d_forward Notes; tutorial 03).
     dout = rng.standard_normal(out.shape)
     dY = dout.transpose(0, 2, 3, 1).reshape(-1, 4)
     _, dw, _ = conv2d_backward(dout, cache)

@@ -289,7 +289,7 @@ def test_mean_modes_decay_as_theory_for_independent_regressors():
 def test_mean_modes_deviate_from_theory_for_a_tapped_delay_line():
     # AR(1) input with a = 0.9 through a 2-tap delay line, mu = 0.05. Successive regressors
     # share samples, so w(n) is correlated with u(n) and E v(n) = (1 - mu lambda)^n v(0) is only
-    # the independence approximation. DESIGN 4.1 puts the error near 15% of v(0); we show it.
+    # the independence approximation. The project notes put the error near 15% of v(0); we show it.
     K, N, T, mu, a = 2, 2000, 150, 0.05, 0.9
     spec = spectral.Spectrum.from_matrix(signals.ar1_autocorrelation(a, K))
     w_o = np.array([1.0, 0.5])
