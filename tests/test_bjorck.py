@@ -118,9 +118,20 @@ def test_gradient_statistics_shapes_and_consistency(tmp_path):
     res.save(tmp_path / "g")
     back = B.GradientStatistics.load(tmp_path / "g.npz")
     np.testing.assert_array_equal(back.kurtosis, res.kurtosis)
+    assert back.lr == 0.0 and "at initialisation" in back.summary()
     ax = plot_gradient_histograms(res)
     assert ax.get_yscale() == "log"
     plt.close("all")
+
+
+def test_gradients_become_input_independent_without_bn_after_a_large_step():
+    # Bjorck et al.: without BN, after a large step, every example pushes a weight the same way.
+    # Seed-dependent (plain above BN for 7 of 8 weight seeds, see the docstring); with this seed
+    # the layer-mean agreement is 0.90 without BN and 0.26 with it.
+    res = B.gradient_statistics(depth=12, size=16, lr=10.0, rng=0)
+    plain, bn = np.nanmean(res.agreement, axis=1)
+    assert plain > 0.6 and bn < 0.4
+    assert "after one SGD step of lr 10" in res.summary()
 
 
 def test_per_example_gradients_sum_to_batch_gradient():

@@ -68,14 +68,21 @@ print(growth.summary())
 plot_activation_growth(growth)
 
 # %% [markdown]
-# ## 3. Gradients at initialisation
+# ## 3. Gradients: heavy-tailed, and after a large step input-independent
 # Kurtosis (0 for a Gaussian) measures heavy tails; "agreement" $|\sum_n g_n| / \sum_n |g_n|$ is
-# 1 when every example pushes a weight the same way.
+# 1 when every example pushes a weight the same way, and about $1/\sqrt{n}$ for independent
+# signs. At initialisation He init keeps the plain net's activations at scale, so the tails show
+# but the agreement barely differs. After the large step of section 2 the plain net's outputs are
+# dominated by a few exploded channels, and its gradients stop depending on the input.
 
 # %%
-grads = bjorck.gradient_statistics(depth=min(depth, 8), rng=seed)
+grads = bjorck.gradient_statistics(depth=depth, size=16, rng=seed)
 print(grads.summary())
 plot_gradient_histograms(grads, layer=-1)
+after = bjorck.gradient_statistics(depth=depth, size=16, lr=10.0, rng=seed)
+print(after.summary())
+print("mean agreement (no BN, BN): at init", np.round(np.nanmean(grads.agreement, axis=1), 2),
+      " after the step", np.round(np.nanmean(after.agreement, axis=1), 2))
 
 # %% [markdown]
 # ## 4. Products of random matrices

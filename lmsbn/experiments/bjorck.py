@@ -314,12 +314,15 @@ class GradientStatistics(_Saveable):
         layer's gradient standard deviation (so heavy tails are comparable across layers).
     counts : ndarray, shape (2, L, bins)
     kurtosis : ndarray, shape (2, L)
-        Excess kurtosis of the batch-gradient entries (0 for a Gaussian).
+        Excess kurtosis of the batch-gradient entries (0 for a Gaussian). Here and below NaN
+        marks a layer whose gradient vanished or overflowed (possible after a large ``lr``).
     agreement : ndarray, shape (2, L)
         Mean over the layer's weights of :math:`|\sum_n g_n| / \sum_n |g_n|` (1: every example
         pushes the weight the same way -- the gradient does not depend on the input).
     top_channel_share : ndarray, shape (2, L)
         Share of the layer's squared gradient norm carried by its largest output channel.
+    lr : float
+        Size of the SGD step taken before measuring (0: at initialisation).
     """
 
     edges: np.ndarray
@@ -327,11 +330,15 @@ class GradientStatistics(_Saveable):
     kurtosis: np.ndarray
     agreement: np.ndarray
     top_channel_share: np.ndarray
+    lr: float = 0.0
     _kind = "bjorck.GradientStatistics"
+    _meta_fields = ("lr",)
 
     def summary(self) -> str:
         """A readable text report of the result, with its numbers."""
-        lines = ["Gradient statistics (Bjorck et al. 2018): layer, kurtosis, sign agreement, top channel share"]
+        when = "at initialisation" if self.lr == 0 else f"after one SGD step of lr {self.lr:g}"
+        lines = [f"Gradient statistics (Bjorck et al. 2018), {when}: kurtosis and sign agreement "
+                 "per layer"]
         for k, lab in enumerate(("no BN", "BN")):
             lines.append(f"  {lab}: kurtosis {np.round(self.kurtosis[k], 2).tolist()}")
             lines.append(f"  {lab}: agreement {np.round(self.agreement[k], 3).tolist()}")
@@ -359,8 +366,9 @@ def _per_example_grads(model, X, y):
 
 
 def gradient_statistics(*, depth: int = 8, width: int = 8, n: int = 32, size: int = 8,
-                        bins: int = 41, X=None, y=None, rng=0) -> GradientStatistics:
-    """Per-layer gradient histograms, kurtosis and sign agreement at initialisation, without/with BN.
+                        bins: int = 41, lr: float = 0.0, X=None, y=None,
+                        rng=0) -> GradientStatistics:
+    """Per-layer gradient histograms, kurtosis and sign agreement, without/with BN.
 
     Parameters
     ----------
@@ -370,6 +378,9 @@ def gradient_statistics(*, depth: int = 8, width: int = 8, n: int = 32, size: in
         Batch size and image size of the procedural data (when ``X`` is not given).
     bins : int
         Histogram bins over +-8 standard deviations (entries beyond fall in the end bins).
+    lr : float
+        Take one full-batch SGD step of this size first (the step of :func:`activation_growth`,
+        applied whole); 0 measures at initialisation.
     rng : None, int or Generator
 
     Returns
@@ -381,8 +392,20 @@ def gradient_statistics(*, depth: int = 8, width: int = 8, n: int = 32, size: in
     Cost: one forward and ``n`` backward passes per net (see ``_per_example_grads``), cheap at the
     default sizes. Bjorck et al. (section 3) report that without BN the gradients of deep nets are
     heavy-tailed, largely input-independent (agreement near 1) and concentrated in few channels.
+
+    Measured (16x16 procedural images, n = 32, width 8, mean agreement over layers, eight
+    weight seeds):
+
+    * heavy tails reproduce at once: at depth 8-24 the plain net's per-layer excess kurtosis is
+      mostly 2-56, the BN net's mostly below 2;
+    * input independence needs depth and a large step. At initialisation (He init keeps the
+      activations' scale) depth 12 gives 0.16-0.81 without BN against 0.19-0.24 with it (plain
+      higher for 5 seeds of 8; at depth 8 on 8x8 images, none). After one step of ``lr=10``,
+      which makes the plain net's activations explode (:func:`activation_growth`), it is
+      0.24-0.98 (median 0.78) without BN against 0.21-0.33 with it: plain higher for 7 of 8.
     """
     bins = check_int(bins, "bins", min_value=2)
+    lr = check_positive(lr, "lr", allow_zero=True)
     rng = as_generator(rng)
     X, y = _data(X, y, n, size, rng)
     seed = int(rng.integers(0, 2**31))
@@ -393,19 +416,29 @@ def gradient_statistics(*, depth: int = 8, width: int = 8, n: int = 32, size: in
     for k, norm in enumerate((False, True)):
         model = deep_plain_cnn(depth, width, in_channels=X.shape[1], num_classes=int(y.max()) + 1,
                                norm=norm, rng=seed)
-        rows, shapes_ = _per_example_grads(model, X, y)
+        if lr > 0:
+            _, dout = F.softmax_cross_entropy(model.forward(X), y)
+            model.backward(dout)
+            for _, p, g in model.named_parameters():
+                p -= lr * g
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            rows, shapes_ = _per_example_grads(model, X, y)
         for l, (g_n, shape) in enumerate(zip(rows, shapes_)):
             g = g_n.sum(axis=0)
-            z = (g - g.mean()) / g.std()
-            kurt[k, l] = float(np.mean(z ** 4) - 3.0)
             edges[k, l] = unit_edges
-            counts[k, l] = np.histogram(np.clip(z, -8, 8), bins=unit_edges)[0]
             denom = np.abs(g_n).sum(axis=0)
             ok = denom > 0
+            if not np.all(np.isfinite(g)) or not ok.any() or g.std() == 0:
+                # a layer killed by the step (dead ReLUs or overflow): nothing to measure
+                kurt[k, l] = agree[k, l] = share[k, l] = np.nan
+                continue
+            z = (g - g.mean()) / g.std()
+            kurt[k, l] = float(np.mean(z ** 4) - 3.0)
+            counts[k, l] = np.histogram(np.clip(z, -8, 8), bins=unit_edges)[0]
             agree[k, l] = float(np.mean(np.abs(g[ok]) / denom[ok]))
             per_channel = (g.reshape(shape[0], -1) ** 2).sum(axis=1)
             share[k, l] = float(per_channel.max() / per_channel.sum())
-    return GradientStatistics(edges, counts, kurt, agree, share)
+    return GradientStatistics(edges, counts, kurt, agree, share, float(lr))
 
 
 # ---------------------------------------------------------------------- 4. random matrices
