@@ -1,4 +1,4 @@
-r"""Classical adaptive filters: LMS, NLMS and their block forms.
+r"""Classical adaptive filters: LMS, NLMS, their block and sign forms, and RLS.
 
 Every filter here is an *adaptive linear combiner* (Widrow and Stearns 1985): it sees one regressor
 :math:`u(n) \in \mathbb{R}^K` per sample, predicts :math:`y(n) = w(n)^T u(n)`, compares the
@@ -16,10 +16,13 @@ leading axes of the inputs are independent realizations. See :mod:`lmsbn.adaptiv
 :class:`LMS`                  :math:`\Delta w = \mu e u`
 :class:`NLMS`                 :math:`\Delta w = \tilde\mu e u / (\epsilon + \|u\|^2)`
 :class:`LeakyLMS`             :math:`\Delta w = \mu (e u - \gamma w)`
+:class:`SignErrorLMS`         :math:`\Delta w = \mu \operatorname{sgn}(e) u`
 :class:`BlockLMS`             :math:`\Delta w = \mu U_b^T e_b / L` once per block of ``L``
 :class:`BlockNLMS`            :math:`\Delta w = \tilde\mu U_b^T e_b / (\epsilon + \|U_b\|_F^2)`
 :class:`AffineProjection`     :math:`\Delta w = \tilde\mu U^T (\epsilon I + U U^T)^{-1} e` over the
                               last ``P`` regressors
+:class:`RLS`                  :math:`\Delta w = \mu P u e / (\lambda + u^T P u)`, with
+                              :math:`P \approx (\sum \lambda^{n-i} u u^T)^{-1}` updated per sample
 ============================  ==============================================================
 
 References
@@ -54,6 +57,8 @@ __all__ = [
     "BlockLMS",
     "BlockNLMS",
     "AffineProjection",
+    "RLS",
+    "SignErrorLMS",
     "LearningCurve",
     "learning_curve",
     "ensemble_learning_curve",
@@ -189,6 +194,35 @@ class LeakyLMS(AdaptiveFilter):
 
     def _update(self, w, u, e):
         return self.mu * (e[:, None] * u - self.leak * w)
+
+
+class SignErrorLMS(AdaptiveFilter):
+    r"""Sign-error LMS: the LMS step with the error replaced by its sign.
+
+    Parameters
+    ----------
+    taps, mu, w0, divergence_threshold
+        As for :class:`LMS`.
+
+    Notes
+    -----
+    .. math:: w(n+1) = w(n) + \mu\, \operatorname{sgn}(e(n))\, u(n).
+
+    A stochastic-gradient step on :math:`|e(n)|` instead of :math:`\tfrac12 e(n)^2`: every
+    update has the same size whatever the error, so one outlier in :math:`d` moves the weights no
+    more than any other sample (robust to impulsive noise), and the filter tracks the
+    conditional *median* rather than the mean. Near the optimum the steps do not shrink with the
+    error, so for a fixed :math:`\mu` it converges more slowly and settles further away than LMS;
+    it was popular in hardware because the sign needs no multiplier (Haykin [2]_; Sayed [3]_).
+
+    References
+    ----------
+    .. [2] S. Haykin, *Adaptive Filter Theory*, 4th ed., 2002.
+    .. [3] A. H. Sayed, *Fundamentals of Adaptive Filtering*, Wiley, 2003.
+    """
+
+    def _update(self, w, u, e):
+        return (self.mu * np.sign(e))[:, None] * u
 
 
 # --------------------------------------------------------------------------------------------
@@ -340,3 +374,102 @@ class AffineProjection(AdaptiveFilter):
         gram = np.einsum("bpk,bqk->bpq", U, U) + self.eps * np.eye(U.shape[1], dtype=U.dtype)
         coef = np.einsum("bpq,bq->bp", np.linalg.pinv(gram), e)
         return self.mu * np.einsum("bp,bpk->bk", coef, U)
+
+
+# --------------------------------------------------------------------------------------------
+# Second-order filters
+# --------------------------------------------------------------------------------------------
+
+
+class RLS(AdaptiveFilter):
+    r"""Recursive least squares with exponential forgetting: LMS with the inverse of R as its step.
+
+    Parameters
+    ----------
+    taps : int
+        Number of weights ``K``.
+    lam : float, default 0.99
+        Forgetting factor :math:`\lambda \in (0, 1]`; ``lam=1`` weighs every past sample equally.
+    delta : float, default 1e-2
+        Initial regularisation :math:`\delta > 0`: :math:`P(0) = I/\delta`. Small values trust
+        the first samples at once.
+    w0 : array_like, shape (K,) or (*B, K), optional
+        Initial weights; zeros by default.
+    mu : float, default 1.0
+        Scale of the update; 1 is standard RLS.
+    divergence_threshold : float, default 1e12
+        See :class:`AdaptiveFilter`.
+
+    Notes
+    -----
+    With :math:`P(n-1)` the filter's state (one K x K matrix per realization),
+
+    .. math::
+
+        k(n) = \frac{P(n-1)\, u(n)}{\lambda + u(n)^T P(n-1)\, u(n)}, \qquad
+        w(n+1) = w(n) + \mu\, k(n)\, e(n), \qquad
+        P(n) = \lambda^{-1}\left[P(n-1) - k(n)\, u(n)^T P(n-1)\right].
+
+    By the matrix inversion lemma :math:`P(n) = \Phi(n)^{-1}` with
+    :math:`\Phi(n) = \sum_{i \le n} \lambda^{n-i} u(i) u(i)^T + \lambda^n \delta I`, and (for
+    :math:`\mu = 1`, ``w0 = 0``) :math:`w(n+1)` *is* the regularised least-squares solution
+    :math:`\Phi(n)^{-1} \sum_i \lambda^{n-i} u(i) d(i)` after every sample.
+
+    Compare with LMS's :math:`\mu\, u(n)\, e(n)`: RLS steps along :math:`P\, u \approx
+    (n R)^{-1} u`, a Newton step. The inverse autocorrelation gives every natural mode the same
+    rate, so convergence takes about :math:`2K` samples *whatever the eigenvalue spread* -- the
+    limit of the normalisations NLMS (one scalar power) and BatchNorm (one power per channel)
+    perform partially. The price is :math:`O(K^2)` work and memory per sample instead of
+    :math:`O(K)` (Haykin [2]_, ch. 9; Sayed [3]_).
+
+    The state survives between :meth:`~AdaptiveFilter.run` calls like the weights and is cleared
+    by :meth:`~AdaptiveFilter.reset`.
+
+    References
+    ----------
+    .. [2] S. Haykin, *Adaptive Filter Theory*, 4th ed., 2002, ch. 9.
+    .. [3] A. H. Sayed, *Fundamentals of Adaptive Filtering*, Wiley, 2003.
+    """
+
+    def __init__(self, taps, lam=0.99, delta=1e-2, w0=None, *, mu=1.0, divergence_threshold=1e12):
+        self.lam = check_positive(lam, "lam")
+        if self.lam > 1:
+            raise ValueError(f"lam must lie in (0, 1] (a forgetting factor), got {lam!r}")
+        self.delta = check_positive(delta, "delta")
+        super().__init__(taps, mu, w0, divergence_threshold=divergence_threshold)
+
+    def _extra_repr(self):
+        return {"lam": self.lam, "delta": self.delta}
+
+    def reset(self) -> None:
+        r"""Restore ``w0`` and the initial inverse correlation :math:`P(0) = I/\delta`."""
+        super().reset()
+        self._P = None
+
+    def _inverse_correlation(self, u: np.ndarray) -> np.ndarray:
+        """The state P as (B, K, K) for this run's B realizations (created on first use)."""
+        B, K = u.shape
+        if self._P is None:
+            self._P = np.array(np.broadcast_to(np.eye(K) / self.delta, (B, K, K)), dtype=u.dtype)
+        elif self._P.shape[0] != B:
+            if self._P.shape[0] != 1:
+                raise ValueError(f"this RLS filter carries state for {self._P.shape[0]} "
+                                 f"realizations but the run has {B}; call reset() first")
+            # A single filter's state handed to every realization of an ensemble, like its w.
+            self._P = np.array(np.broadcast_to(self._P, (B, K, K)))
+        return self._P
+
+    def _update(self, w, u, e):
+        P = self._inverse_correlation(u)
+        # Products and sums, not matmul or einsum: those pick their kernel (fused multiply-adds
+        # or not) by shape and layout, so one realization alone could round differently from
+        # the same realization inside an ensemble.
+        Pu = np.sum(P * u[:, None, :], axis=2)        # = (u^T P)^T, P being symmetric
+        k = Pu / (self.lam + np.sum(u * Pu, axis=1))[:, None]
+        P -= k[:, :, None] * Pu[:, None, :]
+        P /= self.lam
+        # Round-off makes P drift from symmetric and, with lam < 1, eventually indefinite (the
+        # classical RLS instability); re-symmetrising every step keeps it positive definite.
+        P += np.swapaxes(P, 1, 2)
+        P *= 0.5
+        return (self.mu * e)[:, None] * k

@@ -19,8 +19,10 @@ from lmsbn.filters import (
     AffineProjection,
     BlockLMS,
     BlockNLMS,
+    RLS,
     FilterResult,
     LeakyLMS,
+    SignErrorLMS,
     ensemble_learning_curve,
     learning_curve,
 )
@@ -35,6 +37,8 @@ FACTORIES = {
     "BlockLMS": lambda K: BlockLMS(K, 0.05, block=3),
     "BlockNLMS": lambda K: BlockNLMS(K, 0.5, block=3),
     "AffineProjection": lambda K: AffineProjection(K, 0.5, order=3, eps=1e-6),
+    "SignErrorLMS": lambda K: SignErrorLMS(K, 0.05),
+    "RLS": lambda K: RLS(K, lam=0.98, delta=0.1),
 }
 
 
@@ -166,10 +170,13 @@ NAIVE_RULES = {
     "BlockNLMS": (lambda w, U, e: 0.5 * U.T @ e / (1e-8 + np.sum(U * U)), 3, 3),
     "AffineProjection": (
         lambda w, U, e: 0.5 * U.T @ np.linalg.solve(1e-6 * np.eye(len(e)) + U @ U.T, e), 1, 3),
+    "SignErrorLMS": (lambda w, U, e: 0.05 * np.sign(e[0]) * U[0], 1, 1),
 }
+# RLS carries a state matrix, so its reference is the batch least-squares solution instead
+# (test_rls_is_weighted_least_squares_after_every_sample).
 
 
-@pytest.mark.parametrize("name", FACTORIES)
+@pytest.mark.parametrize("name", NAIVE_RULES)
 def test_matches_naive_reference(name):
     # Different operation order (einsum vs @, pinv vs solve) changes only round-off: after 60
     # contracting steps the difference stays a few hundred ulps, far below rtol 1e-10.
@@ -492,6 +499,87 @@ def test_nlms_above_two_diverges_and_below_converges():
 
 
 # --------------------------------------------------------------------------------------------
+# RLS and sign-error LMS
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lam", [1.0, 0.9])
+def test_rls_is_weighted_least_squares_after_every_sample(lam):
+    # w(n+1) = Phi(n)^-1 sum_i lam^(n-i) u_i d_i with Phi(n) = sum_i lam^(n-i) u_i u_i^T +
+    # lam^n delta I. The recursion and a direct solve differ only by round-off; Phi's condition
+    # number stays below ~1e3 here, so rtol 1e-9 leaves a wide margin.
+    U, d, _ = _problem(1, 30, 4, seed=3)
+    U, d, delta = U[0], d[0], 0.5
+    res = RLS(4, lam=lam, delta=delta).run(U, d)
+    for n in range(30):
+        wts = lam ** (n - np.arange(n + 1))
+        Phi = (U[:n + 1].T * wts) @ U[:n + 1] + lam ** (n + 1) * delta * np.eye(4)
+        w_ls = np.linalg.solve(Phi, (U[:n + 1].T * wts) @ d[:n + 1])
+        np.testing.assert_allclose(res.w_history[n + 1], w_ls, rtol=1e-9, atol=1e-12)
+
+
+def test_rls_convergence_ignores_the_eigenvalue_spread():
+    # Identify an 8-tap system from AR(1) input with eigenvalue spread 1 and 100 (50 runs,
+    # noise sd 0.01). After 4K = 32 samples RLS is at its noise floor for both spreads (measured
+    # relative weight error 0.003 and 0.009), while LMS at mu = 0.2 / tr R is still far off for
+    # the coloured input (0.74): its slow modes decay as (1 - mu lambda_min)^n.
+    K, T = 8, 32
+    rng = np.random.default_rng(0)
+    w_o = rng.standard_normal(K)
+    for spread in (1.0, 100.0):
+        a = 0.0 if spread == 1.0 else signals.ar1_coefficient_for_spread(spread, K)
+        U = signals.tapped_delay_line(signals.ar1(T + K, a, runs=50, rng=rng), K)[..., :T, :]
+        d = U @ w_o + 0.01 * rng.standard_normal(U.shape[:-1])
+        rls = RLS(K, lam=1.0, delta=1e-2).run(U, d)
+        err = np.linalg.norm(rls.w_final - w_o, axis=-1).mean() / np.linalg.norm(w_o)
+        assert err < 0.02, (spread, err)
+        if spread == 100.0:
+            mu = 0.2 / np.trace(signals.ar1_autocorrelation(a, K))
+            lms = LMS(K, mu).run(U, d)
+            assert np.linalg.norm(lms.w_final - w_o, axis=-1).mean() / np.linalg.norm(w_o) > 0.5
+
+
+def test_rls_state_is_per_realization_and_cleared_by_reset():
+    U, d, _ = _problem(3, 20, 2)
+    f = RLS(2)
+    f.run(U[0], d[0])
+    first = f.run(U[0], d[0]).e.copy()                   # continues with the learned P and w
+    f.reset()
+    assert not np.array_equal(f.run(U[0], d[0]).e, first)
+    # One filter's state is handed to every realization of an ensemble, like its weights ...
+    single = RLS(2)
+    single.run(U[0, :5], d[0, :5])
+    ens = single.run(U[:, 5:], d[:, 5:])
+    alone = RLS(2)
+    alone.run(U[0, :5], d[0, :5])
+    assert np.array_equal(alone.run(U[1, 5:], d[1, 5:]).e, ens.e[1])
+    # ... but three realizations' states cannot become two.
+    with pytest.raises(ValueError, match="ensemble shape|realizations"):
+        single.run(U[:2], d[:2])
+
+
+def test_sign_error_lms_shrugs_off_impulsive_noise():
+    # 1% of the desired samples carry an outlier of sd 100 (20 runs, K = 4). LMS's step grows
+    # with the error and is thrown off at each outlier (median weight error over the last 1000
+    # samples: 0.94); the sign-error step has a fixed size, and settles at 0.008.
+    rng = np.random.default_rng(0)
+    K, T, runs = 4, 4000, 20
+    U = rng.standard_normal((runs, T, K))
+    w_o = rng.standard_normal(K)
+    noise = 0.01 * rng.standard_normal((runs, T))
+    hit = rng.random((runs, T)) < 0.01
+    noise[hit] += 100 * rng.standard_normal(hit.sum())
+    d = U @ w_o + noise
+
+    def tail_error(f):
+        w = f.run(U, d).w_history[:, -1000:]
+        return np.median(np.linalg.norm(w - w_o, axis=-1).mean(axis=1))
+
+    assert tail_error(SignErrorLMS(K, 0.002)) < 0.05
+    assert tail_error(LMS(K, 0.01)) > 0.3
+
+
+# --------------------------------------------------------------------------------------------
 # Input validation
 # --------------------------------------------------------------------------------------------
 
@@ -509,6 +597,10 @@ def test_nlms_above_two_diverges_and_below_converges():
         (lambda: NLMS(3, 0.5, eps=-1.0), ValueError, "eps"),
         (lambda: BlockLMS(3, 0.1, block=0), ValueError, "block"),
         (lambda: AffineProjection(3, 0.1, order=0), ValueError, "order"),
+        (lambda: RLS(3, lam=0.0), ValueError, "lam must be positive"),
+        (lambda: RLS(3, lam=1.5), ValueError, "lam must lie in"),
+        (lambda: RLS(3, delta=0.0), ValueError, "delta must be positive"),
+        (lambda: RLS(3, mu=-1.0), ValueError, "mu must be positive"),
         (lambda: LMS(3, 0.1, divergence_threshold=0), ValueError, "divergence_threshold"),
     ],
 )
