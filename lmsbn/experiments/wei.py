@@ -86,8 +86,8 @@ def mean_field_lambda_max(depth: int, width: int, *, gamma=None, sigma_w2: float
         Input statistics: mean square per coordinate, and overlap :math:`x\cdot x' / x \cdot x`
         between distinct inputs (0: independent zero-mean inputs).
     batch_size : int, optional
-        Finite batch T: adds the first-order correction :math:`(\kappa_1 - \kappa_2)/T`. Default:
-        the wide-batch limit.
+        Finite batch T: the two Rayleigh quotients of the Notes, with the :math:`1/T` corrections.
+        Default: the wide-batch limit :math:`\kappa_2`.
 
     Returns
     -------
