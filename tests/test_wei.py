@@ -137,3 +137,18 @@ def test_gamma_lr_sweep_executor_gives_identical_results():
         threaded = W.gamma_lr_sweep(executor=pool, **kw)
     np.testing.assert_array_equal(serial.final_loss, threaded.final_loss)
     np.testing.assert_array_equal(serial.diverged, threaded.diverged)
+
+
+def test_verdict_ranks_gammas_at_the_same_learning_rate():
+    # Hand-made sweep: at lr 0.1 the loss rises with gamma (0.1 < 0.2 < 0.3), at lr 1 it falls,
+    # at lr 10 two gammas diverged, so that lr cannot rank them.
+    inf = np.inf
+    res = W.GammaLRSweep(
+        gammas=np.array([np.nan, 0.5, 1.0, 2.0]), lrs=np.array([0.1, 1.0, 10.0]),
+        final_loss=np.array([[1.0, inf, inf], [0.1, 0.3, 0.2], [0.2, 0.2, inf], [0.3, 0.1, inf]]),
+        diverged=np.zeros((4, 3), bool), lambda_max=np.ones(4), predicted_lr=np.ones(4),
+        measured_lr=np.array([1.0, inf, 10.0, 10.0]))
+    text = res.verdict()
+    assert "loss rises with gamma at 1 of 2 lrs where every gamma trained (lr 0.1)" in text
+    assert "0.5: 0.1, 1: 0.2, 2: 0.1 -> smaller gamma does NOT uniformly" in text
+    assert "gamma=0.5: predicted eta* 1; no divergence up to 10" in text

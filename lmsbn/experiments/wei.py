@@ -259,11 +259,20 @@ class GammaLRSweep:
                 lines.append(f"{lab}: predicted eta* {p:.3g}; no divergence up to {self.lrs[-1]:.3g}")
         bn = ~np.isnan(self.gammas)
         if bn.sum() >= 2:
-            best = np.where(np.isfinite(self.final_loss[bn]), self.final_loss[bn], np.inf).min(axis=1)
-            g = self.gammas[bn]
-            order = np.argsort(g)
-            mono = bool(np.all(np.diff(best[order]) >= 0))
-            lines.append("best loss per gamma " + ", ".join(f"{gg:g}: {b:.3g}" for gg, b in zip(g[order], best[order]))
+            order = np.argsort(self.gammas[bn])
+            g, loss = self.gammas[bn][order], self.final_loss[bn][order]
+            # Same learning rate, same budget: the paper's comparison. Only lrs at which every
+            # gamma trained can rank them.
+            stable = np.all(np.isfinite(loss), axis=0)
+            rising = np.all(np.diff(loss[:, stable], axis=0) > 0, axis=0)
+            lines.append(f"same lr: loss rises with gamma at {int(rising.sum())} of "
+                         f"{int(stable.sum())} lrs where every gamma trained"
+                         + (f" (lr {', '.join(f'{r:.3g}' for r in self.lrs[stable][rising])})"
+                            if rising.any() else ""))
+            # Each gamma at its own best lr: mixes the claim with how large an lr each allows.
+            best = np.where(np.isfinite(loss), loss, np.inf).min(axis=1)
+            mono = bool(np.all(np.diff(best) >= 0))
+            lines.append("best loss per gamma over the grid " + ", ".join(f"{gg:g}: {b:.3g}" for gg, b in zip(g, best))
                          + (" -> smaller gamma trains to lower loss" if mono else
                             " -> smaller gamma does NOT uniformly train to lower loss"))
         return "\n".join(lines)
@@ -337,11 +346,19 @@ def gamma_lr_sweep(*, gammas=(0.25, 0.5, 1.0, 2.0, 4.0), lrs=None, steps: int = 
     minibatch SGD on lmsbn's ``mse_loss``, whose Gauss-Newton matrix is :math:`I/C`, hence
     :math:`\eta^* = 2C(1+m)/\lambda_{max}`. The curvature changes during training (and minibatch
     noise adds to it), so the prediction is a first-step estimate; the verdict says how far off
-    it is. Measured on the procedural data: the BN rows diverge within a factor of a few of the
-    prediction, but the plain CNN survives learning rates ~100x above its predicted eta*: its
-    first large steps collapse the sharp direction (ReLU units die, lambda_max falls by orders of
-    magnitude), the "catapult" behaviour of Lewkowycz et al. (2020). A run counts as diverged if the training loop stops it, or if its minibatch loss ever
+    it is. A run counts as diverged if the training loop stops it, or if its minibatch loss ever
     exceeds twice its first value (the instability spike, even if the net then settles).
+
+    Measured on the procedural data (seed 0, ``n_jobs=2``):
+
+    * defaults (60 steps, n = 256): the BN rows first diverge 2.3-3.2x above their predicted
+      eta*; the predicted thresholds fall with gamma and the measured ones never rise (gamma
+      0.25 and 0.5 tie on the grid). The plain CNN first diverges 23x above its prediction: its first large steps collapse the sharp direction (ReLU units
+      die, lambda_max falls by orders of magnitude), the "catapult" behaviour of Lewkowycz et
+      al. (2020), and it then sits at a plateau. At the same lr, loss rises with gamma at 6 of
+      the 8 lrs where every gamma trained; each gamma at its own best lr, gamma 1-2 win.
+    * 300 steps, n = 512, 12 lrs over [1e-2, 10^1.5]: BN 2.5-5.3x, plain 5.2x (the longer
+      budget catches its late divergence); same-lr ordering at the 3 smallest of 6 lrs.
     """
     from ..nn.models import small_cnn
 
