@@ -353,9 +353,10 @@ def gamma_lr_sweep(*, gammas=(0.25, 0.5, 1.0, 2.0, 4.0), lrs=None, steps: int = 
 
     * defaults (60 steps, n = 256): the BN rows first diverge 2.3-3.2x above their predicted
       eta*; the predicted thresholds fall with gamma and the measured ones never rise (gamma
-      0.25 and 0.5 tie on the grid). The plain CNN first diverges 23x above its prediction: its first large steps collapse the sharp direction (ReLU units
-      die, lambda_max falls by orders of magnitude), the "catapult" behaviour of Lewkowycz et
-      al. (2020), and it then sits at a plateau. At the same lr, loss rises with gamma at 6 of
+      0.25 and 0.5 tie on the grid). The plain CNN first diverges 23x above its prediction:
+      its first large steps collapse the sharp direction (ReLU units die, lambda_max falls by
+      orders of magnitude), the "catapult" behaviour of Lewkowycz et al. (2020), and it then
+      sits at a plateau. At the same lr, loss rises with gamma at 6 of
       the 8 lrs where every gamma trained; each gamma at its own best lr, gamma 1-2 win.
     * 300 steps, n = 512, 12 lrs over [1e-2, 10^1.5]: BN 2.5-5.3x, plain 5.2x (the longer
       budget catches its late divergence); same-lr ordering at the 3 smallest of 6 lrs.
