@@ -468,8 +468,9 @@ class RLS(AdaptiveFilter):
         k = Pu / (self.lam + np.sum(u * Pu, axis=1))[:, None]
         P -= k[:, :, None] * Pu[:, None, :]
         P /= self.lam
-        # Round-off makes P drift from symmetric and, with lam < 1, eventually indefinite (the
-        # classical RLS instability); re-symmetrising every step keeps it positive definite.
+        # Round-off makes P drift from symmetric, which with lam < 1 can grow into the classical
+        # RLS instability (P losing positive definiteness); re-symmetrising every step removes
+        # that drift.
         P += np.swapaxes(P, 1, 2)
         P *= 0.5
         return (self.mu * e)[:, None] * k
