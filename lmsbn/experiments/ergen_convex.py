@@ -298,10 +298,12 @@ def convex_program(X, y, beta, *, arrangements=200, rng=None, max_iter: int = 50
     tol : float, default 1e-6
         Tolerance of the stopping rule (module docstring).
     rho : float, optional
-        Augmented-Lagrangian penalty; default four times the data term's Lipschitz constant
-        :math:`L_{data}`: large enough to pull the iterates onto the constraints within a few
-        multiplier updates, while the step :math:`1/(L_{data} + \rho)` is still only five times
-        smaller than without constraints (a compromise measured on small and n = 100 problems).
+        Augmented-Lagrangian penalty; default the data term's Lipschitz constant
+        :math:`L_{data}`. A larger penalty pulls the iterates onto the constraints in fewer
+        multiplier updates but shrinks every FISTA step :math:`1/(L_{data} + \rho)`. Measured at
+        tol 1e-3 (n = 200, d = 50, 500 arrangements, beta = 0.1): 0.5, 1, 2 and 4 times
+        :math:`L_{data}` took 1892, 2598, 3943 and over 5000 iterations; over five problems of
+        other sizes 0.5 x and 1 x each won some, by 10-15 %.
 
     Returns
     -------
