@@ -7,8 +7,9 @@ was received -- never as an ``IndexError`` or a broadcasting error from deep ins
 The conventions enforced here are those of the whole library:
 
 * arrays are floating point; float64 is the default, float32 is preserved, integers and booleans
-  are converted to float64 (exactly: every int below 2**53 is representable, so nothing is
-  silently truncated); complex, object and string arrays are rejected;
+  are converted to float64 (exactly for every int of magnitude up to 2**53, which covers pixel
+  values, labels and counts; larger ones are rounded to the nearest float64); complex, object
+  and string arrays are rejected;
 * randomness comes from a :class:`numpy.random.Generator` built by :func:`as_generator`, never
   from NumPy's global state.
 """

@@ -74,6 +74,10 @@ def numerical_gradient(f: Callable, x: np.ndarray, dout, h: float = 1e-5) -> np.
                         f"got {type(x).__name__}")
     h = check_positive(h, "h")
     dout = as_float_array(dout, "dout", allow_empty=True)
+    # A dout of the wrong shape would broadcast against f(x) and give a wrong gradient silently.
+    out_shape = np.shape(f(x))
+    if dout.shape != out_shape:
+        raise ValueError(f"dout must have the shape of f(x), {out_shape}, got {dout.shape}")
     grad = np.zeros_like(x)
     it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
     while not it.finished:

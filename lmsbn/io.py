@@ -86,10 +86,15 @@ def load_arrays(path, kind: str) -> tuple[dict, dict]:
         format version, or is corrupted.
     """
     path = Path(os.fspath(path))
+    if not path.exists() and path.suffix != ".npz" and path.with_name(path.name + ".npz").exists():
+        path = path.with_name(path.name + ".npz")        # save_arrays added the suffix
     if not path.exists():
         raise FileNotFoundError(f"no such result file: {path}")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single .npy array, not an .npz archive")
+        with data:
             arrays = {k: data[k] for k in data.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise ValueError(f"{path} is not a readable lmsbn result file ({exc})") from None

@@ -91,14 +91,16 @@ class History:
     accuracy : ndarray of float, shape (steps_taken,)
         Minibatch accuracy at each step (NaN for the MSE loss).
     eval_steps, eval_loss, eval_accuracy : ndarray
-        Evaluation on held-out data every ``eval_every`` steps and at the end (eval mode).
+        Evaluation on held-out data every ``eval_every`` steps and at the end of a run that did
+        not diverge (eval mode).
     diverged : bool
     diverged_at : int
         The step at which divergence was detected, or -1.
     reason : str
         Why the run stopped early ("" if it did not).
     params : dict
-        The settings of the run (lr, batch size, steps, loss, seed), for the record.
+        The settings of the run, for the record: ``lr``, ``momentum``, ``weight_decay``,
+        ``batch_size``, ``steps`` and ``loss``.
     """
 
     loss: np.ndarray
@@ -270,14 +272,17 @@ def train(
         Number of SGD steps; minibatches are drawn from a fresh shuffle of the data each epoch.
     batch_size : int, default 64
     lr, momentum, weight_decay : float
-        Passed to :class:`lmsbn.nn.SGD` (ignored if ``params`` is an optimiser already).
+        Passed to :class:`lmsbn.nn.SGD`.
     loss : {"cross_entropy", "mse"}
     params : iterable of (name, param, grad), optional
         Which parameters to train; default all of ``model.named_parameters()``. Pass a subset to
         freeze the rest (the exact LMS case of :func:`lmsbn.bridge.layer_case`).
     callbacks : iterable of Callback or callable
     eval_data : (X_eval, y_eval), optional
-        Evaluated in eval mode every ``eval_every`` steps (default: only at the end).
+        Evaluated in eval mode every ``eval_every`` steps and at the end of a run that did not
+        diverge.
+    eval_every : int, optional
+        Steps between evaluations on ``eval_data``; default: only at the end.
     max_loss, max_weight : float
         Divergence bounds: a minibatch loss above ``max_loss``, or a parameter entry above
         ``max_weight`` in magnitude, stops the run as diverged (as does any non-finite value).
@@ -292,9 +297,11 @@ def train(
 
     Notes
     -----
-    Each step: forward in training mode, loss, backward, then
-    :math:`\theta \leftarrow \theta - \eta\, \nabla_\theta L` for the trained parameters, then the
-    callbacks, then the divergence checks.
+    Each step: forward in training mode, the loss, and a first divergence check (non-finite
+    output, or a loss that is non-finite or above ``max_loss``: the run stops before updating);
+    then backward, the :class:`~lmsbn.nn.SGD` update of the trained parameters
+    (:math:`\theta \leftarrow \theta - \eta\, \nabla_\theta L` plus momentum and weight decay),
+    the callbacks, and a check of the weights (non-finite or above ``max_weight``).
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a lmsbn.nn.Sequential, got {type(model).__name__}")

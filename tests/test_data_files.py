@@ -382,6 +382,9 @@ def test_npz_shapes_scaling_and_errors(tmp_path):
         load_npz(tmp_path / "junk.npz")
     with pytest.raises(FileNotFoundError, match="nothere.npz"):
         load_npz(tmp_path / "nothere.npz")
+    np.save(tmp_path / "single.npy", grey)      # np.load returns an array, not an archive
+    with pytest.raises(ValueError, match="single.npy is a single .npy array"):
+        load_npz(tmp_path / "single.npy")
 
 
 def test_load_digits_without_scikit_learn_names_the_extra(monkeypatch):

@@ -69,6 +69,15 @@ def test_foreign_corrupt_and_wrong_kind_files_fail_clearly(tmp_path):
         Spectrum.load(broken)
     with pytest.raises(FileNotFoundError):
         Spectrum.load(tmp_path / "missing.npz")
+    np.save(tmp_path / "array.npy", np.ones(3))
+    with pytest.raises(ValueError, match="array.npy is not a readable .* single .npy array"):
+        History.load(tmp_path / "array.npy")
+
+
+def test_load_finds_the_suffix_that_save_added(tmp_path):
+    spec = Spectrum.from_matrix(np.diag([2.0, 1.0]))
+    assert spec.save(tmp_path / "spec").name == "spec.npz"
+    np.testing.assert_array_equal(Spectrum.load(tmp_path / "spec").eigenvalues, spec.eigenvalues)
 
 
 def test_incompatible_format_version_is_refused(tmp_path):

@@ -303,8 +303,9 @@ def load_cifar10(path=None, *, kind: str = "train", download: bool = False, subs
     ----------
     path : str or path-like, optional
         A folder holding the batches (``data_batch_1`` ... ``data_batch_5``, ``test_batch``)
-        directly, or a ``cifar-10-batches-py`` folder, or the archive ``cifar-10-python.tar.gz``
-        (then extracted once, safely, into ``cifar-10-batches-py`` beside it). Default: the cache
+        directly, or holding a ``cifar-10-batches-py`` folder, or holding the archive
+        ``cifar-10-python.tar.gz`` (then extracted once, safely, into ``cifar-10-batches-py``
+        beside it). Default: the cache
         folder ``cache_dir() / "cifar10"``.
     kind : {"train", "test"}, default "train"
         The 50000 training or the 10000 test images.
@@ -378,9 +379,10 @@ def load_npz(path, *, subset=None, normalize: bool = False,
     if not path.is_file():
         raise FileNotFoundError(f"no such .npz file: {path}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError(f"{path} is a single .npy array, expected an .npz archive")
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path} is a single .npy array, expected an .npz archive")
+        with archive:
             missing = [k for k in ("images", "labels") if k not in archive.files]
             if missing:
                 raise ValueError(f"{path} must contain arrays 'images' and 'labels'; missing "

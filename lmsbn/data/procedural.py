@@ -87,8 +87,9 @@ def shapes(n: int, *, size: int = 16, classes: int = 10, noise: float = 0.25,
     Returns
     -------
     X : ndarray of float64, shape (n, 3, size, size)
-        NCHW images. Channel ``c`` is ``CHANNEL_GAIN[c] * (colour_c * pattern + noise) +
-        CHANNEL_OFFSET[c]`` with a random colour per image, so colour says nothing about the class.
+        NCHW images. Channel ``c`` is ``CHANNEL_GAIN[c] * (colour_c * (pattern - 0.5) + noise)
+        + CHANNEL_OFFSET[c]`` with a random colour per image, so colour says nothing about the
+        class.
     y : ndarray of int64, shape (n,)
         Class labels, balanced (each class appears ``n // classes`` or one more times, shuffled).
 

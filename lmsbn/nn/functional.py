@@ -3,7 +3,9 @@
 ``*_forward(...) -> (out, cache)`` computes a layer and keeps what the backward pass needs;
 ``*_backward(dout, cache)`` returns the gradients. The layer classes in :mod:`lmsbn.nn.layers`
 hold parameters and call these functions *through this module*, so a student's own
-implementation swapped in here (see ``lmsbn.use`` in the homework kit) drives the whole library.
+forward/backward pair swapped in here (see ``lmsbn.use`` in the homework kit) drives the whole
+library. (The conv layers build their patches with a private fast path, so a swapped
+``im2col2d`` changes what :func:`lmsbn.bridge.regressors` sees, not the training.)
 
 Where each concept lives:
 

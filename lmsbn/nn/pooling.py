@@ -126,7 +126,8 @@ def maxpool2d_forward(x, k, *, stride=None):
     """
     x, kernel, stride, out_hw = _windows_setup(x, k, stride)
     win = _windows(x, kernel, stride)
-    flat = win.reshape(win.shape[:4] + (-1,))  # copies: the windows may overlap
+    # Usually a copy: a window's row and column axes cannot be merged into one strided axis.
+    flat = win.reshape(win.shape[:4] + (-1,))
     argmax = flat.argmax(axis=-1)
     out = np.take_along_axis(flat, argmax[..., None], axis=-1)[..., 0]
     return out, PoolCache(x_shape=x.shape, kernel=kernel, stride=stride, argmax=argmax)

@@ -162,6 +162,8 @@ class Sequential:
         ----------
         input_shape : tuple of int
             Shape of one example, without the batch axis, e.g. ``(3, 16, 16)``.
+        file : file-like, optional
+            Where to print the table; default ``sys.stdout``.
 
         Notes
         -----
