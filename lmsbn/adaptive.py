@@ -204,7 +204,7 @@ class AdaptiveFilter:
 
     *Memory.* ``run`` keeps ``y`` and ``e`` (``2 B T`` numbers), a time-major copy of ``U``
     (``B T K``) and the recorded weights (``B S K``). For 1000 realizations x 10000 samples x
-    32 taps in float64 that is 160 MB for ``y``/``e`` plus 2.6 GB for ``U`` and its copy, and
+    32 taps in float64 that is 160 MB for ``y``/``e`` plus 2.6 GB each for ``U`` and its copy, and
     another 2.6 GB if every weight vector is recorded -- use ``record="none"`` or ``record=k``
     and split the ensemble into chunks for runs of that size.
     """

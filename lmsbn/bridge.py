@@ -120,8 +120,9 @@ def capture_regressors(model, x, *, max_rows: int = 20000, rng=None, train: bool
     x : ndarray
         A batch of inputs.
     max_rows : int, default 20000
-        At most this many rows per layer, drawn without replacement with ``rng`` (memory stays
-        bounded by ``max_rows * K`` per layer whatever the batch size).
+        At most this many rows per layer, drawn without replacement with ``rng``: what is kept
+        stays bounded by ``max_rows * K`` per layer whatever the batch size (the full-batch
+        im2col of each layer exists transiently while its rows are drawn).
     rng : None, int or numpy.random.Generator
     train : bool, default True
         Run the forward pass in training mode (BatchNorm with batch statistics: what the layers
@@ -184,8 +185,11 @@ def bn_followers(model) -> dict[str, str]:
 def layer_case(model, name: str, *, trained=None) -> str:
     """``"exact"`` if the layer's LMS picture is exact, else ``"approximate"``.
 
-    Exact means the layer is the last layer (its output is the prediction fed to an MSE loss) or
-    it is the only layer being trained (``trained`` lists the trained layer names).
+    Exact means the layer is the last layer or the only layer being trained (``trained`` lists
+    the trained layer names). The function does not see the loss: for the last layer the LMS
+    picture is exact with an MSE loss (error = target - output); with cross-entropy read "exact"
+    as "the error is the loss gradient at this layer's output, not back-propagated through other
+    layers".
     """
     _check_model(model)
     names = [n for n, _ in model.named_layers()]

@@ -4,7 +4,7 @@ Every ``check_*`` function takes the student's implementation, calls it on a han
 random cases and compares each output with the library's reference implementation
 (:mod:`lmsbn.nn.functional`, :mod:`lmsbn.filters`, :mod:`lmsbn.spectral`, :mod:`lmsbn.signals`).
 On success it returns an :class:`ExerciseReport` whose ``str`` is one line,
-``check_conv_forward: 8 cases passed (max rel error 3.1e-16)``. On failure it raises
+``check_conv_forward: 6 cases passed (max rel error 3.1e-16)``. On failure it raises
 :class:`ExerciseFailed`, an :class:`AssertionError`, whose message names the output, the worst
 index, the values there, the relative error and the case's shapes. Because the failure is a plain
 assertion, the same call works unchanged in a Jupyter cell, under pytest, and in nbgrader and
@@ -30,8 +30,9 @@ that cancels to nearly zero cannot fail on round-off alone: a correct float64 im
 written in any order stays below about 1e-9, a wrong one is off by order one. The default
 tolerance is 1e-7.
 
-Functions the student writes (the signatures match the reference, so a passing function can be
-swapped into the library with :func:`lmsbn.use`):
+Functions the student writes (the signatures match the reference; a passing function from
+im2col to batchnorm, the ``lmsbn.nn.functional`` ones, can also be swapped into the library with
+:func:`lmsbn.use`):
 
 ================================  ===============================================================
 checker                           student function

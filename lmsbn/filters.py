@@ -4,7 +4,7 @@ Every filter here is an *adaptive linear combiner* (Widrow and Stearns 1985): it
 :math:`u(n) \in \mathbb{R}^K` per sample, predicts :math:`y(n) = w(n)^T u(n)`, compares the
 prediction with the desired sample :math:`d(n)` and nudges its weights along the regressor.
 The filters differ **only** in how they nudge, so each class below overrides a single method,
-``_update``, and everything else -- validation, ``step``, ``run``, ensembles, divergence
+``_update`` (RLS also ``reset``, to clear the state its rule keeps), and everything else -- validation, ``step``, ``run``, ensembles, divergence
 detection, history recording -- lives once in :class:`lmsbn.adaptive.AdaptiveFilter`.
 
 Conventions: :math:`u(n) = [x(n), x(n-1), \dots, x(n-K+1)]` (newest sample first),
@@ -93,8 +93,10 @@ class LMS(AdaptiveFilter):
     :math:`c(n) = w(n) - w_o` obeys :math:`E\,c(n+1) = (I - \mu R)\, E\,c(n)` (exact for
     regressors independent over time; the *independence approximation* for a tapped delay
     line), so each natural mode decays as :math:`(1 - \mu\lambda_k)^n` and the mean converges
-    iff :math:`0 < \mu < 2/\lambda_{\max}`. The mean-square error converges for
-    :math:`\mu < 2/\operatorname{tr} R` (a conservative bound), and the misadjustment is about
+    iff :math:`0 < \mu < 2/\lambda_{\max}`. The textbook rule of thumb for the mean-square error
+    is :math:`\mu < 2/\operatorname{tr} R`; it is not a guarantee (for Gaussian regressors the
+    exact bound is lower, see ``mean_square_gaussian`` of
+    :func:`lmsbn.spectral.stability_bounds`). The misadjustment is about
     :math:`(\mu/2)\operatorname{tr} R` for small :math:`\mu` (Haykin [2]_, ch. 5-6).
 
     References
@@ -299,8 +301,8 @@ class BlockNLMS(AdaptiveFilter):
 
     :math:`\|U_b\|_F^2 = L \operatorname{tr}\hat R_b` with :math:`\hat R_b = U_b^T U_b / L`, so
     this is block LMS with :math:`\mu = \tilde\mu / \operatorname{tr}\hat R_b`, which is below
-    the conservative bound :math:`2/\operatorname{tr}R` whenever :math:`\tilde\mu < 2`
-    (``mean_square`` of :func:`lmsbn.spectral.stability_bounds`). Outputs inside a block use the
+    the rule-of-thumb bound :math:`2/\operatorname{tr}\hat R_b` whenever :math:`\tilde\mu < 2`
+    (compare ``mean_square`` of :func:`lmsbn.spectral.stability_bounds`). Outputs inside a block use the
     block-start weights, as in :class:`BlockLMS`.
     """
 
@@ -411,7 +413,8 @@ class RLS(AdaptiveFilter):
         P(n) = \lambda^{-1}\left[P(n-1) - k(n)\, u(n)^T P(n-1)\right].
 
     By the matrix inversion lemma :math:`P(n) = \Phi(n)^{-1}` with
-    :math:`\Phi(n) = \sum_{i \le n} \lambda^{n-i} u(i) u(i)^T + \lambda^n \delta I`, and (for
+    :math:`\Phi(n) = \sum_{i=0}^{n} \lambda^{n-i} u(i) u(i)^T + \lambda^{n+1} \delta I` (samples
+    counted from 0, :math:`P(-1) = I/\delta`), and (for
     :math:`\mu = 1`, ``w0 = 0``) :math:`w(n+1)` *is* the regularised least-squares solution
     :math:`\Phi(n)^{-1} \sum_i \lambda^{n-i} u(i) d(i)` after every sample.
 

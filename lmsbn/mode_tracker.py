@@ -13,8 +13,9 @@ that step (through a ``Sequential`` forward hook), decomposes their autocorrelat
 * for a layer followed by BatchNorm, the BatchNorm-versus-NLMS quantities of
   :func:`lmsbn.bridge.bn_nlms_quantities` (effective steps, their ratio, rho, ``||w||``).
 
-Cost: one im2col of at most ``max_rows`` rows, one K x K product and one ``eigh`` per layer per
-record (K is a few hundred at most), never anything the size of the data.
+Cost per layer per record: one im2col of the batch (transient), of which at most ``max_rows``
+rows are kept, one K x K product and one ``eigh`` (K is a few hundred at most); nothing the size
+of the whole dataset.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ True
 True
 
 What a swapped-in function must accept is exactly what the library passes to the original (see
-each reference function's docstring). Two consequences worth knowing:
+each reference function's docstring). Three consequences worth knowing:
 
 * A backward swapped in *alone* receives the cache of the library's forward pass
   (:class:`~lmsbn.nn.conv.ConvCache`, :class:`~lmsbn.nn.batchnorm.BatchNormCache`); swap the

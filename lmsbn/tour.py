@@ -48,7 +48,7 @@ def load_tour_data(name: str = "shapes", path=None, *, n: int = 2000, rng=0):
 
 
 class _Steps:
-    """Progress lines on stderr: '[2/5] layer spectra ... 4.1s'."""
+    """Progress lines on stderr, e.g. '[2/6] layer spectra (4.1s)'."""
 
     def __init__(self, total, stream):
         self.total, self.i, self.stream, self.t0 = total, 0, stream, time.perf_counter()

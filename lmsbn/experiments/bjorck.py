@@ -11,7 +11,8 @@ Four experiments on the library's own layers (tutorial 08 runs them):
 * :func:`lyapunov_exponents` and :func:`random_matrix_products` -- the random-matrix view: the log
   condition number of a product of :math:`L` Gaussian matrices grows linearly in :math:`L`.
 
-Each returns a dataclass with ``summary()``, ``save(path)`` and ``load(path)`` (:mod:`lmsbn.io`).
+Each experiment returns a dataclass with ``summary()``, ``save(path)`` and ``load(path)``
+(:mod:`lmsbn.io`); :func:`lyapunov_exponents` and :func:`digamma` return arrays.
 
 References
 ----------
@@ -135,6 +136,8 @@ def same_lr_comparison(X=None, y=None, *, small_lr: float = 0.02, large_lr: floa
     steps, batch_size : int
     widths : sequence of int
         Conv widths of :func:`lmsbn.nn.small_cnn`.
+    n, size : int
+        Number and size of the procedural images (when ``X`` is not given).
     window : int
         The final loss is the mean of the last ``window`` minibatch losses.
     rng : None, int or Generator
@@ -246,6 +249,8 @@ def activation_growth(*, depth: int = 12, width: int = 8, fractions=np.linspace(
         The large learning rate :math:`\eta` of the single step.
     n, size : int
         Batch of ``n`` procedural images of ``size`` x ``size`` (when ``X`` is not given).
+    X, y : ndarray, optional
+        Images (N, C, H, W) and integer labels (N,) to use instead of the procedural data.
     rng : None, int or Generator
 
     Returns
@@ -381,6 +386,8 @@ def gradient_statistics(*, depth: int = 8, width: int = 8, n: int = 32, size: in
     lr : float
         Take one full-batch SGD step of this size first (the step of :func:`activation_growth`,
         applied whole); 0 measures at initialisation.
+    X, y : ndarray, optional
+        Images (N, C, H, W) and integer labels (N,) to use instead of the procedural data.
     rng : None, int or Generator
 
     Returns
@@ -461,8 +468,9 @@ def digamma(x):
     -----
     Shift up with :math:`\psi(x) = \psi(x + 1) - 1/x` until :math:`x \ge 10`, then the asymptotic
     series :math:`\psi(x) \approx \ln x - \frac{1}{2x} - \sum_k \frac{B_{2k}}{2k\,x^{2k}}`
-    (Abramowitz & Stegun 6.3.18), whose first omitted term is below :math:`10^{-17}` at
-    :math:`x = 10`, so the result is accurate to a few ulp.
+    (Abramowitz & Stegun 6.3.18), whose first omitted term is below :math:`10^{-15}` at
+    :math:`x = 10`; with the round-off of the upward shifts the result is accurate to about
+    :math:`10^{-15}`.
     """
     arr = as_float_array(x, "x", allow_empty=True).astype(np.float64)
     if np.any(arr <= 0):

@@ -4,7 +4,8 @@ For a Gaussian output model :math:`p(t \mid x) = N(f_\theta(x), I)` the Fisher i
 
 .. math:: I(\theta) = \frac1N \sum_{n=1}^N J_n^\top J_n, \qquad J_n = \partial f_\theta(x_n) / \partial \theta,
 
-which is also the Gauss-Newton matrix of the summed squared error. Its largest eigenvalue sets the
+which is also the Gauss-Newton matrix of the mean squared error
+:math:`\frac{1}{2N}\sum_n \lVert f_\theta(x_n) - t_n\rVert^2`. Its largest eigenvalue sets the
 largest stable learning rate of gradient descent (Wei, Stokes and Schwab 2019; LeCun et al. 1998).
 
 :func:`fim_matvec` computes :math:`I v` without forming :math:`I`:
@@ -136,8 +137,8 @@ class FIMEstimate:
     Attributes
     ----------
     lambda_max : float
-        The Rayleigh quotient at the last iterate (a lower bound on the true lambda_max, up to the
-        finite-difference error).
+        The Rayleigh quotient :math:`v^\top I v` of the iterate before ``vector`` (a lower bound
+        on the true lambda_max, up to the finite-difference error).
     history : ndarray, shape (iterations,)
         Rayleigh quotient per iteration.
     converged : bool

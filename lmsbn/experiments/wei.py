@@ -329,6 +329,10 @@ def gamma_lr_sweep(*, gammas=(0.25, 0.5, 1.0, 2.0, 4.0), lrs=None, steps: int = 
         Add a no-BatchNorm row (gamma stored as NaN).
     fim_iters : int
         Power iterations for lambda_max at initialisation, on the first ``batch_size`` examples.
+    window : int
+        The final loss of a run is the mean of its last ``window`` minibatch losses.
+    X, y : ndarray, optional
+        Images (N, C, H, W) and integer labels (N,) to use instead of the procedural data.
     executor : concurrent.futures.Executor, optional
     n_jobs : int
         Passed to :func:`lmsbn.sweep.run_sweep`: any executor, else a process pool when

@@ -1,5 +1,6 @@
-"""Figures and animations. Every function takes ``ax=None`` (or ``fig=None``) and returns the Axes
-(or Figure); none calls ``plt.show()`` or changes global rcParams.
+"""Figures and animations. Every plotting function takes ``ax=None`` (or ``fig=None``) and returns
+the Axes (or Figure); the animation helpers return a ``FuncAnimation``, the saved file's path or
+HTML text. None calls ``plt.show()`` or changes global rcParams.
 
 One module per topic:
 

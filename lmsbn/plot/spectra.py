@@ -8,8 +8,8 @@ point of the library (see :mod:`lmsbn.spectral`).
 What to look at (Haykin, *Adaptive Filter Theory*, ch. 5-6; Chai, Pilanci and Murmann 2020):
 
 * the eigenvalue spread :math:`\chi(R) = \lambda_{max}/\lambda_{min}`, written into each legend
-  entry: the slowest LMS mode is :math:`\chi` times slower than the fastest one at the largest
-  stable step :math:`2/\lambda_{max}`;
+  entry: for small steps (time constants :math:`1/(\mu\lambda_k)`) the slowest LMS mode is
+  :math:`\chi` times slower than the fastest one;
 * the height of :math:`\lambda_{max}` (the stability bound) and of the small eigenvalues (the
   speed), which BatchNorm lowers and lifts respectively.
 """
