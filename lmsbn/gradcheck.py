@@ -123,8 +123,9 @@ def check_backward(
     forward : callable
         ``forward(*inputs) -> (out, cache)``.
     backward : callable
-        ``backward(dout, cache) -> grad`` or a tuple of grads, one per entry of ``inputs``
-        (``None`` is allowed for an input with no gradient, e.g. a missing bias).
+        ``backward(dout, cache) -> grad`` or a tuple of grads, one per entry of ``inputs``.
+        Extra trailing entries are ignored (e.g. the ``None`` of a missing bias). ``None`` for an
+        entry of ``inputs`` passes only if the output does not depend on that input.
     inputs : sequence of ndarray
         The float64 arrays to differentiate with respect to (copied, never modified).
     names : sequence of str, optional
@@ -141,7 +142,8 @@ def check_backward(
     Returns
     -------
     dict
-        ``{name: relative error}`` for every input that has a gradient.
+        ``{name: relative error}`` for every input whose gradient was compared (all of them,
+        except inputs the output does not depend on and for which backward returned ``None``).
 
     Raises
     ------
@@ -162,8 +164,6 @@ def check_backward(
         raise GradientCheckError(f"backward returned {len(grads)} gradients for {len(inputs)} inputs")
     errors, lines = {}, []
     for k, (name, g) in enumerate(zip(names, grads)):
-        if g is None:
-            continue
 
         def f_k(a, k=k):
             args = list(inputs)
@@ -171,6 +171,13 @@ def check_backward(
             return forward(*args)[0]
 
         num = richardson_gradient(f_k, inputs[k], dout)
+        if g is None:
+            # A forgotten gradient must not pass silently: None is right only for an input the
+            # output does not depend on.
+            if np.any(np.abs(num) > 1e-12 * max(1.0, float(np.max(np.abs(out))))):
+                lines.append(f"  {name}: backward returned None, but the output depends on it "
+                             f"(numerical gradient up to {np.max(np.abs(num)):.3e})")
+            continue
         if np.shape(g) != num.shape:
             raise GradientCheckError(f"gradient of {name} has shape {np.shape(g)}, expected {num.shape}")
         if scaled:

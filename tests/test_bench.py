@@ -7,12 +7,15 @@ import numpy as np
 from lmsbn.bench import format_rows, main, run
 
 
-def test_memory_group_reports_a_finite_ratio():
+def test_memory_group_reports_about_one_patch_matrix():
     result = run(quick=True, only=["memory"])
     (row,) = result["rows"]
     assert row["name"].startswith("conv2d fwd+bwd peak memory")
-    # Peak memory of a conv forward+backward is at least the patch matrix itself.
-    assert np.isfinite(row["ratio"]) and row["ratio"] >= 1
+    # Peak memory of a conv forward+backward: at least the patch matrix itself (the cache keeps
+    # it), and below two, the claim "one patch matrix per layer at a time" (the rest are
+    # input/output-sized arrays, 1/9 and 2/9 of it here; a second full copy would pass 2).
+    # Measured 1.36.
+    assert 1 <= row["ratio"] < 2
     assert "peak memory" in format_rows(result["rows"])
 
 

@@ -395,6 +395,23 @@ def test_load_digits_without_scikit_learn_names_the_extra(monkeypatch):
         load_digits()
 
 
+def test_load_digits_reads_what_scikit_learn_returns(monkeypatch):
+    # A stand-in sklearn.datasets module, so this runs where scikit-learn is not installed (CI):
+    # 12 "digits" with grey levels 0..16, which load_digits divides by 16.
+    import types
+
+    images = np.arange(12 * 64).reshape(12, 8, 8) % 17
+    fake = types.ModuleType("sklearn.datasets")
+    fake.load_digits = lambda: types.SimpleNamespace(images=images.astype(float),
+                                                     target=np.arange(12) % 10)
+    monkeypatch.setitem(sys.modules, "sklearn", types.ModuleType("sklearn"))
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", fake)
+    X, y = load_digits()
+    assert X.shape == (12, 1, 8, 8) and X.dtype == np.float64 and y.dtype == np.int64
+    np.testing.assert_array_equal(X[:, 0] * 16, images)
+    np.testing.assert_array_equal(y, np.arange(12) % 10)
+
+
 def test_load_digits_with_scikit_learn():
     pytest.importorskip("sklearn")
     X, y = load_digits(subset=100, rng=0)

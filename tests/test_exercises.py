@@ -144,6 +144,8 @@ def nlms_variant(w, u, d, mu, eps, *, norm="square", use_eps=True):
 # Acceptance: the library reference and independent implementations pass, visible and hidden
 # ---------------------------------------------------------------------------------------------
 
+# The library's own functions are the checkers' references, so their entries below only show
+# that the checker runs end to end on them; the independent implementations carry the test.
 ACCEPTED = [
     (E.check_im2col, (F.im2col2d,)), (E.check_im2col, (im2col_loops,)),
     (E.check_col2im, (F.col2im2d,)), (E.check_col2im, (col2im_padded,)),
@@ -186,8 +188,10 @@ def test_hidden_cases_use_other_shapes():
 
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
-def test_any_seed_accepts_reference_and_rejects_flipped_sign(seed):
-    assert E.check_conv_forward(F.conv2d_forward, rng=seed).max_error < 1e-12
+def test_any_seed_accepts_an_independent_implementation_and_rejects_flipped_sign(seed):
+    # conv_forward_einsum shares no code with the checker's reference; they differ by summation
+    # order only (worst measured over 16 seeds, visible and hidden cases: 5.5e-13).
+    assert E.check_conv_forward(conv_forward_einsum, rng=seed).max_error < 1e-10
     with pytest.raises(E.ExerciseFailed, match="w_next"):
         E.check_lms_step(lambda w, u, d, mu: lms_outer(w, u, d, mu, sign=-1.0), rng=seed)
 
@@ -450,9 +454,11 @@ def test_training_calls_the_swapped_function():
     assert calls == {"conv": 4, "bn": 4}                    # restored: no more spy calls
 
 
-def test_lms_reference_used_by_checker_is_the_library_filter():
-    # The checker's notion of one LMS step is filters.LMS.step: make sure they agree here too.
-    f = LMS(3, 0.1, w0=np.array([1.0, 0.0, -1.0]))
+def test_lms_step_of_the_library_filter_agrees_with_the_hand_written_step():
+    # lms_outer (this file's independent LMS step) and filters.LMS.step on one sample. The inputs
+    # are short binary fractions and integers, so both compute e = 2.5 and the update exactly.
+    f = LMS(3, 0.125, w0=np.array([1.0, 0.0, -1.0]))
     _, e = f.step(np.array([1.0, 2.0, 3.0]), 0.5)
-    w_next, e_mine = lms_outer(np.array([1.0, 0.0, -1.0]), np.array([1.0, 2.0, 3.0]), 0.5, 0.1)
-    assert e == pytest.approx(e_mine) and np.allclose(f.w, w_next)
+    w_next, e_mine = lms_outer(np.array([1.0, 0.0, -1.0]), np.array([1.0, 2.0, 3.0]), 0.5, 0.125)
+    assert e == e_mine == 2.5
+    np.testing.assert_array_equal(f.w, w_next)

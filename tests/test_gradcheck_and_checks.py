@@ -31,6 +31,26 @@ def test_numerical_gradient_restores_x():
     assert np.array_equal(x, before)
 
 
+def test_check_backward_refuses_a_missing_gradient_for_an_input_that_matters():
+    # A backward that returns None for gamma must not pass as "nothing to check"; None is right
+    # only for an input the output does not depend on.
+    def forward(x, g, unused):
+        return x * g, (x, g)
+
+    def forgets_g(dout, cache):
+        return dout * cache[1], None, None
+
+    def full(dout, cache):
+        return dout * cache[1], (dout * cache[0]).sum(axis=0), None
+
+    rng = np.random.default_rng(2)
+    x, g, unused = rng.normal(size=(4, 3)), rng.normal(size=3), rng.normal(size=3)
+    with pytest.raises(GradientCheckError, match="g: backward returned None, but the output"):
+        check_backward(forward, forgets_g, [x, g, unused], names=["x", "g", "unused"], rng=0)
+    assert set(check_backward(forward, full, [x, g, unused], names=["x", "g", "unused"],
+                              rng=0)) == {"x", "g"}
+
+
 def test_check_backward_catches_a_wrong_backward():
     def forward(x):
         return x**3, x

@@ -37,6 +37,16 @@ def test_tour_rejects_unknown_data(capsys):
     assert "data must be one of" in capsys.readouterr().err
 
 
+def test_tour_data_from_an_npz_archive(tmp_path):
+    # The same path as the MNIST test below, on a small archive CI always has.
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "tiny.npz", images=rng.integers(0, 256, (30, 6, 6), dtype=np.uint8),
+             labels=rng.integers(0, 10, 30))
+    X, y = load_tour_data("npz", tmp_path / "tiny.npz", n=20, rng=0)
+    assert X.shape == (20, 1, 6, 6) and y.dtype == np.int64
+    assert abs(X.mean()) < 1e-12 and abs(X.std() - 1) < 1e-12    # normalize=True
+
+
 @pytest.mark.skipif(not MNIST.exists(), reason="../shared/data/mnist5k.npz is not present")
 def test_tour_data_from_real_files():
     X, y = load_tour_data("npz", MNIST, n=100, rng=0)

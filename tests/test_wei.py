@@ -112,10 +112,12 @@ def test_mean_field_stays_a_lower_bound_for_a_deeper_bn_net():
 
 def test_gamma_lr_sweep_tiny(tmp_path):
     res = W.gamma_lr_sweep(gammas=(0.5, 2.0), lrs=[0.05, 1.0, 50.0], steps=3, n=16, size=8,
-                           widths=(2,), batch_size=8, fim_iters=3, window=2, rng=0)
+                           widths=(2,), batch_size=8, fim_iters=3, window=2, momentum=0.5, rng=0)
     assert res.final_loss.shape == (3, 3)
     assert np.isnan(res.gammas[0]) and res.labels()[0] == "no BN"
-    np.testing.assert_allclose(res.predicted_lr, 2 * 10 / res.lambda_max)
+    # eta* = 2 C (1 + m) / lambda_max: C = 10 classes of the shapes data (lmsbn's MSE averages
+    # over the outputs, so its Gauss-Newton matrix is I / C) and momentum m = 0.5.
+    np.testing.assert_allclose(res.predicted_lr, 2 * 10 * 1.5 / res.lambda_max, rtol=1e-15)
     assert "predicted eta*" in res.summary()
     res.save(tmp_path / "w")
     back = W.GammaLRSweep.load(tmp_path / "w.npz")

@@ -405,7 +405,11 @@ def lr_sweep(*, lrs=None, norms=NORMS, seeds=(0,), steps=None, batch_size: int =
         out["loss_curves"][idx] = v["curve"]
         reason[idx] = v["reason"]
 
-    lam = _initial_lambda_max(norms, Xtr, int(ytr.max()) + 1, widths, seeds[0], n_probe, rng)
+    # The number of classes as _train_point counts it, so that the probed model is the very
+    # initialisation of the sweep's first seed (a different output size would draw other weights).
+    split = _procedural_split(*data) if len(data) == 3 else data
+    n_classes = int(max(split[1].max(), split[3].max())) + 1
+    lam = _initial_lambda_max(norms, Xtr, n_classes, widths, seeds[0], n_probe, rng)
     params = {"steps": steps, "batch_size": batch_size, "target_loss": target_loss,
               "widths": list(widths), "n_train": int(Xtr.shape[0]), "n_eval": n_eval,
               "n_probe": n_probe, "rng": rng, "quick": quick,
