@@ -119,8 +119,9 @@ plt.show()
 #   stability bound.
 # * Mode $k$ has time constant $\tau_k = -1/\ln|1 - \mu\lambda_k| \approx 1/(\mu\lambda_k)$:
 #   the **smallest** eigenvalue sets the speed.
-# * At the largest stable step the slowest mode is about $\chi(R)$ times slower than the
-#   fastest. A large spread means a filter that is slow *and* close to instability.
+# * For small steps (and at $\mu = 1/\lambda_{max}$) the slowest mode is about $\chi(R)$ times
+#   slower than the fastest. A large spread means a filter that is slow *and* close to
+#   instability.
 
 # %%
 for W, eq in problems.items():

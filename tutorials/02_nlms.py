@@ -185,10 +185,10 @@ plt.show()
 # Removing the spread needs a *matrix* normalisation: the affine projection algorithm
 # (`filters.AffineProjection`) decorrelates the input over several regressors, and the full
 # version, `filters.RLS`, steps along $R^{-1}u$ (a Newton step): for both $W = 2.9$ and
-# $W = 3.5$ it is within a factor 2 of $J_{min}$ after about $2K = 25$ samples (measured over 200
-# runs, where NLMS with $\tilde\mu = 0.5$ still sits at 0.25 and 0.46), at $O(K^2)$ cost per sample. Inside a network, BatchNorm's
-# per-channel normalisation is the cheap middle ground: it equalises the channel powers, the
-# diagonal blocks of $R$ (tutorial 5).
+# $W = 3.5$ it is within a factor 2 of $J_{min}$ after about $2K = 22$ samples (measured over 200
+# runs, where NLMS with $\tilde\mu = 0.5$ is still more than 100 times above $J_{min}$), at
+# $O(K^2)$ cost per sample. Inside a network, BatchNorm's per-channel normalisation is the cheap
+# middle ground: it equalises the channel powers, the diagonal blocks of $R$ (tutorial 5).
 # </details>
 #
 # **3.** What happens to NLMS with `eps=0` if a regressor is exactly zero? How does the library

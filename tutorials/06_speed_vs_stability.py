@@ -189,8 +189,9 @@ plt.show()
 #
 # Divergence at large learning rates is usually robust across seeds; small differences in final
 # loss at one learning rate often are not. A conclusion deserves trust when it holds for every
-# seed. `lmsbn.experiments.chai.lr_sweep(seeds=(0, 1, 2), n_jobs=2)` runs the same grid in
-# parallel processes with bit-identical results, and reports a verdict over seeds.
+# seed. `lmsbn.experiments.chai.lr_sweep(seeds=(0, 1, 2), n_jobs=2)` runs a similar, larger grid
+# in parallel processes with bit-identical results, and reports a verdict over seeds (pass
+# `lrs=LRS, steps=STEPS, n_train=N_TRAIN, target_loss=TARGET_LOSS` to match this lesson's).
 # </details>
 #
 # **2.** `center` only removes the mean, `scale` only equalises the power. Where do they sit in

@@ -171,8 +171,10 @@ plot_ergen_convergence(cv2, axes[1]);
 # Scaling columns is $X \to XS$; the centred data $USV^T \to US V^T S$ has the same column
 # space, hence the same $U$ (up to rotation) and the same $U'$ -- BatchNorm only sees the
 # whitened data. For full-rank $U'$ the value depends on y alone. For the low-dimensional data the
-# span of $U'$ is also unchanged by an invertible $S$, so $P^*$ and the convex program do not
-# change either: the network class is the same; only gradient descent's *path* changes.
+# span of $U'$ is also unchanged by an invertible $S$, so $P^*$ and the convex program over the
+# same arrangements do not change either: the network class is the same. What changes is
+# gradient descent's *path*, and freshly sampled arrangements (they are drawn from $X$, so the
+# same seed gives other patterns): the sampled convex objective then moves a little.
 # </details>
 #
 # **2.** Increase `BETA` until one side is switched off: at what value does the closed-form network

@@ -106,7 +106,8 @@ print(check_batchnorm_forward(batchnorm_forward, hidden=True))
 #
 # `batchnorm_backward(dout, cache) -> (dx, dgamma, dbeta)` for a training-mode forward pass.
 # The check uses a **random** upstream gradient: with `dout` all ones the true `dx` is exactly
-# zero, and a backward that forgot the mean terms would pass.
+# zero, and a backward that forgot the $\hat x\,\overline{g\hat x}$ term (or returned zeros)
+# would pass.
 
 # %%
 def batchnorm_backward(dout, cache):
@@ -136,8 +137,9 @@ print(check_batchnorm_backward(batchnorm_backward))   # also on the library's ca
 # ## Your BatchNorm inside a network
 #
 # Every `BatchNorm2d` of the model now runs your two functions, and so does everything that
-# watches the training: the `ModeTracker` below reads `cache.sigma` and `cache.xhat` of your
-# cache to compare BatchNorm's effective step $\mu\gamma^2/\sigma^2$ with the NLMS step of the
+# watches the training: the `ModeTracker` below reads `cache.sigma` of your cache (and
+# `lmsbn.bridge.compare_first_step` also `cache.xhat`) to compare BatchNorm's effective step
+# $\mu\gamma^2/\sigma^2$ with the NLMS step of the
 # same layer. With the same seed the loss curve, and the tracker's record, must match the
 # library's to round-off.
 
