@@ -133,7 +133,9 @@ def _backend(backend: str) -> str:
         importlib.import_module("jupytext")
     except ImportError as exc:
         if backend == "jupytext":
-            raise ImportError(f"backend='jupytext' needs jupytext: {_EXTRA_HINT}") from exc
+            raise ImportError('backend=\'jupytext\' needs jupytext: pip install "lmsbn[notebooks]" '
+                              '(or use the built-in reader: --backend builtin, needs nbformat)'
+                              ) from exc
         return "builtin"
     return "jupytext" if backend == "auto" else backend
 
@@ -177,11 +179,17 @@ def convert(src, dst=None, *, backend: str = "auto") -> Path:
 
 
 def convert_dir(directory="tutorials", out=None, *, pattern: str = "*.py",
-                backend: str = "auto") -> list[Path]:
+                backend: str = "auto", homework: str = "skip") -> list[Path]:
     """Convert every ``pattern`` file of ``directory`` (sorted by name); return the notebooks.
 
     ``out`` (default: ``directory``) receives ``<stem>.ipynb`` for each source.
+
+    Homework scripts (``hw_*.py``) hold their solutions and hidden tests, so they are never
+    converted as they are: ``homework="skip"`` (default) leaves them out, ``"student"`` or
+    ``"teacher"`` writes that version through :func:`lmsbn.assignments.write_assignment`.
     """
+    if homework not in ("skip", "student", "teacher"):
+        raise ValueError(f"homework must be 'skip', 'student' or 'teacher', got {homework!r}")
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(
@@ -191,7 +199,15 @@ def convert_dir(directory="tutorials", out=None, *, pattern: str = "*.py",
     if not sources:
         raise FileNotFoundError(f"no {pattern} files in {str(directory)!r}")
     out = directory if out is None else Path(out)
-    return [convert(p, out / (p.stem + ".ipynb"), backend=backend) for p in sources]
+    written = []
+    for src in sources:
+        if not src.name.startswith("hw_"):
+            written.append(convert(src, out / (src.stem + ".ipynb"), backend=backend))
+        elif homework != "skip":
+            from .assignments import write_assignment
+
+            written.append(write_assignment(src, out / (src.stem + ".ipynb"), version=homework))
+    return written
 
 
 def main(argv=None) -> int:
@@ -204,12 +220,19 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="where to write the notebooks (default: DIR)")
     parser.add_argument("--pattern", default="*.py", help="which files (default: *.py)")
     parser.add_argument("--backend", default="auto", choices=("auto", "jupytext", "builtin"))
+    parser.add_argument("--homework", default="skip", choices=("skip", "student", "teacher"),
+                        help="hw_*.py assignments: leave them out (default, they hold the "
+                             "solutions), or write their student or teacher version")
     args = parser.parse_args(argv)
     try:
         written = convert_dir(args.directory, args.out, pattern=args.pattern,
-                              backend=args.backend)
-    except (FileNotFoundError, ImportError) as exc:
+                              backend=args.backend, homework=args.homework)
+    except (OSError, ImportError, ValueError) as exc:
         print(f"lmsbn notebooks: {exc}", file=sys.stderr)
+        return 1
+    if not written:
+        print(f"lmsbn notebooks: nothing to write (only homework matched {args.pattern!r}; "
+              f"see --homework)", file=sys.stderr)
         return 1
     for path in written:
         print(path)

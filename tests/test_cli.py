@@ -26,6 +26,20 @@ def test_assignment_and_notebooks_through_the_cli(tmp_path):
     assert (tmp_path / "nb" / "01_lms_natural_modes.ipynb").exists()
 
 
+def test_notebooks_never_hand_out_homework_solutions(tmp_path):
+    # hw_*.py holds the solutions and hidden tests: skipped by default, student version on request.
+    nb = tmp_path / "nb"
+    assert main(["notebooks", str(TUTORIALS), "--out", str(nb), "--pattern", "*0[1-2]_*.py"]) == 0
+    names = sorted(p.name for p in nb.iterdir())
+    assert "01_lms_natural_modes.ipynb" in names and not any(n.startswith("hw_") for n in names)
+    assert main(["notebooks", str(TUTORIALS), "--out", str(nb), "--pattern", "hw_02_*.py",
+                 "--homework", "student"]) == 0
+    text = (nb / "hw_02_batchnorm.ipynb").read_text()
+    assert "NotImplementedError" in text
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+    assert main(["notebooks", str(TUTORIALS), "--out", str(nb), "--pattern", "hw_*.py"]) == 1
+
+
 def test_tour_rejects_unknown_options():
     with pytest.raises(SystemExit) as info:
         main(["tour", "--bogus"])
