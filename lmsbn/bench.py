@@ -186,14 +186,18 @@ def bench_conv(quick: bool, rows: list, rng: np.random.Generator):
 
     shapes = CONV_SHAPES[:1] if quick else CONV_SHAPES
     rows.extend(_rows_on_one_thread(shapes, int(rng.integers(2**32))))
-    threads = "all BLAS threads" if not os.environ.get("OPENBLAS_NUM_THREADS") else \
-        f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}"
+    # This process's own BLAS setting; when it is pinned to one thread this row would repeat the
+    # one-thread row above, so it is left out.
+    pinned = os.environ.get("OPENBLAS_NUM_THREADS") == "1"
+    threads = os.environ.get("OPENBLAS_NUM_THREADS") or "all"
     for shape in shapes:
         x, wt, dout = _conv_problem(shape, rng)
         conv_fb, gemm_floor = _conv_timers(x, wt, dout)
-        rows.append({"name": "conv2d fwd+bwd / GEMM floor (default threads)", "shape": _label(shape),
-                     "ratio": time_ratio(conv_fb, gemm_floor),
-                     "detail": f"{threads}, {os.cpu_count()} CPUs: GEMMs threaded, copies not"})
+        if not pinned:
+            rows.append({"name": "conv2d fwd+bwd / GEMM floor (default threads)",
+                         "shape": _label(shape), "ratio": time_ratio(conv_fb, gemm_floor),
+                         "detail": f"BLAS threads: {threads} of {os.cpu_count()} CPUs; GEMMs "
+                                   "threaded, copies not"})
         out, _ = F.conv2d_forward(x, wt, pad=1)
         bench_batchnorm(out, conv_fb, _label(shape), rows, rng)
     # Naive twins are slow by design: time them on a small shape only.
@@ -431,6 +435,11 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer shapes, for a smoke run")
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHES), help="run only these groups")
     args = parser.parse_args(argv)
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        # Checked before the benchmark runs, not after minutes of timing.
+        print(f"lmsbn bench: --json must be in an existing folder, got {args.json!r}",
+              file=sys.stderr)
+        return 2
     result = run(quick=args.quick, only=args.only)
     print(format_rows(result["rows"]))
     if args.json:

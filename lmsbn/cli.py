@@ -29,8 +29,12 @@ def _tour(args) -> int:
         path = args.data[1] if len(args.data) == 2 else None
     try:
         run_tour(args.out, quick=args.quick, seed=args.seed, data=data, data_path=path)
-    except (ValueError, FileNotFoundError, ConnectionError) as exc:
+    except (ValueError, OSError) as exc:      # OSError: missing files, a network failure, ...
         print(f"lmsbn tour: {exc}", file=sys.stderr)
+        if isinstance(exc, FileNotFoundError) and data in ("mnist", "fashion_mnist", "cifar10"):
+            print(f"lmsbn tour: from the command line, give the folder as `lmsbn tour --data "
+                  f"{data} PATH`, or fetch the files first with `python -c \"import lmsbn.data "
+                  f"as d; d.download('{data}')\"`", file=sys.stderr)
         return 2
     return 0
 

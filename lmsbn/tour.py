@@ -38,13 +38,17 @@ def load_tour_data(name: str = "shapes", path=None, *, n: int = 2000, rng=0):
         raise ValueError(f"data must be one of {_DATASETS}, got {name!r}")
     if name == "shapes":
         return data.shapes(n, rng=rng)
-    if name == "npz":
-        if path is None:
-            raise ValueError("data 'npz' needs a PATH to an images/labels archive")
-        return data.load_npz(path, subset=n, normalize=True, rng=rng)
-    loader = {"mnist": data.load_mnist, "fashion_mnist": data.load_fashion_mnist,
-              "cifar10": data.load_cifar10}[name]
-    return loader(path, subset=n, normalize=True, rng=rng)
+    if name == "npz" and path is None:
+        raise ValueError("data 'npz' needs a PATH to an images/labels archive")
+    loader = {"npz": data.load_npz, "mnist": data.load_mnist,
+              "fashion_mnist": data.load_fashion_mnist, "cifar10": data.load_cifar10}[name]
+    try:
+        return loader(path, subset=n, normalize=True, rng=rng)
+    except ValueError as exc:
+        if "subset must be" not in str(exc):
+            raise
+        raise ValueError(f"the tour uses {n} images (600 with --quick, 2000 without), but the "
+                         f"'{name}' data holds fewer ({exc})") from None
 
 
 class _Steps:
@@ -120,13 +124,14 @@ def _section_spectra(out, figures, summary, X, y, quick, seed):
                                 "scale": res.params["scale"]}
     deep = res.layers[1]
     caption = (f"Eigenvalues of each layer's input autocorrelation R = U^T U / M, with and without "
-               f"BatchNorm. In {deep}, lambda_max is {_fmt(stats['none'][deep]['lambda_max'])} "
+               f"BatchNorm, at initialisation and after training. At initialisation, in {deep}, "
+               f"lambda_max is {_fmt(stats['none'][deep]['lambda_max'])} "
                f"without and {_fmt(stats['full'][deep]['lambda_max'])} with BatchNorm (spread "
                f"{_fmt(stats['none'][deep]['spread'])} vs {_fmt(stats['full'][deep]['spread'])}). "
                f"Multiplying the input by {res.params['scale']:g} multiplies {deep}'s input power by "
                f"{_fmt(ratios['none'][deep])} without BatchNorm and by {_fmt(ratios['full'][deep])} "
                f"with it.")
-    headline = (f"{deep} lambda_max {_fmt(stats['none'][deep]['lambda_max'])} without vs "
+    headline = (f"{deep} lambda_max at init {_fmt(stats['none'][deep]['lambda_max'])} without vs "
                 f"{_fmt(stats['full'][deep]['lambda_max'])} with BatchNorm; input x"
                 f"{res.params['scale']:g} scales its power by {_fmt(ratios['none'][deep])} vs "
                 f"{_fmt(ratios['full'][deep])}")
@@ -147,7 +152,9 @@ def _section_training(out, figures, summary, X, y, quick, seed):
     result = {}
     for ax, lr in zip(axes, (0.02, 1.0)):
         for norm in ("none", "full"):
-            h = train(small_cnn(in_channels=X.shape[1], norm=norm, rng=seed), Xtr, ytr,
+            model = small_cnn(in_channels=X.shape[1], num_classes=int(y.max()) + 1, norm=norm,
+                              rng=seed)
+            h = train(model, Xtr, ytr,
                       steps=steps, lr=lr, eval_data=(Xte, yte), rng=seed)
             acc = float(h.eval_accuracy[-1]) if h.eval_accuracy.size and not h.diverged else None
             result[f"{norm}@{lr}"] = {"diverged": h.diverged, "diverged_at": h.diverged_at,
@@ -190,11 +197,14 @@ def _section_sweep(out, figures, summary, X, y, quick, seed):
     summary["lr_sweep"] = {"lrs": res.lrs.tolist(), "norms": list(res.norms),
                            "max_stable_lr": s.get("max_stable_lr"), "recovery": s.get("recovery"),
                            "separating_lrs": s.get("separating_lrs"), "verdict": res.verdict}
-    caption = ("Learning-rate sweep over the normalisation variants (final loss; X marks a "
-               "diverged run). " + res.verdict.replace("\n", " "))
+    caption = (f"Learning-rate sweep over the normalisation variants (final loss; X marks a "
+               f"diverged run): small_cnn of widths {tuple(res.params['widths'])}, "
+               f"{res.params['steps']} steps, {res.params['n_train']} training images; a smaller "
+               f"network and budget than the training section's, so their divergence points need "
+               f"not agree. " + res.verdict.replace("\n", " "))
     stable = s.get("max_stable_lr") or {}
     headline = ("largest stable lr: " + ", ".join(f"{n} {v:g}" for n, v in stable.items())
-                + (f"; full and suppress train where amplify diverges at lr "
+                + (f"; full and suppress stay finite where amplify diverges at lr "
                    f"{', '.join(f'{v:g}' for v in s['separating_lrs'])}"
                    if s.get("separating_lrs") else ""))
     _save(fig, out, "lr_sweep", figures, caption, headline)
@@ -223,9 +233,21 @@ def _section_first_step(out, figures, summary, X, y, quick, seed):
     first = summary["first_step"]
     headline = ("first-step BatchNorm/NLMS step ratio (median): "
                 + ", ".join(f"{n} {first[n]['median_ratio']:.2f}" for n in res.report.layers)
-                + "; BatchNorm's own first-order error "
-                + f"{max(first[n]['median_bn_error'] for n in res.report.layers):.0e} at most")
+                + "; BatchNorm's own first-order error, median per layer: at most "
+                + f"{max(first[n]['median_bn_error'] for n in res.report.layers):.0e}")
     _save(fig, out, "bn_vs_nlms", figures, caption, headline)
+
+
+def _strict_json(obj):
+    """``obj`` with every non-finite float (a diverged run's inf loss, an infinite spread) as
+    None, so that summary.json is standard JSON (``null``) that every parser reads."""
+    if isinstance(obj, dict):
+        return {k: _strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict_json(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def _write_html(out: Path, figures: dict, summary: dict, header: str) -> Path:
@@ -277,10 +299,13 @@ def run_tour(out_dir="lmsbn-tour", *, quick: bool = False, seed: int = 0, data: 
     stream = sys.stdout if stream is None else stream      # looked up now, so redirection works
     progress = sys.stderr if progress is None else progress
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir must be a folder, got the file {str(out)!r}")
     t0 = time.perf_counter()
     step = _Steps(6, progress)
+    # Data first: a bad --data never leaves an empty report folder behind.
     X, y = load_tour_data(data, data_path, n=600 if quick else 2000, rng=seed)
+    out.mkdir(parents=True, exist_ok=True)
     summary = {"data": data, "n_images": int(len(X)), "image_shape": list(X.shape[1:]),
                "seed": seed, "quick": quick}
     figures: dict = {}
@@ -302,7 +327,8 @@ def run_tour(out_dir="lmsbn-tour", *, quick: bool = False, seed: int = 0, data: 
         summary["peak_memory_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     except ImportError:  # not on Windows
         pass
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    (out / "summary.json").write_text(
+        json.dumps(_strict_json(summary), indent=2, default=str, allow_nan=False), encoding="utf-8")
     header = (f"{len(X)} images of shape {tuple(X.shape[1:])} from '{data}', seed {seed}, "
               f"{'quick' if quick else 'full'} run, {summary['seconds']} s.")
     report = _write_html(out, figures, summary, header)

@@ -212,6 +212,17 @@ def test_verdict_agrees_when_the_numbers_follow_the_claim():
     assert "diverges at lr" in res.verdict
 
 
+def test_verdict_judges_most_of_the_gain_lr_by_lr():
+    # Amplify recovers 100 % of full's gain at the first low lr and 8 % at the second: 54 % on
+    # average, but not "most of it" at every low lr, so the verdict must not call it agreement.
+    res = _synthetic([[2.3, 2.3, 2.3, 2.3], [1.0, 1.0, 0.5, 0.5], [1.0, 2.2, 9, 9],
+                      [2.2, 2.2, 0.6, 0.6]],
+                     [[0, 0, 1, 1], [0, 0, 0, 0], [0, 0, 1, 1], [0, 0, 0, 0]])
+    assert res.separation["recovery"]["amplify"] == pytest.approx((1.0 + 0.1 / 1.3) / 2)
+    assert "most of it at 1 of 2 low lrs and suppress at 0 of 2" in res.verdict
+    assert "no consistent separation" in res.verdict
+
+
 def test_verdict_reports_the_opposite_when_the_numbers_say_so():
     res = _synthetic([[2.3, 2.3, 2.3, 2.3], [2.3, 1.0, 0.5, 0.5], [2.3, 2.1, 0.6, 0.6],
                       [2.3, 1.1, 9, 9]],

@@ -53,3 +53,16 @@ def test_tour_data_from_real_files():
     assert X.shape == (100, 1, 28, 28) and y.dtype == np.int64
     # normalize=True: zero mean and unit variance over the returned set (one channel).
     assert abs(X.mean()) < 1e-12 and abs(X.std() - 1) < 1e-12
+
+
+def test_tour_data_errors_leave_no_folder_and_the_summary_is_strict_json(tmp_path, capsys):
+    # A bad --data is reported before the report folder is created.
+    out = tmp_path / "report"
+    assert main(["tour", "--data", "npz", str(tmp_path / "missing.npz"), "--out", str(out)]) == 2
+    assert not out.exists() and "missing.npz" in capsys.readouterr().err
+    # Non-finite numbers (a diverged run's loss) become null, so any JSON parser reads the file.
+    from lmsbn.tour import _strict_json
+
+    text = json.dumps(_strict_json({"a": [1.0, float("inf")], "b": {"c": np.float64("nan")}}),
+                      allow_nan=False)
+    assert json.loads(text) == {"a": [1.0, None], "b": {"c": None}}

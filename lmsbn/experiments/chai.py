@@ -358,13 +358,14 @@ class FirstStep:
                 elif end < start / 1.5:
                     moved = "moves closer to NLMS"
                 else:
-                    moved = "departs from NLMS about as much as on the first step"
+                    moved = "departs from NLMS about as much as at the start of training"
                 lines.append(
                     f"{name}: after {int(self.steps[name][-1])} steps at lr {self.params['lr']:g} "
                     f"the BN/NLMS ratio has median {q[-1, 1]:.3f} (quartiles {q[-1, 0]:.3f}-"
                     f"{q[-1, 2]:.3f}); "
-                    f"median |ratio - 1| went {start:.3f} -> {end:.3f} and median ||w|| "
-                    f"{w[0]:.3g} -> {w[-1]:.3g}: the update {moved}.")
+                    f"median |ratio - 1| went {start:.3f} -> {end:.3f} from the training run's "
+                    f"step 0 (its own minibatch, so not the first-step batch above) and median "
+                    f"||w|| {w[0]:.3g} -> {w[-1]:.3g}: the update {moved}.")
         if self.diverged:
             lines.append("training diverged: the drift record stops at the divergence.")
         return "\n".join(lines) if lines else "no conv layer followed by full BatchNorm"
