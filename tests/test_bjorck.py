@@ -171,3 +171,19 @@ def test_validation():
         B.random_matrix_products(4, 2.5)
     with pytest.raises(ValueError, match="lr"):
         B.activation_growth(lr=-1.0)
+
+
+def test_same_lr_plot_marks_a_diverged_run_and_keeps_the_others_visible():
+    # A run that blows up to 1e9 before it is stopped: log y keeps the other curves readable, the
+    # legend says it diverged, and an X marks its last finite loss.
+    loss = np.array([[2.3, 2.0, 1.8, 1.7], [2.3, 1e3, 1e9, np.nan]])
+    res = B.SameLRComparison(labels=np.array(["BN", "no BN"]), lrs=np.array([0.1, 5.0]),
+                             loss=loss, diverged=np.array([False, True]),
+                             final_loss=np.array([1.7, np.inf]))
+    ax = plot_same_lr(res)
+    assert ax.get_yscale() == "log"
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert "no BN, lr=5 (diverged: X)" in labels and "BN, lr=0.1" in labels
+    (x_mark,) = [line for line in ax.get_lines() if line.get_marker() == "x"]
+    assert (x_mark.get_xdata()[0], x_mark.get_ydata()[0]) == (2, 1e9)
+    plt.close("all")

@@ -240,13 +240,13 @@ def test_plot_mode_trajectories_measured_vs_predicted(filter_run):
     prob, _, curve = filter_run
     pred = predicted_modes(curve.mode_mean[0], prob.spectrum, MU, 120)
     ax = plot_mode_trajectories(curve, pred, spectrum=prob.spectrum)
-    # Default modes: fastest, middle, slowest of K = 4 -> 0, 2, 3.
+    # Default modes: fastest, middle, slowest of K = 4 -> columns 0, 2, 3, labelled v_1, v_3, v_4.
     for k in (0, 2, 3):
-        measured = _labelled(ax, f"$v_{{{k}}}$ measured")
+        measured = _labelled(ax, f"$v_{{{k + 1}}}$ measured")
         assert_array_equal(measured.get_xdata(), curve.mode_steps)
         assert_array_equal(measured.get_ydata(), curve.mode_mean[:, k])
         assert f"{prob.spectrum.eigenvalues[k]:.3g}" in measured.get_label()
-        predicted = _labelled(ax, f"$v_{{{k}}}$ predicted")
+        predicted = _labelled(ax, f"$v_{{{k + 1}}}$ predicted")
         assert_array_equal(predicted.get_ydata(), pred[:, k])
         assert predicted.get_color() == measured.get_color()
     assert ax.get_yscale() == "linear"

@@ -53,8 +53,8 @@ def test_lr_sweep_map_shows_means_divergence_and_bounds(sweep):
     assert colours[(0.01, 0.0)] == pytest.approx(2.1)  # seed mean
     assert colours[(1.0, 1.0)] == pytest.approx(0.4)  # mean over the finite seed only
     lines = {line.get_label(): line for line in ax.get_lines()}
-    np.testing.assert_array_equal(lines["diverged"].get_xdata(), [1.0])
-    np.testing.assert_array_equal(lines["diverged"].get_ydata(), [0])
+    np.testing.assert_array_equal(lines["diverged (number: mean step)"].get_xdata(), [1.0])
+    np.testing.assert_array_equal(lines["diverged (number: mean step)"].get_ydata(), [0])
     np.testing.assert_array_equal(lines["some seeds diverged"].get_xdata(), [1.0])
     assert lines["2/lambda_max"].get_xdata()[0] == pytest.approx(2 / 400)
     bounds = [line for line in ax.get_lines() if "2/lambda_max" in line.get_label()]
@@ -63,6 +63,16 @@ def test_lr_sweep_map_shows_means_divergence_and_bounds(sweep):
     assert [t.get_text() for t in ax.get_yticklabels()] == ["none", "full"]
     assert "2/λmax" in ax.get_xlabel() and "raw" in ax.get_xlabel()
     assert [t.get_text() for t in ax.texts] == ["7"]  # the divergence step
+
+
+def test_lr_sweep_map_marks_cells_that_never_reached_the_target(sweep):
+    # A stable cell with no seed reaching the target has no value: it must still be drawn. In
+    # this fixture no seed ever reaches it (steps_to_target is -1 everywhere): 5 stable cells.
+    ax = plot_lr_sweep(sweep, metric="steps_to_target")
+    line = {line.get_label(): line for line in ax.get_lines()}["target not reached"]
+    np.testing.assert_array_equal(line.get_xdata(), [0.01, 0.1, 0.01, 0.1, 1.0])
+    np.testing.assert_array_equal(line.get_ydata(), [0, 0, 1, 1, 1])
+    assert len(ax.collections[0].get_offsets()) == 0
 
 
 def test_lr_sweep_map_other_metric_and_errors(sweep):
@@ -124,7 +134,12 @@ def test_eigen_spectra_figure_one_axes_per_layer_log_y():
                         **TINY)
     fig = plot_eigen_spectra(res)
     axes = fig.axes
-    assert [a.get_title() for a in axes] == list(res.layers)
+    for ax, layer in zip(axes, res.layers):
+        # Exact-zero eigenvalues (dead channels) are left off the log axis and counted in the title.
+        zeros = sum(int(np.sum(res.eigenvalues[n][s][layer] == 0))
+                    for n in res.norms for s in ("init", "trained"))
+        assert ax.get_title() == (layer if not zeros else
+                                  f"{layer} ({zeros} zero eigenvalues not shown)")
     assert all(a.get_yscale() == "log" for a in axes)
     lines = {line.get_label(): line for line in axes[1].get_lines()}
     assert set(lines) == {"none init", "none trained", "full init", "full trained"}

@@ -154,3 +154,23 @@ def test_verdict_ranks_gammas_at_the_same_learning_rate():
     assert "loss rises with gamma at 1 of 2 lrs where every gamma trained (lr 0.1)" in text
     assert "0.5: 0.1, 1: 0.2, 2: 0.1 -> smaller gamma does NOT uniformly" in text
     assert "gamma=0.5: predicted eta* 1; no divergence up to 10" in text
+
+
+def test_gamma_lr_map_cells_are_centred_on_their_learning_rates():
+    # An uneven grid: each lr lies in its own cell (edges halfway between them, in log), so a
+    # star at eta* sits in the cell of the nearest lr.
+    inf = np.inf
+    res = W.GammaLRSweep(
+        gammas=np.array([np.nan, 1.0]), lrs=np.array([0.01, 0.1, 10.0]),
+        final_loss=np.array([[0.5, inf, inf], [0.4, 0.3, inf]]),
+        diverged=np.array([[False, True, True], [False, False, True]]),
+        lambda_max=np.ones(2), predicted_lr=np.array([0.05, 3.0]),
+        measured_lr=np.array([0.1, 10.0]))
+    ax = plot_gamma_lr_map(res)
+    edges = ax.collections[0].get_coordinates()[0, :, 0]
+    np.testing.assert_allclose(edges, [-2.5, -1.5, 0.0, 2.0])
+    assert np.all((edges[:-1] < np.log10(res.lrs)) & (np.log10(res.lrs) < edges[1:]))
+    star = ax.get_lines()[0]
+    np.testing.assert_allclose(star.get_xdata(), np.log10(res.predicted_lr))
+    assert "(1+m)" in ax.get_title()
+    plt.close("all")

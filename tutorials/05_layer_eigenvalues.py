@@ -75,7 +75,9 @@ for name in spectra["none"]:
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), layout="constrained")
 for ax, name in zip(axes, ("conv2", "conv3", "fc1")):
-    plot_spectra({"no BN": spectra["none"][name], "BN": spectra["full"][name]}, ax=ax,
+    # The labels "none" and "full" pick the library's colours for them (black and blue), the
+    # same as in every other figure of the course.
+    plot_spectra({"none": spectra["none"][name], "full": spectra["full"][name]}, ax=ax,
                  normalize=False)
     ax.set_title(f"{name}: eigenvalues of R")
 plt.show()

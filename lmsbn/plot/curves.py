@@ -200,7 +200,7 @@ def plot_mode_trajectories(measured, predicted=None, *, modes=None, ax=None, ste
         :func:`lmsbn.spectral.predicted_modes`. Drawn dashed in the colour of the measured mode.
     modes : sequence of int, optional
         Which columns (descending-eigenvalue order: 0 is the fastest mode). Default: the
-        fastest, a middle and the slowest.
+        fastest, a middle and the slowest. The legend counts from 1: column 0 is :math:`v_1`.
     ax : matplotlib.axes.Axes, optional
     steps : array_like of int, shape (T,), optional
         The iteration of each measured row (default 0, 1, ...; a ``LearningCurve`` brings its
@@ -251,10 +251,12 @@ def plot_mode_trajectories(measured, predicted=None, *, modes=None, ax=None, ste
     show = (lambda a: _positive_or_nan(np.abs(a))) if log else (lambda a: a)
     for i, k in enumerate(modes):
         color = OKABE_ITO[i % len(OKABE_ITO)]
-        ax.plot(steps, show(v[:, k]), "-", color=color, label=f"$v_{{{k}}}$ measured{extra[k]}")
+        # Legends count modes from 1 (v_1: largest eigenvalue), as the spectrum plots' x axis.
+        ax.plot(steps, show(v[:, k]), "-", color=color,
+                label=f"$v_{{{k + 1}}}$ measured{extra[k]}")
         if predicted is not None:
             ax.plot(np.arange(predicted.shape[0]), show(predicted[:, k]), "--", color=color,
-                    linewidth=1.5, label=f"$v_{{{k}}}$ predicted")
+                    linewidth=1.5, label=f"$v_{{{k + 1}}}$ predicted")
     ax.set_xlabel("iteration $n$")
     ax.set_ylabel(r"$|v_k(n)|$" if log else r"mode coordinate $v_k(n)$")
     if log:
@@ -281,8 +283,8 @@ def plot_training_modes(layer_modes, *, filter: int = 0, modes=None, ax=None):
     filter : int, default 0
         Which output filter (row of the layer's weight matrix).
     modes : sequence of int, optional
-        Mode indices in descending-eigenvalue order. Default: the largest eigenvalue, a middle one
-        and the smallest.
+        Mode indices in descending-eigenvalue order (0: the largest eigenvalue; the legend counts
+        from 1). Default: the largest eigenvalue, a middle one and the smallest.
     ax : matplotlib.axes.Axes, optional
 
     Returns
@@ -316,9 +318,9 @@ def plot_training_modes(layer_modes, *, filter: int = 0, modes=None, ax=None):
     for i, k in enumerate(modes):
         ax.plot(steps, _positive_or_nan(np.abs(rec_modes[:, f, k])), "-o", markersize=3,
                 color=OKABE_ITO[i % len(OKABE_ITO)],
-                label=rf"$k$ = {k}, $\lambda_k$ = {eig[0, k]:.3g} at step {int(steps[0])}")
+                label=rf"$k$ = {k + 1}, $\lambda_k$ = {eig[0, k]:.3g} at step {int(steps[0])}")
     ax.set_yscale("log")
-    ax.set_xlabel("training step")
+    ax.set_xlabel("training step (weights after its update)")
     ax.set_ylabel(r"$|q_k^T (w(t) - w_{final})|$")
     ax.set_title(f"filter {f}: LMS picture {layer_modes.case}", fontsize="medium")
     ax.legend(fontsize="small")

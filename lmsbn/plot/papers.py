@@ -28,9 +28,15 @@ def plot_same_lr(result, ax=None):
     """Loss curves of :func:`lmsbn.experiments.bjorck.same_lr_comparison` (dashed: large lr)."""
     ax = get_axes(ax)
     small = result.lrs.min()
-    for lab, lr, loss in zip(result.labels, result.lrs, result.loss):
+    for lab, lr, loss, div in zip(result.labels, result.lrs, result.loss, result.diverged):
+        seen = np.flatnonzero(np.isfinite(loss))
         ax.plot(np.arange(loss.size), loss, color=_NET_COLORS[str(lab)],
-                linestyle="-" if lr == small else "--", label=f"{lab}, lr={lr:g}")
+                linestyle="-" if lr == small else "--",
+                label=f"{lab}, lr={lr:g}" + (" (diverged: X)" if div else ""))
+        if div and seen.size:   # where the run was stopped
+            ax.plot(seen[-1], loss[seen[-1]], "x", color="#D55E00", ms=9, mew=2)
+    # Log y: a diverging run climbs by orders of magnitude, which would flatten the others.
+    ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("minibatch loss")
     ax.set_title("Same learning rate: BN vs no BN")
@@ -48,7 +54,9 @@ def plot_activation_growth(result, ax=None, *, fraction_index: int = -1):
     ax.set_yscale("log")
     ax.axhline(1.0, color="0.6", linewidth=0.8)
     ax.set_xlabel("block (depth)")
-    ax.set_ylabel("activation variance / variance before the step")
+    base = result.fractions[0]
+    ax.set_ylabel("activation variance / variance before the step" if base == 0 else
+                  f"activation variance / variance at {base:.0%} of the step")
     ax.set_title(f"{result.fractions[fraction_index]:.0%} of one step at lr={result.lr:g}")
     ax.legend()
     return ax
@@ -94,8 +102,13 @@ def plot_gamma_lr_map(result, ax=None):
         z = np.where(result.diverged, np.nan, np.log10(result.final_loss))
     rows = np.arange(result.gammas.size)
     log_lr = np.log10(result.lrs)
-    half = np.diff(log_lr).mean() / 2 if log_lr.size > 1 else 0.5
-    edges_x = np.concatenate([log_lr - half, [log_lr[-1] + half]])
+    # Cell edges halfway (in log) between neighbouring lrs: each cell holds its own lr, even on an
+    # uneven grid, and a star at eta* falls in the cell of the nearest lr.
+    if log_lr.size > 1:
+        mid = (log_lr[1:] + log_lr[:-1]) / 2
+        edges_x = np.concatenate([[2 * log_lr[0] - mid[0]], mid, [2 * log_lr[-1] - mid[-1]]])
+    else:
+        edges_x = log_lr[0] + np.array([-0.5, 0.5])
     mesh = ax.pcolormesh(edges_x, np.arange(rows.size + 1) - 0.5, z, cmap="viridis", shading="flat")
     ax.figure.colorbar(mesh, ax=ax, label="log10 final loss (blank: diverged)")
     with np.errstate(divide="ignore"):
@@ -104,7 +117,7 @@ def plot_gamma_lr_map(result, ax=None):
     ax.set_yticks(rows, result.labels())
     ax.set_xlabel("log10 learning rate")
     ax.set_ylabel("BatchNorm gamma")
-    ax.set_title(r"Loss after a fixed budget; $\eta^* = 2C/\lambda_{max}$")
+    ax.set_title(r"Loss after a fixed budget; $\eta^* = 2C(1+m)/\lambda_{max}$")
     ax.legend(loc="lower left", fontsize="small")
     return ax
 
@@ -133,9 +146,9 @@ def plot_ergen_objectives(nonconvex, ax=None, *, closed=None, convex=None):
         Log y axis: the objective falls by decades before it settles.
     """
     ax = get_axes(ax)
-    for i, hist in enumerate(nonconvex.history):
+    for i, (hist, at) in enumerate(zip(nonconvex.history, nonconvex.diverged_at)):
         ax.plot(np.arange(hist.size), hist, color=OKABE_ITO[i % len(OKABE_ITO)], linewidth=1.0,
-                alpha=0.8, label=f"GD restart {i}")
+                alpha=0.8, label=f"GD restart {i}" + (f" (diverged at step {at})" if at >= 0 else ""))
     if closed is not None:
         ax.axhline(closed.value, color="black", linestyle="--" if closed.full_rank else ":",
                    label=f"closed form p* = {closed.value:.5f}"

@@ -35,8 +35,10 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
     Returns
     -------
     matplotlib.axes.Axes
-        ``ax.collections[0]`` holds the stable cells (offsets = (lr, row)); the X markers are
-        the line labelled ``"diverged"``, the bounds the lines labelled ``"2/lambda_max"``.
+        ``ax.collections[0]`` holds the stable cells with a value (offsets = (lr, row)); the X
+        markers are the line labelled ``"diverged (number: mean step)"``, stable cells without a
+        value (target never reached, or a failed point) hollow grey circles, the bounds the lines
+        labelled ``"2/lambda_max"``.
     """
     metric = check_choice(metric, "metric", _METRICS)
     _need(result, ("lrs", "norms", "diverged", metric), "an LRSweep")
@@ -56,10 +58,16 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
     ok = ~all_div & np.isfinite(mean)
     sc = ax.scatter(L[ok], R[ok], c=mean[ok], s=160, cmap="viridis", edgecolors="k", zorder=2)
     ax.figure.colorbar(sc, ax=ax, label=_METRIC_LABEL[metric])
+    # Stable cells without a value: the target was never reached (steps_to_target), or the
+    # grid point failed with an error (its message is in result.errors).
+    empty = ~all_div & ~np.isfinite(mean)
+    ax.plot(L[empty], R[empty], "o", mfc="none", mec="0.5", ms=12, ls="none", zorder=2,
+            label=("target not reached" if metric == "steps_to_target" else "no value (failed)")
+            if empty.any() else "_nolegend_")
     ax.plot(L[all_div], R[all_div], "x", color="#D55E00", ms=11, mew=2.5, ls="none",
-            label="diverged", zorder=3)
+            label="diverged (number: mean step)", zorder=3)
     ax.plot(L[some_div], R[some_div], "x", color="#D55E00", ms=8, mew=1, ls="none",
-            label="some seeds diverged", zorder=3)
+            label="some seeds diverged" if some_div.any() else "_nolegend_", zorder=3)
     for k, j in zip(*np.nonzero(all_div)):
         step = np.mean(result.diverged_at[k, j])
         ax.annotate(f"{step:.0f}", (result.lrs[j], k), textcoords="offset points", xytext=(7, 5),
@@ -75,7 +83,8 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
     ax.set_xlabel("SGD learning rate (ticks: LMS bound 2/λmax, raw step units)")
     ax.set_ylabel("normalisation")
     ax.set_title(f"learning-rate sweep: {_METRIC_LABEL[metric]}")
-    ax.legend(loc="upper left", fontsize=7, framealpha=0.8)
+    # Below the axes, so it never covers a row of cells.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, fontsize=7, frameon=False)
     return ax
 
 
@@ -118,8 +127,10 @@ def plot_bn_nlms_drift(record, *, layer=None, ax=None):
         colour = OKABE_ITO[c % len(OKABE_ITO)]
         q = np.percentile(ratio, [25, 50, 75], axis=1)
         ax.fill_between(steps, q[0], q[2], color=colour, alpha=0.2, lw=0)
-        ax.plot(steps, q[1], color=colour, label=f"{name} BN/NLMS")
-        ax.plot(steps, np.median(rho, axis=1), color=colour, ls="--", label=f"{name} rho")
+        # Markers too: with a single record a marker-less line would draw nothing.
+        ax.plot(steps, q[1], color=colour, marker="o", ms=3, label=f"{name} BN/NLMS")
+        ax.plot(steps, np.median(rho, axis=1), color=colour, ls="--", marker="o", ms=3,
+                label=f"{name} rho")
     ax.axhline(1.0, color="k", ls=":", lw=1)
     ax.set_yscale("log")
     ax.set_xlabel("training step")
@@ -206,18 +217,25 @@ def plot_eigen_spectra(result, *, fig=None, stages=("init", "trained")):
         import matplotlib.pyplot as plt
         fig = plt.figure(figsize=(3.2 * len(result.layers), 3.2), layout="constrained")
     axes = fig.subplots(1, len(result.layers), squeeze=False)[0]
-    for ax, layer in zip(axes, result.layers):
+    for i, (ax, layer) in enumerate(zip(axes, result.layers)):
+        zeros = 0
         for norm in result.norms:
             for stage in stages:
                 ev = result.eigenvalues[norm][stage][layer]
+                style = dict(color=NORM_COLORS.get(norm, "k"), ls="-" if stage == "init" else "--")
                 if not np.all(np.isfinite(ev)):
-                    continue  # training diverged: no trained spectrum to draw
-                # Exact zeros (rank-deficient R) cannot sit on a log axis; they are left off.
+                    # Training diverged: no trained spectrum. Said in the legend (first axes).
+                    ax.plot([], [], **style, label=f"{norm} {stage} (diverged: not drawn)"
+                            if i == 0 else "_nolegend_")
+                    continue
+                # Exact zeros (rank-deficient R) cannot sit on a log axis; they are left off and
+                # counted in the title.
                 k = np.flatnonzero(ev > 0)
-                ax.plot(k + 1, ev[k], color=NORM_COLORS.get(norm, "k"),
-                        ls="-" if stage == "init" else "--", label=f"{norm} {stage}")
+                zeros += ev.size - k.size
+                ax.plot(k + 1, ev[k], **style, label=f"{norm} {stage}")
         ax.set_yscale("log")
-        ax.set_title(layer)
+        ax.set_title(layer if not zeros else f"{layer} ({zeros} zero eigenvalues not shown)",
+                     fontsize="medium" if not zeros else "small")
         ax.set_xlabel("eigenvalue index k")
     axes[0].set_ylabel("λ_k of R = UᵀU/M")
     axes[0].legend(fontsize=7)
