@@ -148,3 +148,18 @@ def test_eigen_spectra_figure_one_axes_per_layer_log_y():
     assert lines["full trained"].get_linestyle() == "--"
     with pytest.raises(ValueError, match="stages"):
         plot_eigen_spectra(res, stages=("later",))
+
+
+def test_steps_to_target_map_flags_cells_where_some_seeds_never_reached():
+    # Seeds [5, -1] at lr 0.1: the colour is the mean of the seed that reached (5), and a grey
+    # ring says the other did not; seeds [3, 4] at lr 1 need no ring.
+    st = np.array([[[5, -1], [3, 4]]])
+    shape = st.shape
+    res = LRSweep(("full",), np.array([0.1, 1.0]), np.array([0, 1]), np.ones(shape), st,
+                  np.zeros(shape, bool), np.full(shape, -1), np.full(shape, ""),
+                  np.full(shape, 0.5), np.zeros((*shape, 3)), np.full(shape, ""), ("conv1",),
+                  np.array([[10.0]]), {"steps": 3, "batch_size": 8})
+    ax = plot_lr_sweep(res, metric="steps_to_target")
+    np.testing.assert_array_equal(ax.collections[0].get_array(), [5.0, 3.5])
+    ring = {line.get_label(): line for line in ax.get_lines()}["some seeds did not reach it"]
+    np.testing.assert_array_equal(ring.get_xdata(), [0.1])

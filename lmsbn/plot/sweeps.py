@@ -64,6 +64,12 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
     ax.plot(L[empty], R[empty], "o", mfc="none", mec="0.5", ms=12, ls="none", zorder=2,
             label=("target not reached" if metric == "steps_to_target" else "no value (failed)")
             if empty.any() else "_nolegend_")
+    if metric == "steps_to_target":
+        # The colour is the mean over the seeds that reached the target; say when some did not.
+        reached = np.asarray(result.steps_to_target) >= 0
+        partly = ~all_div & reached.any(axis=2) & ~reached.all(axis=2)
+        ax.plot(L[partly], R[partly], "o", mfc="none", mec="0.5", ms=17, mew=1.5, ls="none",
+                zorder=3, label="some seeds did not reach it" if partly.any() else "_nolegend_")
     ax.plot(L[all_div], R[all_div], "x", color="#D55E00", ms=11, mew=2.5, ls="none",
             label="diverged (number: mean step)", zorder=3)
     ax.plot(L[some_div], R[some_div], "x", color="#D55E00", ms=8, mew=1, ls="none",
