@@ -19,6 +19,7 @@ def test_subcommand_help_reaches_the_subcommand(command, prog, capsys):
 
 
 def test_assignment_and_notebooks_through_the_cli(tmp_path):
+    pytest.importorskip("nbformat", reason="writing notebooks needs the [notebooks] or [test] extra")
     out = tmp_path / "hw.ipynb"
     assert main(["assignment", "student", str(TUTORIALS / "hw_03_lms_nlms.py"), "-o", str(out)]) == 0
     assert "NotImplementedError" in out.read_text()
@@ -27,6 +28,7 @@ def test_assignment_and_notebooks_through_the_cli(tmp_path):
 
 
 def test_notebooks_never_hand_out_homework_solutions(tmp_path):
+    pytest.importorskip("nbformat", reason="writing notebooks needs the [notebooks] or [test] extra")
     # hw_*.py holds the solutions and hidden tests: skipped by default, student version on request.
     nb = tmp_path / "nb"
     assert main(["notebooks", str(TUTORIALS), "--out", str(nb), "--pattern", "*0[1-2]_*.py"]) == 0
