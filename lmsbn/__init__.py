@@ -24,7 +24,7 @@ on CNN Training Speed and Stability Using Classical Adaptive Filter Theory".
 
 import importlib
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _SUBMODULES = (
     "adaptive", "assignments", "bench", "bridge", "cli", "data", "exercises", "experiments",
