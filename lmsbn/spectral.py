@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import as_float_array, check_int, check_positive, check_shape, describe
+from .io import Result
 
 __all__ = [
     "ChannelBlocks",
@@ -143,7 +144,7 @@ def _fix_signs(Q: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class Spectrum:
+class Spectrum(Result):
     r"""Eigen-decomposition :math:`R = Q \Lambda Q^T` of an autocorrelation matrix.
 
     Build it with :meth:`from_matrix` or :meth:`from_regressors` rather than directly: those
@@ -368,22 +369,34 @@ class Spectrum:
             num_samples = check_int(num_samples, "d['meta']['num_samples']", min_value=1)
         return cls(_frozen(R), _frozen(lam), _frozen(Q), num_samples, bool(meta.get("centered")))
 
-    def save(self, path):
-        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
-        from .io import save_arrays
+    # ---- the result protocol (save / load / summary come from lmsbn.io.Result) ----------------
 
-        d = self.to_dict()
-        return save_arrays(path, "Spectrum", {k: d[k] for k in ("R", "eigenvalues", "eigenvectors")},
-                           d["meta"])
+    @property
+    def params(self) -> dict:
+        """How the spectrum was produced: ``num_samples`` and ``centered`` (stored with it)."""
+        return {"num_samples": self.num_samples, "centered": self.centered}
 
     @classmethod
-    def load(cls, path) -> Spectrum:
-        """Inverse of :meth:`save`: the same Spectrum, bit for bit."""
-        from .io import load_arrays
+    def _from_state(cls, state: dict) -> Spectrum:
+        # Through from_dict: a loaded file gets the same checks (and read-only arrays) as a
+        # spectrum built in memory; a corrupted decomposition must not pass silently.
+        meta = {"kind": "Spectrum", "num_samples": state.get("num_samples"),
+                "centered": state.get("centered")}
+        return cls.from_dict({**{k: state.get(k) for k in ("R", "eigenvalues", "eigenvectors")},
+                              "meta": meta})
 
-        arrays, meta = load_arrays(path, "Spectrum")
-        meta.pop("lmsbn_version", None)
-        return cls.from_dict({**arrays, "meta": meta})
+    def summary(self) -> str:
+        """One line: size, extreme eigenvalues, spread, trace and the LMS step-size bound."""
+        return (f"Spectrum of a {self.K}x{self.K} {'covariance' if self.centered else 'R'}"
+                + (f" from {self.num_samples} regressors" if self.num_samples else "")
+                + f": lambda_max {self.lambda_max:.4g}, lambda_min {self.lambda_min:.4g}, "
+                f"spread {self.spread:.4g}, trace {self.trace:.4g}, "
+                f"2/lambda_max {self.stability_bound():.4g}")
+
+    @classmethod
+    def _example(cls) -> Spectrum:
+        U = np.arange(24.0).reshape(8, 3) % 5 - 2.0
+        return cls.from_regressors(U, center=True)
 
 
 def _as_spectrum(R, name: str = "R") -> Spectrum:

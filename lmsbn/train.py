@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._checks import as_float_array, as_generator, check_choice, check_int, check_positive
+from .io import Result
 from .nn import functional as F
 from .nn.optim import SGD
 from .nn.sequential import Sequential
@@ -81,8 +82,8 @@ class _FunctionCallback(Callback):
 
 
 @dataclass
-class History:
-    """What happened during one training run.
+class History(Result):
+    """What happened during one training run (saved and loaded by :class:`lmsbn.io.Result`).
 
     Attributes
     ----------
@@ -135,31 +136,19 @@ class History:
         hit = np.flatnonzero(smooth <= target)
         return int(hit[0] + window - 1) if hit.size else -1
 
-    def save(self, path):
-        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
-        from .io import save_arrays
-
-        arrays = {k: getattr(self, k) for k in
-                  ("loss", "accuracy", "eval_steps", "eval_loss", "eval_accuracy")}
-        meta = {"diverged": self.diverged, "diverged_at": self.diverged_at, "reason": self.reason,
-                "params": self.params}
-        return save_arrays(path, "History", arrays, meta)
-
-    @classmethod
-    def load(cls, path) -> "History":
-        """Inverse of :meth:`save`: equal arrays, bit for bit."""
-        from .io import load_arrays
-
-        arrays, meta = load_arrays(path, "History")
-        return cls(**arrays, diverged=bool(meta["diverged"]), diverged_at=int(meta["diverged_at"]),
-                   reason=str(meta["reason"]), params=dict(meta["params"]))
-
     def summary(self) -> str:
         """One line: the steps, the final loss and accuracy, or where and why it diverged."""
         if self.diverged:
             return f"diverged at step {self.diverged_at}: {self.reason}"
         acc = f", eval accuracy {self.eval_accuracy[-1]:.1%}" if self.eval_accuracy.size else ""
         return f"{self.steps_taken} steps, final loss {self.loss[-1]:.4f}{acc}"
+
+    @classmethod
+    def _example(cls):
+        return cls(np.array([2.3, 1.9, np.nan]), np.array([0.1, 0.25, np.nan]),
+                   np.array([0, 2], dtype=np.int64), np.array([2.2, 1.8]), np.array([0.2, 0.3]),
+                   True, 2, "loss is not finite (nan)",
+                   {"lr": 0.1, "momentum": 0.0, "batch_size": 32, "steps": 3, "loss": "cross_entropy"})
 
 
 def _loss_fn(name):

@@ -12,14 +12,12 @@ import numpy as np
 import pytest
 
 from lmsbn._version import __version__
-from lmsbn.data import shapes
 from lmsbn.filters import LMS
 from lmsbn.io import (
     FORMAT_VERSION, Result, load_arrays, load_result, result_types, save_arrays,
 )
-from lmsbn.nn import small_cnn
 from lmsbn.spectral import Spectrum
-from lmsbn.train import History, train
+from lmsbn.train import History
 
 # Collected once: importing every lmsbn module registers every result type it defines.
 LMSBN_TYPES = {k: c for k, c in result_types().items() if k.startswith("lmsbn.")}
@@ -60,6 +58,7 @@ def _header(path):
 
 # ---------------------------------------------------------------------- the registry-wide test
 def test_lmsbn_defines_result_types():
+    assert {History.kind(), Spectrum.kind()} <= set(LMSBN_TYPES)
     for kind, cls in LMSBN_TYPES.items():
         assert kind == f"{cls.__module__}.{cls.__qualname__}" and issubclass(cls, Result)
 
@@ -258,34 +257,6 @@ def test_save_arrays_round_trip_and_checks(tmp_path):
         save_arrays(tmp_path / "o", "Thing", {"a": np.array([{}, None], dtype=object)})
     with pytest.raises(ValueError, match="reserved"):
         save_arrays(tmp_path / "r", "Thing", {"__lmsbn_meta__": np.ones(1)})
-def test_history_round_trip(tmp_path):
-    X, y = shapes(128, rng=0)
-    hist = train(small_cnn(rng=0), X[:96], y[:96], steps=4, eval_data=(X[96:], y[96:]), rng=0)
-    back = History.load(hist.save(tmp_path / "h"))
-    for key in ("loss", "accuracy", "eval_steps", "eval_loss", "eval_accuracy"):
-        assert np.array_equal(getattr(back, key), getattr(hist, key))
-        assert getattr(back, key).dtype == getattr(hist, key).dtype
-    assert (back.diverged, back.diverged_at, back.reason, back.params) == \
-        (hist.diverged, hist.diverged_at, hist.reason, hist.params)
-
-
-def test_diverged_history_round_trip(tmp_path):
-    X, y = shapes(128, rng=0)
-    hist = train(small_cnn(norm="none", rng=0), X, y, steps=20, lr=50.0, rng=0)
-    assert hist.diverged
-    back = History.load(hist.save(tmp_path / "h.npz"))
-    assert back.diverged and back.diverged_at == hist.diverged_at and back.reason == hist.reason
-
-
-def test_spectrum_round_trip(tmp_path):
-    U = np.random.default_rng(0).normal(size=(50, 6))
-    spec = Spectrum.from_regressors(U, center=True)
-    back = Spectrum.load(spec.save(tmp_path / "s"))
-    for key in ("R", "eigenvalues", "eigenvectors"):
-        assert np.array_equal(getattr(back, key), getattr(spec, key))
-    assert back.num_samples == 50 and back.centered
-
-
 @pytest.mark.parametrize("runs", [None, 3])
 def test_filter_result_round_trip(tmp_path, runs):
     rng = np.random.default_rng(1)
@@ -299,3 +270,23 @@ def test_filter_result_round_trip(tmp_path, runs):
     assert type(back.diverged) is type(res.diverged)
 
 
+
+
+def test_a_real_training_history_and_spectrum_round_trip(tmp_path):
+    from lmsbn.data import shapes
+    from lmsbn.nn import small_cnn
+    from lmsbn.train import train
+
+    X, y = shapes(64, size=8, rng=0)
+    hist = train(small_cnn(widths=(4, 4), rng=0), X[:48], y[:48], steps=3,
+                 eval_data=(X[48:], y[48:]), rng=0)
+    assert_same(History.load(hist.save(tmp_path / "h")), hist)
+    spec = Spectrum.from_regressors(np.random.default_rng(0).normal(size=(50, 6)), center=True)
+    back = Spectrum.load(spec.save(tmp_path / "s"))
+    assert_same(back, spec)
+    with pytest.raises(ValueError, match="read-only"):   # as immutable as the original
+        back.eigenvalues[0] = 1.0
+    bad = _rewrite(tmp_path / "s.npz", tmp_path / "bad.npz",
+                   lambda h, a: a.update(eigenvalues=a["eigenvalues"] * 1.01))
+    with pytest.raises(ValueError, match="corrupted Spectrum file.*inconsistent"):
+        Spectrum.load(bad)
