@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._checks import as_float_array, as_generator, check_int, check_positive
-from .io import load_arrays, save_arrays
+from .io import Result
 from .nn import functional as F
 from .nn.layers import BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Linear
 from .nn.sequential import Sequential
@@ -316,12 +316,16 @@ class FilterComparison:
 
 
 @dataclass
-class FirstStepReport:
-    """:func:`compare_first_step`'s result: one :class:`FilterComparison` per conv+BN pair."""
+class FirstStepReport(Result):
+    """:func:`compare_first_step`'s result: one :class:`FilterComparison` per conv+BN pair.
+
+    ``params`` holds the arguments of the comparison (``lr``, ``loss``, ``batch_size``).
+    """
 
     lr: float
     layers: dict = field(default_factory=dict)
     skipped: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
 
     def summary(self) -> str:
         """A table of medians over filters, one line per layer."""
@@ -335,28 +339,16 @@ class FirstStepReport:
         lines += [f"{name:<8} skipped: {why}" for name, why in self.skipped.items()]
         return "\n".join(lines)
 
-    def save(self, path):
-        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
-        arrays = {}
-        meta = {"lr": self.lr, "skipped": self.skipped, "layers": {}}
-        for name, c in self.layers.items():
-            meta["layers"][name] = {"bn_layer": c.bn_layer, "K": c.K, "trace_C": c.trace_C}
-            for key in _ARRAY_FIELDS:
-                arrays[f"{name}/{key}"] = getattr(c, key)
-        return save_arrays(path, "FirstStepReport", arrays, meta)
-
     @classmethod
-    def load(cls, path) -> FirstStepReport:
-        """Inverse of :meth:`save`: equal arrays, bit for bit."""
-        arrays, meta = load_arrays(path, "FirstStepReport")
-        layers = {name: FilterComparison(layer=name, **info,
-                                         **{k: arrays[f"{name}/{k}"] for k in _ARRAY_FIELDS})
-                  for name, info in meta["layers"].items()}
-        return cls(lr=meta["lr"], layers=layers, skipped=meta["skipped"])
-
-
-_ARRAY_FIELDS = ("bn_step", "nlms_mu", "nlms_step", "ratio", "rho", "w_norm", "bn_error",
-                 "nlms_error", "scale_invariance")
+    def _example(cls) -> FirstStepReport:
+        F = 3
+        arr = {k: np.linspace(0.5, 1.5, F) for k in ("bn_step", "nlms_mu", "nlms_step", "ratio",
+                                                      "rho", "w_norm")}
+        comp = FilterComparison("conv1", "bn1", 27, 4.5, **arr, bn_error=np.full(F, 1e-5),
+                                nlms_error=np.array([0.1, np.nan, 0.2]),
+                                scale_invariance=np.zeros(F))
+        return cls(1e-4, {"conv1": comp}, {"conv2": "mode 'amplify' is not standard BatchNorm"},
+                   {"lr": 1e-4, "loss": "cross_entropy", "batch_size": 8})
 
 
 def _normalised_change(U, W_new, xhat, gamma, eps):
@@ -415,7 +407,7 @@ def compare_first_step(model, x, y, lr, *, loss: str = "cross_entropy") -> First
         if name in pairs.values():
             g_out[name] = dout
 
-    report = FirstStepReport(lr=lr)
+    report = FirstStepReport(lr=lr, params={"lr": lr, "loss": loss, "batch_size": int(X.shape[0])})
     with _BatchNormSnapshot(model), model.register_forward_hook(fwd), \
             model.register_backward_hook(bwd):
         out = model.forward(X, train=True)

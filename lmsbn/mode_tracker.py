@@ -29,7 +29,7 @@ from .bridge import (
     _combiner_names, _subsample, bn_followers, bn_nlms_quantities, layer_case, layer_weights,
     regressors,
 )
-from .io import load_arrays, save_arrays
+from .io import Result
 from .spectral import Spectrum, autocorrelation
 from .train import Callback
 
@@ -41,7 +41,7 @@ _BN_SERIES = ("bn_step", "nlms_mu", "nlms_step", "ratio", "rho", "w_norm")
 
 
 @dataclass
-class LayerModes:
+class LayerModes(Result):
     r"""The record of one layer (T = number of records, F filters, K taps).
 
     Attributes
@@ -60,6 +60,8 @@ class LayerModes:
         ``"exact"`` or ``"approximate"`` (see :func:`lmsbn.bridge.layer_case`).
     bn : dict of str to ndarray (T, F)
         For a layer followed by BatchNorm: ``bn_step, nlms_mu, nlms_step, ratio, rho, w_norm``.
+    params : dict
+        ``layer``, ``every`` and ``max_rows`` of the tracker that recorded it.
     """
 
     steps: np.ndarray
@@ -74,9 +76,35 @@ class LayerModes:
     modes: np.ndarray
     case: str = "approximate"
     bn: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line: records, the spectrum's extremes at the first and last record, BN/NLMS."""
+        if self.steps.size == 0:
+            return f"{self.params.get('layer', 'layer')}: no records"
+        line = (f"{self.params.get('layer', 'layer')} ({self.case}): {self.steps.size} records, "
+                f"steps {int(self.steps[0])}-{int(self.steps[-1])}; lambda_max "
+                f"{self.lambda_max[0]:.4g} -> {self.lambda_max[-1]:.4g}, spread "
+                f"{self.spread[0]:.4g} -> {self.spread[-1]:.4g}")
+        if "ratio" in self.bn:
+            line += (f"; median BN/NLMS step ratio {np.median(self.bn['ratio'][0]):.3f} -> "
+                     f"{np.median(self.bn['ratio'][-1]):.3f}")
+        return line
+
+    @classmethod
+    def _example(cls, *, bn: bool = True, layer: str = "conv1"):
+        T, F, K = 2, 2, 3
+        w = np.arange(T * F * K, dtype=float).reshape(T, F, K) / 10
+        ev = np.array([[3.0, 1.0, 0.0], [2.5, 1.5, 0.5]])
+        return cls(np.array([0, 5]), ev, ev.sum(1), ev[:, 0], ev[:, -1], np.array([np.inf, 5.0]),
+                   2 / ev[:, 0], w, w - 0.1, np.zeros((T, F, K)),
+                   case="exact" if bn else "approximate",
+                   bn={k: np.full((T, F), v) for k, v in zip(_BN_SERIES, (0.1, 2.0, 0.05, 2.0, 0.5, 1.0))}
+                   if bn else {},
+                   params={"layer": layer, "every": 5, "max_rows": 64})
 
 
-class ModeTracker(Callback):
+class ModeTracker(Callback, Result):
     """A training callback that records the natural modes of each conv/linear layer.
 
     Parameters
@@ -153,7 +181,8 @@ class ModeTracker(Callback):
             series = {k: np.asarray(rows[k]) for k in _SERIES}
             bn = {k: np.asarray(rows[k]) for k in _BN_SERIES} if name in self._bn else {}
             case = layer_case(model, name, trained=self._trained)
-            self.record[name] = LayerModes(**series, case=case, bn=bn)
+            self.record[name] = LayerModes(**series, case=case, bn=bn, params={
+                "layer": name, "every": self.every, "max_rows": self.max_rows})
         del self._rows, self._inputs, self._prev
 
     # ------------------------------------------------------------------ one record
@@ -177,25 +206,34 @@ class ModeTracker(Callback):
             for key in _BN_SERIES:
                 rows[key].append(q[key])
 
-    # ------------------------------------------------------------------ persistence
-    def save(self, path):
-        """Save :attr:`record` to ``path`` (.npz + JSON metadata, no pickle)."""
-        arrays, meta = {}, {"every": self.every, "max_rows": self.max_rows, "layers": {}}
-        for name, rec in self.record.items():
-            meta["layers"][name] = {"case": rec.case, "bn": sorted(rec.bn)}
-            for key in _SERIES:
-                arrays[f"{name}/{key}"] = getattr(rec, key)
-            for key, value in rec.bn.items():
-                arrays[f"{name}/bn/{key}"] = value
-        return save_arrays(path, "ModeTracker", arrays, meta)
+    # ------------------------------------------------------------------ the result protocol
+    @property
+    def params(self) -> dict:
+        """How the record was taken: ``every``, ``max_rows`` and ``layers`` (stored with it)."""
+        return {"every": self.every, "max_rows": self.max_rows,
+                "layers": None if self.layers is None else list(self.layers)}
+
+    def _state(self) -> dict:
+        # A callback, not a dataclass: what it stores is its record and its settings.
+        return {"record": self.record, "params": self.params}
 
     @classmethod
-    def load(cls, path) -> ModeTracker:
-        """A tracker whose :attr:`record` is read from ``path``."""
-        arrays, meta = load_arrays(path, "ModeTracker")
-        tracker = cls(every=meta["every"], max_rows=meta["max_rows"])
-        for name, info in meta["layers"].items():
-            tracker.record[name] = LayerModes(
-                **{k: arrays[f"{name}/{k}"] for k in _SERIES}, case=info["case"],
-                bn={k: arrays[f"{name}/bn/{k}"] for k in info["bn"]})
+    def _from_state(cls, state: dict) -> ModeTracker:
+        p, record = state["params"], state["record"]
+        if not (isinstance(record, dict) and all(isinstance(r, LayerModes) for r in record.values())):
+            raise ValueError("its record is not a dict of LayerModes")
+        tracker = cls(every=p["every"], layers=p["layers"], max_rows=p["max_rows"])
+        tracker.record = record
+        return tracker
+
+    def summary(self) -> str:
+        """One line per tracked layer (see :meth:`LayerModes.summary`)."""
+        lines = [f"ModeTracker (every {self.every} steps, at most {self.max_rows} rows)"]
+        return "\n".join(lines + ["  " + rec.summary() for rec in self.record.values()])
+
+    @classmethod
+    def _example(cls) -> ModeTracker:
+        tracker = cls(every=5, max_rows=64, layers=["conv1", "fc1"])
+        tracker.record = {"conv1": LayerModes._example(),
+                          "fc1": LayerModes._example(bn=False, layer="fc1")}
         return tracker
