@@ -41,7 +41,7 @@ import numpy as np
 from ._version import __version__
 
 __all__ = ["FORMAT_VERSION", "Result", "load_arrays", "load_result", "result_types",
-           "save_arrays"]
+           "rng_param", "save_arrays"]
 
 #: Bumped when the layout of saved files changes incompatibly. 2: the :class:`Result` protocol.
 FORMAT_VERSION = 2
@@ -284,11 +284,16 @@ _REGISTRY: dict[str, type] = {}
 def _short(value, width: int = 40) -> str:
     """A few characters that identify a value: shape and dtype of arrays, keys of dicts."""
     if isinstance(value, np.ndarray):
-        return f"{value.dtype}{list(value.shape)}" if value.size > 4 or value.ndim > 1 \
-            else np.array2string(value, precision=4, separator=",")
+        if value.size > 4 or value.ndim != 1:
+            return f"{value.dtype}{list(value.shape)}"
+        return "[" + ", ".join(_short(x) for x in value.tolist()) + "]"
+    if isinstance(value, float):
+        return f"{value:.4g}"
     if isinstance(value, np.generic):
-        return repr(value.item())
+        return _short(value.item())
     if isinstance(value, dict):
+        if all(type(v) in _JSON_SCALARS for v in value.values()) and len(repr(value)) <= 60:
+            return repr(value)
         keys = list(value)
         more = f", +{len(keys) - 4}" if len(keys) > 4 else ""
         return "{" + ", ".join(map(str, keys[:4])) + more + "}"
@@ -443,6 +448,14 @@ def load_result(path) -> Result:
     if cls is None:
         raise ValueError(f"{path} holds a {kind!r} result, which is no registered result type")
     return cls._decode_file(path, arrays, header)
+
+
+def rng_param(rng):
+    """An ``rng`` argument as a result's ``params`` records it: the seed (int) or None as given;
+    for a Generator only its type name, since its state is not a seed one could re-run with."""
+    if rng is None or isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return None if rng is None else int(rng)
+    return type(rng).__name__
 
 
 def result_types() -> dict:
