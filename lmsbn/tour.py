@@ -196,12 +196,12 @@ def _section_sweep(out, figures, summary, X, y, quick, seed):
     s = res.separation
     summary["lr_sweep"] = {"lrs": res.lrs.tolist(), "norms": list(res.norms),
                            "max_stable_lr": s.get("max_stable_lr"), "recovery": s.get("recovery"),
-                           "separating_lrs": s.get("separating_lrs"), "verdict": res.verdict}
+                           "separating_lrs": s.get("separating_lrs"), "verdict": res.verdict()}
     caption = (f"Learning-rate sweep over the normalisation variants (final loss; X marks a "
                f"diverged run): small_cnn of widths {tuple(res.params['widths'])}, "
                f"{res.params['steps']} steps, {res.params['n_train']} training images; a smaller "
                f"network and budget than the training section's, so their divergence points need "
-               f"not agree. " + res.verdict.replace("\n", " "))
+               f"not agree. " + res.verdict().replace("\n", " "))
     stable = s.get("max_stable_lr") or {}
     headline = ("largest stable lr: " + ", ".join(f"{n} {v:g}" for n, v in stable.items())
                 + (f"; full and suppress stay finite where amplify diverges at lr "
@@ -225,11 +225,11 @@ def _section_first_step(out, figures, summary, X, y, quick, seed):
                "median_bn_error": float(np.median(c.bn_error)),
                "median_nlms_error": float(np.median(c.nlms_error))}
         for name, c in res.report.layers.items()}
-    summary["first_step"]["verdict"] = res.verdict
+    summary["first_step"]["verdict"] = res.verdict()
     caption = ("BatchNorm against NLMS. Left: on the first step, per filter, the ratio of "
                "BatchNorm's effective step lr gamma^2 / sigma^2 to the NLMS step, and rho = "
                "K w^T C w / (||w||^2 tr C). Right: how that ratio moves during training. "
-               + res.verdict.replace("\n", " "))
+               + res.verdict().replace("\n", " "))
     first = summary["first_step"]
     headline = ("first-step BatchNorm/NLMS step ratio (median): "
                 + ", ".join(f"{n} {first[n]['median_ratio']:.2f}" for n in res.report.layers)

@@ -208,8 +208,8 @@ def test_verdict_agrees_when_the_numbers_follow_the_claim():
     assert sep["recovery"]["amplify"] == pytest.approx(1.2 / 1.3)
     assert sep["recovery"]["suppress"] == pytest.approx(0.2 / 1.3)
     assert sep["separating_lrs"] == pytest.approx(list(res.lrs[2:]))
-    assert res.verdict.count("as claim (2) predicts") == 2
-    assert "diverges at lr" in res.verdict
+    assert res.verdict().count("as claim (2) predicts") == 2
+    assert "diverges at lr" in res.verdict()
 
 
 def test_verdict_judges_most_of_the_gain_lr_by_lr():
@@ -219,27 +219,27 @@ def test_verdict_judges_most_of_the_gain_lr_by_lr():
                       [2.2, 2.2, 0.6, 0.6]],
                      [[0, 0, 1, 1], [0, 0, 0, 0], [0, 0, 1, 1], [0, 0, 0, 0]])
     assert res.separation["recovery"]["amplify"] == pytest.approx((1.0 + 0.1 / 1.3) / 2)
-    assert "most of it at 1 of 2 low lrs and suppress at 0 of 2" in res.verdict
-    assert "no consistent separation" in res.verdict
+    assert "most of it at 1 of 2 low lrs and suppress at 0 of 2" in res.verdict()
+    assert "no consistent separation" in res.verdict()
 
 
 def test_verdict_reports_the_opposite_when_the_numbers_say_so():
     res = _synthetic([[2.3, 2.3, 2.3, 2.3], [2.3, 1.0, 0.5, 0.5], [2.3, 2.1, 0.6, 0.6],
                       [2.3, 1.1, 9, 9]],
                      [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 1]])
-    assert "opposite of claim (2)" in res.verdict
-    assert "not confirmed" in res.verdict and "never diverges" in res.verdict
+    assert "opposite of claim (2)" in res.verdict()
+    assert "not confirmed" in res.verdict() and "never diverges" in res.verdict()
     assert res.separation["separating_lrs"] == []
 
 
 def test_verdict_says_untestable_without_a_gap_or_without_the_variants():
     flat = _synthetic(np.full((4, 4), 2.3), np.zeros((4, 4)))
-    assert "cannot be tested" in flat.verdict
+    assert "cannot be tested" in flat.verdict()
     per_norm = ("final_loss", "steps_to_target", "diverged", "diverged_at", "reason",
                 "eval_accuracy", "loss_curves", "errors")
     partial = LRSweep(("none", "full"), flat.lrs, flat.seeds,
                       *(getattr(flat, k)[:2] for k in per_norm), ("conv1",), np.ones((2, 1)), {})
-    assert "needs the norms" in partial.verdict
+    assert "needs the norms" in partial.verdict()
 
 
 @pytest.mark.parametrize("kwargs, err, match", [
@@ -309,7 +309,7 @@ def test_first_step_drift_records(first):
         q = first.quartiles(name, "rho")
         assert q.shape == (T, 3) and np.all(q[:, 0] <= q[:, 1]) and np.all(q[:, 1] <= q[:, 2])
         assert np.all(d["w_norm"] > 0)
-    verdict = first.verdict
+    verdict = first.verdict()
     assert "first step" in verdict and "after 8 steps" in verdict
     with pytest.raises(ValueError, match="quantity"):
         first.quartiles("conv1", "nonsense")

@@ -30,16 +30,16 @@ Speed and Stability Using Classical Adaptive Filter Theory", arXiv:2002.10674.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._checks import as_generator, check_choice, check_int, check_positive
 from ..bridge import (
-    COMBINERS, FilterComparison, FirstStepReport, ModeTracker, capture_regressors,
-    compare_first_step, layer_weights,
+    COMBINERS, FirstStepReport, ModeTracker, capture_regressors, compare_first_step,
+    layer_weights,
 )
-from ..io import load_arrays, save_arrays
+from ..io import Result
 from ..nn import Conv2d, small_cnn
 from ..spectral import Spectrum, channel_blocks
 from ..train import train
@@ -55,28 +55,6 @@ def _seed(gen):
     return int(gen.integers(2**32))
 
 
-def _flatten(prefix, nested, out):
-    """{a: {b: array}} -> out["prefix/a/b"] = array (layer and norm names never contain '/')."""
-    for key, value in nested.items():
-        if isinstance(value, dict):
-            _flatten(f"{prefix}/{key}", value, out)
-        else:
-            out[f"{prefix}/{key}"] = value
-    return out
-
-
-def _unflatten(prefix, arrays):
-    nested = {}
-    for key, value in arrays.items():
-        if key.startswith(prefix + "/"):
-            *path, leaf = key[len(prefix) + 1:].split("/")
-            node = nested
-            for p in path:
-                node = node.setdefault(p, {})
-            node[leaf] = value
-    return nested
-
-
 def _eigen_stats(ev):
     lmin = float(ev[-1])
     return {"lambda_max": float(ev[0]), "lambda_min": lmin, "trace": float(np.sum(ev)),
@@ -85,7 +63,7 @@ def _eigen_stats(ev):
 
 # ------------------------------------------------------------------------------ eigen_spectra
 @dataclass
-class EigenSpectra:
+class EigenSpectra(Result):
     """Per-layer input-autocorrelation spectra with and without BatchNorm (claim 1).
 
     Attributes
@@ -161,25 +139,19 @@ class EigenSpectra:
                         f"trace {st['trace']:10.4g}  scale ratio {ratios[layer]:8.4g}")
         return "\n".join(lines)
 
-    def save(self, path):
-        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
-        arrays = {}
-        for name in ("eigenvalues", "eigenvalues_scaled", "eigenvalues_centered", "block_powers"):
-            _flatten(name, getattr(self, name), arrays)
-        _flatten("train_loss", self.train_loss, arrays)
-        meta = {"norms": list(self.norms), "layers": list(self.layers), "diverged": self.diverged,
-                "params": self.params}
-        return save_arrays(path, "chai.EigenSpectra", arrays, meta)
-
     @classmethod
-    def load(cls, path) -> EigenSpectra:
-        """Inverse of :meth:`save`: equal arrays, bit for bit."""
-        arrays, meta = load_arrays(path, "chai.EigenSpectra")
-        nested = {name: _unflatten(name, arrays) for name in
-                  ("eigenvalues", "eigenvalues_scaled", "eigenvalues_centered", "block_powers",
-                   "train_loss")}
-        return cls(norms=tuple(meta["norms"]), layers=tuple(meta["layers"]),
-                   diverged=meta["diverged"], params=meta["params"], **nested)
+    def _example(cls) -> EigenSpectra:
+        ev = {"conv1": np.array([4.0, 1.0, 0.0]), "fc1": np.array([2.0, 0.5])}
+        nest = lambda f: {n: {st: {k: f * v for k, v in ev.items()} for st in STAGES}  # noqa: E731
+                          for n in ("none", "full")}
+        trained_nan = nest(1.0)
+        trained_nan["none"]["trained"] = {k: np.full_like(v, np.nan) for k, v in ev.items()}
+        return cls(("none", "full"), ("conv1", "fc1"), trained_nan, nest(100.0), nest(0.5),
+                   {n: {st: {"conv1": np.array([1.0, 2.0, 3.0])} for st in STAGES}
+                    for n in ("none", "full")},
+                   {"none": np.array([2.3, np.inf]), "full": np.array([2.3, 1.9])},
+                   {"none": True, "full": False},
+                   {"scale": 10.0, "steps": 2, "lr": 0.05, "center": True, "seed": 0})
 
 
 def eigen_spectra(*, X=None, y=None, norms=("none", "full"), steps: int = 60, lr: float = 0.05,
@@ -303,7 +275,7 @@ _BN_KEYS = ("ratio", "rho", "w_norm", "bn_step", "nlms_step")
 
 
 @dataclass
-class FirstStep:
+class FirstStep(Result):
     """BatchNorm versus NLMS on the first step and the drift afterwards (claim 3).
 
     Attributes
@@ -333,7 +305,6 @@ class FirstStep:
         quantity = check_choice(quantity, "quantity", _BN_KEYS)
         return np.percentile(self.drift[layer][quantity], [25, 50, 75], axis=1).T
 
-    @property
     def verdict(self) -> str:
         """Claim (3) judged from the numbers: first-step agreement, then the drift."""
         lines = []
@@ -372,37 +343,15 @@ class FirstStep:
 
     def summary(self) -> str:
         """A readable text report of the result, with its numbers."""
-        return self.report.summary() + "\n" + self.verdict
-
-    def save(self, path):
-        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
-        arrays = {"loss": self.loss}
-        rep = {"lr": self.report.lr, "skipped": self.report.skipped, "layers": {}}
-        for name, c in self.report.layers.items():
-            rep["layers"][name] = {"bn_layer": c.bn_layer, "K": c.K, "trace_C": c.trace_C}
-            for f in _REPORT_ARRAYS:
-                arrays[f"report/{name}/{f}"] = getattr(c, f)
-        _flatten("steps", self.steps, arrays)
-        _flatten("drift", self.drift, arrays)
-        meta = {"report": rep, "diverged": self.diverged, "params": self.params}
-        return save_arrays(path, "chai.FirstStep", arrays, meta)
+        return self.report.summary() + "\n" + self.verdict()
 
     @classmethod
-    def load(cls, path) -> FirstStep:
-        """Inverse of :meth:`save`: equal arrays, bit for bit."""
-        arrays, meta = load_arrays(path, "chai.FirstStep")
-        rep = meta["report"]
-        flat = _unflatten("report", arrays)
-        report = FirstStepReport(lr=rep["lr"], skipped=rep["skipped"], layers={
-            name: FilterComparison(layer=name, **info, **flat[name])
-            for name, info in rep["layers"].items()})
-        return cls(report=report, steps=_unflatten("steps", arrays),
-                   drift=_unflatten("drift", arrays), loss=arrays["loss"],
-                   diverged=meta["diverged"], params=meta["params"])
-
-
-_REPORT_ARRAYS = tuple(f.name for f in fields(FilterComparison)
-                       if f.name not in ("layer", "bn_layer", "K", "trace_C"))
+    def _example(cls) -> FirstStep:
+        T, F = 3, 3
+        drift = {k: np.linspace(0.9, 1.4, T * F).reshape(T, F) for k in _BN_KEYS}
+        return cls(FirstStepReport._example(), {"conv1": np.array([0, 4, 8])}, {"conv1": drift},
+                   np.array([2.3, 2.1, 1.9, np.nan]), False,
+                   {"lr": 0.1, "probe_lr": 1e-4, "steps": 9, "every": 4, "seed": 0})
 
 
 def first_step(*, X=None, y=None, lr: float = 0.1, probe_lr: float = 1e-4, steps: int = 100,

@@ -22,7 +22,7 @@ import numpy as np
 
 from .._checks import as_float_array, as_generator, check_int, check_positive
 from ..bridge import layer_spectra
-from ..io import load_arrays, save_arrays
+from ..io import Result, rng_param
 from ..nn import NORMS, small_cnn
 from ..sweep import run_sweep
 from ..train import evaluate, train
@@ -66,12 +66,8 @@ def _train_point(*, norm, lr, seed, steps, batch_size, widths, target_loss, data
             "diverged_at": h.diverged_at, "reason": h.reason, "eval_accuracy": acc, "curve": curve}
 
 
-_ARRAYS = ("lrs", "seeds", "final_loss", "steps_to_target", "diverged", "diverged_at", "reason",
-           "eval_accuracy", "loss_curves", "errors", "layer_lambda_max")
-
-
 @dataclass
-class LRSweep:
+class LRSweep(Result):
     r"""The learning-rate sweep of :func:`lr_sweep`; arrays are indexed ``[norm, lr, seed]``.
 
     Attributes
@@ -167,7 +163,7 @@ class LRSweep:
     # ---------------------------------------------------------------- claim (2)
     @property
     def separation(self) -> dict:
-        """The numbers behind claim (2); see :attr:`verdict` for how they are read.
+        """The numbers behind claim (2); see :meth:`verdict` for how they are read.
 
         Keys: ``baseline`` (``"none"`` if swept, else ``"center"``: what "full's speed" is
         measured against), ``low_lrs`` (lower half of the grid, where ``full`` beats the
@@ -219,7 +215,6 @@ class LRSweep:
                 "max_stable_lr": dict(zip(self.norms, map(float, self.max_stable_lr))),
                 "separating_lrs": sep, "none_diverged_lrs": none_div}
 
-    @property
     def verdict(self) -> str:
         """Claim (2) read from :attr:`separation`: agree, disagree or untestable, with numbers."""
         s = self.separation
@@ -299,22 +294,23 @@ class LRSweep:
             lines.append(f"  {n:<9} 2/lambda_max = {self.predicted_bound[k]:.3g} ({layer}); "
                          f"divergence lr {self.divergence_lr[k]:.3g}; largest stable lr "
                          f"{self.max_stable_lr[k]:.3g}; ratio {self.bound_ratio[k]:.3g}")
-        return "\n".join(lines + [self.verdict])
-
-    # ---------------------------------------------------------------- persistence
-    def save(self, path):
-        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
-        arrays = {k: getattr(self, k) for k in _ARRAYS}
-        meta = {"norms": list(self.norms), "bound_layers": list(self.bound_layers),
-                "params": self.params}
-        return save_arrays(path, "chai.LRSweep", arrays, meta)
+        return "\n".join(lines + [self.verdict()])
 
     @classmethod
-    def load(cls, path) -> LRSweep:
-        """Inverse of :meth:`save`: equal arrays, bit for bit."""
-        arrays, meta = load_arrays(path, "chai.LRSweep")
-        return cls(norms=tuple(meta["norms"]), bound_layers=tuple(meta["bound_layers"]),
-                   params=meta["params"], **{k: arrays[k] for k in _ARRAYS})
+    def _example(cls) -> LRSweep:
+        norms, L, S = ("none", "full", "amplify", "suppress"), 3, 2
+        shape = (len(norms), L, S)
+        div = np.zeros(shape, bool)
+        div[0, 2], div[2, 2, 0] = True, True
+        loss = np.where(div, np.inf, np.linspace(0.5, 2.0, div.size).reshape(shape))
+        curves = np.repeat(loss[..., None], 4, axis=3)
+        curves[div] = [2.3, np.nan, np.nan, np.nan]
+        reason = np.where(div, "loss is not finite (inf)", "")
+        return cls(norms, np.array([0.01, 0.1, 1.0]), np.array([0, 1]), loss,
+                   np.where(div, -1, 3), div, np.where(div, 1, -1), reason,
+                   np.where(div, np.nan, 0.5), curves, np.full(shape, ""), ("conv1", "fc1"),
+                   np.array([[4.0, 2.0], [1.0, 0.5], [2.0, 1.0], [1.5, 0.7]]),
+                   {"steps": 4, "batch_size": 8, "target_loss": 1.5, "widths": [4, 8], "rng": 0})
 
 
 def lr_sweep(*, lrs=None, norms=NORMS, seeds=(0,), steps=None, batch_size: int = 32,
@@ -421,7 +417,8 @@ def lr_sweep(*, lrs=None, norms=NORMS, seeds=(0,), steps=None, batch_size: int =
     lam = _initial_lambda_max(norms, Xtr, n_classes, widths, seeds[0], n_probe, rng)
     params = {"steps": steps, "batch_size": batch_size, "target_loss": target_loss,
               "widths": list(widths), "n_train": int(Xtr.shape[0]), "n_eval": n_eval,
-              "n_probe": n_probe, "rng": rng, "quick": quick,
+              "n_probe": n_probe, "quick": quick,
+              "rng": rng_param(rng),
               "data": "shapes" if X is None else "given"}
     return LRSweep(norms, lrs, np.asarray(seeds, dtype=np.int64), out["final_loss"],
                    out["steps_to_target"], out["diverged"], out["diverged_at"],
