@@ -156,11 +156,11 @@ def test_same_lr_comparison_runs_and_roundtrips(tmp_path):
     res = B.same_lr_comparison(steps=8, n=64, widths=(4,), window=4, rng=0)
     assert res.loss.shape == (4, 8)
     assert list(res.labels) == ["BN", "no BN", "BN", "no BN"]
-    assert "lr=" in res.verdict
+    assert "lr=" in res.verdict()
     res.save(tmp_path / "s")
     back = B.SameLRComparison.load(tmp_path / "s.npz")
     np.testing.assert_array_equal(back.loss, res.loss)
-    assert back.verdict == res.verdict
+    assert back.verdict() == res.verdict() and back.params == res.params
     ax = plot_same_lr(res)
     assert len(ax.lines) == 4
     plt.close("all")

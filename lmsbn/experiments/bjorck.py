@@ -11,8 +11,8 @@ Four experiments on the library's own layers (tutorial 08 runs them):
 * :func:`lyapunov_exponents` and :func:`random_matrix_products` -- the random-matrix view: the log
   condition number of a product of :math:`L` Gaussian matrices grows linearly in :math:`L`.
 
-Each experiment returns a dataclass with ``summary()``, ``save(path)`` and ``load(path)``
-(:mod:`lmsbn.io`); :func:`lyapunov_exponents` and :func:`digamma` return arrays.
+Each experiment returns a :class:`lmsbn.io.Result` (``summary()``, ``save(path)``, ``load(path)``,
+its arguments in ``params``); :func:`lyapunov_exponents` and :func:`digamma` return arrays.
 
 References
 ----------
@@ -21,12 +21,12 @@ J. Bjorck, C. Gomes, B. Selman, K. Q. Weinberger. Understanding Batch Normalizat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._checks import as_float_array, as_generator, check_int, check_positive
-from ..io import load_arrays, save_arrays
+from ..io import Result, rng_param
 from ..nn import functional as F
 from ..nn.layers import BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, ReLU
 from ..nn.sequential import Sequential
@@ -55,22 +55,9 @@ def _data(X, y, n, size, rng):
     return X, y
 
 
-class _Saveable:
-    """save/load for a dataclass of arrays plus scalar/str metadata fields."""
-
-    _kind = ""
-    _meta_fields: tuple[str, ...] = ()
-
-    def save(self, path):
-        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
-        arrays = {k: v for k, v in vars(self).items() if k not in self._meta_fields}
-        return save_arrays(path, self._kind, arrays, {k: getattr(self, k) for k in self._meta_fields})
-
-    @classmethod
-    def load(cls, path):
-        """Inverse of :meth:`save`: equal arrays, bit for bit."""
-        arrays, meta = load_arrays(path, cls._kind)
-        return cls(**arrays, **{k: meta[k] for k in cls._meta_fields})
+def _args(rng, X=None, **kwargs) -> dict:
+    """An experiment's arguments as its result stores them in ``params`` (JSON-able)."""
+    return {**kwargs, "data": "procedural" if X is None else "given", "rng": rng_param(rng)}
 
 
 def deep_plain_cnn(depth: int = 12, width: int = 8, *, in_channels: int = 3, num_classes: int = 10,
@@ -98,10 +85,12 @@ def deep_plain_cnn(depth: int = 12, width: int = 8, *, in_channels: int = 3, num
 
 # ---------------------------------------------------------------------- 1. same learning rate
 @dataclass
-class SameLRComparison(_Saveable):
+class SameLRComparison(Result):
     """Loss curves of BN and no-BN nets at a small and a large learning rate.
 
-    ``loss`` has shape (4, steps) in the row order of ``labels`` (NaN after a divergence).
+    ``loss`` has shape (4, steps) in the row order of ``labels`` (NaN after a divergence): BN and
+    no BN at ``lrs[0]``, then BN and no BN at ``lrs[2]``. ``params`` holds the arguments of
+    :func:`same_lr_comparison`.
     """
 
     labels: np.ndarray
@@ -109,16 +98,43 @@ class SameLRComparison(_Saveable):
     loss: np.ndarray
     diverged: np.ndarray
     final_loss: np.ndarray
-    verdict: str = ""
-    _kind = "bjorck.SameLRComparison"
-    _meta_fields = ("verdict",)
+    params: dict = field(default_factory=dict)
+
+    #: "Train alike": final losses within this fraction of the larger one (lmsbn's threshold).
+    ALIKE = 0.25
+
+    def verdict(self) -> str:
+        """The claim judged from the stored final losses (the rule: :func:`same_lr_comparison`)."""
+        if len(self.final_loss) != 4:
+            return "the verdict needs the four runs of same_lr_comparison (BN/no BN x two lrs)"
+        final, div = self.final_loss, self.diverged
+        alike = bool(np.all(np.isfinite(final[:2])) and
+                     abs(final[0] - final[1]) < self.ALIKE * max(final[0], final[1]))
+        larger = bool(np.isfinite(final[2]) and final[2] < final[0] and
+                      (div[3] or final[3] > final[2]))
+        return (f"at lr={self.lrs[0]:g} BN and no-BN {'train alike' if alike else 'differ'} "
+                f"(final loss {final[0]:.3f} vs {final[1]:.3f}); at lr={self.lrs[2]:g} BN "
+                + ("reaches a lower loss than at the small rate" if final[2] < final[0]
+                   else "does not improve")
+                + f" ({final[2]:.3f}) while no-BN "
+                + ("diverged" if div[3] else f"ends at {final[3]:.3f}")
+                + (" -> BatchNorm's benefit is the larger learning rate." if alike and larger
+                   else " -> the claim is NOT supported by this run."))
 
     def summary(self) -> str:
         """A readable text report of the result, with its numbers."""
         rows = [f"  {lab:<18s} lr={lr:<8g} final loss "
                 + ("diverged" if d else f"{fl:.4f}")
                 for lab, lr, d, fl in zip(self.labels, self.lrs, self.diverged, self.final_loss)]
-        return "\n".join(["Same-learning-rate comparison (Bjorck et al. 2018)", *rows, self.verdict])
+        return "\n".join(["Same-learning-rate comparison (Bjorck et al. 2018)", *rows,
+                          self.verdict()])
+
+    @classmethod
+    def _example(cls) -> SameLRComparison:
+        loss = np.array([[2.3, 1.5, 1.2], [2.3, 1.6, 1.25], [2.3, 1.0, 0.8], [2.3, 1e4, np.nan]])
+        return cls(np.array(["BN", "no BN", "BN", "no BN"]), np.array([0.02, 0.02, 0.5, 0.5]),
+                   loss, np.array([False, False, False, True]), np.array([1.2, 1.25, 0.8, np.inf]),
+                   _args(0, small_lr=0.02, large_lr=0.5, steps=3))
 
 
 def same_lr_comparison(X=None, y=None, *, small_lr: float = 0.02, large_lr: float = 0.5,
@@ -161,6 +177,8 @@ def same_lr_comparison(X=None, y=None, *, small_lr: float = 0.02, large_lr: floa
     large_lr = check_positive(large_lr, "large_lr")
     steps = check_int(steps, "steps", min_value=1)
     window = min(check_int(window, "window", min_value=1), steps)
+    args = _args(rng, X, small_lr=small_lr, large_lr=large_lr, steps=steps, batch_size=batch_size,
+                 widths=[int(w) for w in widths], n=n, size=size, window=window)
     rng = as_generator(rng)
     X, y = _data(X, y, n, size, rng)
     seed_w, seed_t = (int(s) for s in rng.integers(0, 2**31, size=2))
@@ -178,23 +196,12 @@ def same_lr_comparison(X=None, y=None, *, small_lr: float = 0.02, large_lr: floa
             final[i] = float(np.mean(hist.loss[-window:]))
         labels.append("BN" if norm == "full" else "no BN")
         lrs.append(lr)
-    alike = bool(np.all(np.isfinite(final[:2])) and
-                 abs(final[0] - final[1]) < 0.25 * max(final[0], final[1]))
-    larger = bool(np.isfinite(final[2]) and final[2] < final[0] and
-                  (diverged[3] or final[3] > final[2]))
-    verdict = (f"at lr={small_lr:g} BN and no-BN {'train alike' if alike else 'differ'} "
-               f"(final loss {final[0]:.3f} vs {final[1]:.3f}); at lr={large_lr:g} BN "
-               f"{'reaches a lower loss than at the small rate' if final[2] < final[0] else 'does not improve'}"
-               f" ({final[2]:.3f}) while no-BN "
-               + ("diverged" if diverged[3] else f"ends at {final[3]:.3f}")
-               + (" -> BatchNorm's benefit is the larger learning rate." if alike and larger
-                  else " -> the claim is NOT supported by this run."))
-    return SameLRComparison(np.array(labels), np.array(lrs), loss, diverged, final, verdict)
+    return SameLRComparison(np.array(labels), np.array(lrs), loss, diverged, final, args)
 
 
 # ---------------------------------------------------------------------- 2. activation growth
 @dataclass
-class ActivationGrowth(_Saveable):
+class ActivationGrowth(Result):
     """Per-layer channel means and variances after a fraction alpha of one large SGD step.
 
     ``means[k, a, l, c]`` and ``variances[k, a, l, c]``: net ``k`` (0 = no BN, 1 = BN), fraction
@@ -205,8 +212,15 @@ class ActivationGrowth(_Saveable):
     means: np.ndarray
     variances: np.ndarray
     lr: float = 0.0
-    _kind = "bjorck.ActivationGrowth"
-    _meta_fields = ("lr",)
+    params: dict = field(default_factory=dict)
+
+    @classmethod
+    def _example(cls) -> ActivationGrowth:
+        fr = np.array([0.0, 1.0])
+        means = np.arange(2 * 2 * 3 * 2, dtype=float).reshape(2, 2, 3, 2) / 10
+        variances = 1.0 + means
+        variances[0, 1, 2] = [np.inf, 1e30]    # an exploding deep layer
+        return cls(fr, means, variances, 10.0, _args(0, depth=3, width=2, lr=10.0, n=4, size=8))
 
     def relative_variance(self) -> np.ndarray:
         """Mean channel variance of each block relative to its value at alpha = 0, shape (2, A, L).
@@ -273,6 +287,7 @@ def activation_growth(*, depth: int = 12, width: int = 8, fractions=np.linspace(
     """
     fractions = as_float_array(fractions, "fractions", ndim=1)
     lr = check_positive(lr, "lr")
+    args = _args(rng, X, depth=depth, width=width, lr=lr, n=n, size=size)
     rng = as_generator(rng)
     X, y = _data(X, y, n, size, rng)
     seed = int(rng.integers(0, 2**31))
@@ -304,12 +319,12 @@ def activation_growth(*, depth: int = 12, width: int = 8, fractions=np.linspace(
                     means[k, a, l] = act.mean(axis=(0, 2, 3))
                     variances[k, a, l] = act.var(axis=(0, 2, 3))
             handle.remove()
-    return ActivationGrowth(fractions, means, variances, lr)
+    return ActivationGrowth(fractions, means, variances, lr, args)
 
 
 # ---------------------------------------------------------------------- 3. gradient statistics
 @dataclass
-class GradientStatistics(_Saveable):
+class GradientStatistics(Result):
     r"""Per-layer statistics of conv-weight gradients, for a net without (row 0) and with BN (row 1).
 
     Attributes
@@ -336,8 +351,16 @@ class GradientStatistics(_Saveable):
     agreement: np.ndarray
     top_channel_share: np.ndarray
     lr: float = 0.0
-    _kind = "bjorck.GradientStatistics"
-    _meta_fields = ("lr",)
+    params: dict = field(default_factory=dict)
+
+    @classmethod
+    def _example(cls) -> GradientStatistics:
+        edges = np.broadcast_to(np.linspace(-8, 8, 4), (2, 2, 4)).copy()
+        counts = np.array([[[1.0, 5, 1], [0, 7, 0]], [[2, 3, 2], [1, 5, 1]]])
+        kurt = np.array([[3.5, np.nan], [0.1, -0.2]])
+        return cls(edges, counts, kurt, np.array([[0.9, 0.8], [0.2, 0.3]]),
+                   np.array([[0.6, 0.7], [0.3, 0.3]]), 0.0,
+                   _args(0, depth=2, width=2, n=4, size=8, bins=3, lr=0.0))
 
     def summary(self) -> str:
         """A readable text report of the result, with its numbers."""
@@ -413,6 +436,7 @@ def gradient_statistics(*, depth: int = 8, width: int = 8, n: int = 32, size: in
     """
     bins = check_int(bins, "bins", min_value=2)
     lr = check_positive(lr, "lr", allow_zero=True)
+    args = _args(rng, X, depth=depth, width=width, n=n, size=size, bins=bins, lr=lr)
     rng = as_generator(rng)
     X, y = _data(X, y, n, size, rng)
     seed = int(rng.integers(0, 2**31))
@@ -445,7 +469,7 @@ def gradient_statistics(*, depth: int = 8, width: int = 8, n: int = 32, size: in
             agree[k, l] = float(np.mean(np.abs(g[ok]) / denom[ok]))
             per_channel = (g.reshape(shape[0], -1) ** 2).sum(axis=1)
             share[k, l] = float(per_channel.max() / per_channel.sum())
-    return GradientStatistics(edges, counts, kurt, agree, share, float(lr))
+    return GradientStatistics(edges, counts, kurt, agree, share, float(lr), args)
 
 
 # ---------------------------------------------------------------------- 4. random matrices
@@ -514,14 +538,18 @@ def lyapunov_exponents(n: int) -> np.ndarray:
 
 
 @dataclass
-class MatrixProducts(_Saveable):
+class MatrixProducts(Result):
     """Log condition numbers of Gaussian matrix products, ``log_cond[t, L-1]`` for depth L."""
 
     depths: np.ndarray
     log_cond: np.ndarray
     n: int = 0
-    _kind = "bjorck.MatrixProducts"
-    _meta_fields = ("n",)
+    params: dict = field(default_factory=dict)
+
+    @classmethod
+    def _example(cls) -> MatrixProducts:
+        return cls(np.arange(1, 4), np.array([[1.9, 4.1, 6.0], [2.1, 3.9, 6.2]]), 16,
+                   {"n": 16, "depth": 3, "trials": 2, "rng": 0})
 
     @property
     def slope(self) -> float:
@@ -565,6 +593,7 @@ def random_matrix_products(n: int = 16, depth: int = 50, trials: int = 20, rng=N
     n = check_int(n, "n", min_value=2)
     depth = check_int(depth, "depth", min_value=1)
     trials = check_int(trials, "trials", min_value=1)
+    args = {"n": n, "depth": depth, "trials": trials, "rng": rng_param(rng)}
     rng = as_generator(rng)
     log_cond = np.zeros((trials, depth))
     for t in range(trials):
@@ -575,4 +604,4 @@ def random_matrix_products(n: int = 16, depth: int = 50, trials: int = 20, rng=N
             Q, R = np.linalg.qr(M @ Q)
             S += np.log(np.abs(np.diag(R)))
             log_cond[t, l] = S[0] - S[-1]
-    return MatrixProducts(np.arange(1, depth + 1), log_cond, n)
+    return MatrixProducts(np.arange(1, depth + 1), log_cond, n, args)
