@@ -123,6 +123,7 @@ def test_gamma_lr_sweep_tiny(tmp_path):
     back = W.GammaLRSweep.load(tmp_path / "w.npz")
     for k, v in vars(res).items():
         np.testing.assert_array_equal(getattr(back, k), v)
+    assert back.params == res.params and res.params["momentum"] == 0.5
     ax = plot_gamma_lr_map(res)
     assert ax.get_xlabel() == "log10 learning rate"
     np.testing.assert_allclose(ax.lines[0].get_xdata(), np.log10(res.predicted_lr))

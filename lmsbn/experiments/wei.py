@@ -20,12 +20,12 @@ networks: mean field approach. AISTATS 2019.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._checks import as_float_array, as_generator, check_int, check_positive
-from ..io import load_arrays, save_arrays
+from ..io import Result, rng_param
 from ..sweep import grid, run_sweep
 from .fisher import FIMEstimate, fim_explicit, fim_lambda_max, fim_matvec
 
@@ -213,7 +213,7 @@ def mean_field_lambda_max(depth: int, width: int, *, gamma=None, sigma_w2: float
 
 # ------------------------------------------------------------------------------- the sweep
 @dataclass
-class GammaLRSweep:
+class GammaLRSweep(Result):
     """Final losses over a grid of BN gamma x learning rate, with the predicted eta*.
 
     Attributes
@@ -230,6 +230,8 @@ class GammaLRSweep:
         :math:`2C(1+m)/\\lambda_{max}` (the factor C: lmsbn's MSE averages over the C outputs).
     measured_lr : ndarray, shape (G,)
         Smallest learning rate of the grid that diverged (inf if none did).
+    params : dict
+        The arguments of :func:`gamma_lr_sweep`.
     """
 
     gammas: np.ndarray
@@ -239,7 +241,7 @@ class GammaLRSweep:
     lambda_max: np.ndarray
     predicted_lr: np.ndarray
     measured_lr: np.ndarray
-    _kind = "wei.GammaLRSweep"
+    params: dict = field(default_factory=dict)
 
     def labels(self):
         """Row labels of the sweep map, one per gamma (and the plain net)."""
@@ -281,15 +283,15 @@ class GammaLRSweep:
         """A readable text report of the result, with its numbers."""
         return "gamma x lr sweep (Wei et al. 2019)\n" + self.verdict()
 
-    def save(self, path):
-        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
-        return save_arrays(path, self._kind, dict(vars(self)), {})
-
     @classmethod
-    def load(cls, path):
-        """Inverse of :meth:`save`: equal arrays, bit for bit."""
-        arrays, _ = load_arrays(path, cls._kind)
-        return cls(**arrays)
+    def _example(cls) -> GammaLRSweep:
+        lrs = np.array([0.1, 1.0, 10.0])
+        final = np.array([[0.5, np.inf, np.inf], [0.3, 0.2, np.inf], [0.35, 0.25, np.inf]])
+        div = ~np.isfinite(final)
+        return cls(np.array([np.nan, 0.5, 1.0]), lrs, final, div, np.array([40.0, 8.0, 12.0]),
+                   np.array([0.5, 2.5, 1.7]), np.array([1.0, 10.0, 10.0]),
+                   {"gammas": [0.5, 1.0], "include_plain": True, "steps": 3, "momentum": 0.0,
+                    "rng": 0})
 
 
 def _run_cell(*, X, T, widths, gamma, lr, steps, batch_size, momentum, seed_w, seed_t, window):
@@ -378,6 +380,11 @@ def gamma_lr_sweep(*, gammas=(0.25, 0.5, 1.0, 2.0, 4.0), lrs=None, steps: int = 
     steps = check_int(steps, "steps", min_value=1)
     window = min(check_int(window, "window", min_value=1), steps)
     n_jobs = check_int(n_jobs, "n_jobs", min_value=1)
+    args = {"gammas": [float(g) for g in gam[~np.isnan(gam)]], "lrs": lrs.tolist(), "steps": steps,
+            "batch_size": batch_size, "momentum": momentum, "widths": [int(w) for w in widths],
+            "n": n, "size": size, "include_plain": include_plain, "fim_iters": fim_iters,
+            "window": window, "data": "procedural" if X is None else "given",
+            "rng": rng_param(rng)}
     rng = as_generator(rng)
     if X is None:
         from ..data import shapes
@@ -406,4 +413,4 @@ def gamma_lr_sweep(*, gammas=(0.25, 0.5, 1.0, 2.0, 4.0), lrs=None, steps: int = 
     final = np.array([r.value[0] for r in results]).reshape(gam.size, lrs.size)
     div = np.array([r.value[1] for r in results]).reshape(gam.size, lrs.size)
     measured = np.array([lrs[row][0] if row.any() else np.inf for row in div])
-    return GammaLRSweep(gam, lrs, final, div, lam, predicted, measured)
+    return GammaLRSweep(gam, lrs, final, div, lam, predicted, measured, args)
