@@ -201,22 +201,26 @@ def _assert_same_network(a, b):
 
 
 def test_results_round_trip(tmp_path, full_rank):
+    # The protocol itself is tested over every type in test_results_keep.py; this checks that
+    # real results (and the arguments they record) survive it.
     X, y, nc = full_rank
     cf = closed_form(X, y, BETA)
     cv = convex_program(X, y, BETA, arrangements=10, rng=0, max_iter=50)
     for res, cls in ((cf, ClosedFormResult), (nc, NonconvexResult), (cv, ConvexResult)):
-        back = cls.load(res.save(tmp_path / cls.KIND))
+        back = cls.load(res.save(tmp_path / cls.__name__))
         _assert_same_network(res.network, back.network)
         assert back.summary() == res.summary()
-    back = NonconvexResult.load(tmp_path / "ErgenNonconvex.npz")
+        assert back.params == res.params and back.params["beta"] == BETA
+    back = NonconvexResult.load(tmp_path / "NonconvexResult.npz")
     np.testing.assert_array_equal(back.history, nc.history)
     assert back.reasons == nc.reasons
-    back = ConvexResult.load(tmp_path / "ErgenConvex.npz")
+    back = ConvexResult.load(tmp_path / "ConvexResult.npz")
     np.testing.assert_array_equal(back.coefficients, cv.coefficients)
     np.testing.assert_array_equal(back.arrangements, cv.arrangements)
     np.testing.assert_array_equal(back.history, cv.history)
-    with pytest.raises(ValueError, match="ErgenConvex"):
-        ClosedFormResult.load(tmp_path / "ErgenConvex.npz")
+    assert cv.params["arrangements"] == 10 and cv.params["rng"] == 0
+    with pytest.raises(ValueError, match="ergen_convex.ConvexResult"):
+        ClosedFormResult.load(tmp_path / "ConvexResult.npz")
 
 
 # ---------------------------------------------------------------------------------------------- bad input

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._checks import as_generator, check_int, check_positive
-from ..io import load_arrays, save_arrays
+from ..io import Result, rng_param
 from .ergen_convex import ConvexResult, convex_program, network_arrangements, sample_arrangements
 from .ergen_model import (BNReLUNetwork, Whitening, check_regression_data,
                           neuron_from_coefficients, whiten)
@@ -57,7 +57,7 @@ __all__ = [
 
 # ------------------------------------------------------------------------------ closed form
 @dataclass
-class ClosedFormResult:
+class ClosedFormResult(Result):
     r"""The optimum of the BN network in the full-rank regime (:func:`closed_form`).
 
     Attributes
@@ -76,6 +76,8 @@ class ClosedFormResult:
     network : BNReLUNetwork
         An optimal network (at most two neurons); empty when not full rank, or when
         :math:`\beta` exceeds both norms (then :math:`f^* = 0`).
+    params : dict
+        The arguments of :func:`closed_form` (and the data's n and d).
     """
 
     value: float
@@ -86,8 +88,7 @@ class ClosedFormResult:
     norm_pos: float
     norm_neg: float
     network: BNReLUNetwork
-
-    KIND = "ErgenClosedForm"
+    params: dict = field(default_factory=dict)
 
     def summary(self) -> str:
         """A readable text report of the result, with its numbers."""
@@ -97,20 +98,12 @@ class ClosedFormResult:
                 f"||y+|| = {self.norm_pos:.4f}, ||y-|| = {self.norm_neg:.4f}, "
                 f"{self.network.width} active neuron(s)")
 
-    def save(self, path):
-        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
-        arrays = {"outputs": self.outputs, **self.network.to_arrays()}
-        meta = {"value": self.value, "full_rank": self.full_rank, "rank": self.rank,
-                "beta": self.beta, "norm_pos": self.norm_pos, "norm_neg": self.norm_neg}
-        return save_arrays(path, self.KIND, arrays, meta)
-
     @classmethod
-    def load(cls, path) -> ClosedFormResult:
-        """Inverse of :meth:`save`: equal arrays, bit for bit."""
-        arrays, meta = load_arrays(path, cls.KIND)
-        return cls(value=meta["value"], outputs=arrays["outputs"], full_rank=meta["full_rank"],
-                   rank=meta["rank"], beta=meta["beta"], norm_pos=meta["norm_pos"],
-                   norm_neg=meta["norm_neg"], network=BNReLUNetwork.from_arrays(arrays))
+    def _example(cls) -> ClosedFormResult:
+        net = BNReLUNetwork(np.array([[1.0, 0.0], [0.0, -1.0]]), np.array([0.5, 0.25]),
+                            np.array([0.1, -0.1]), np.array([1.0, -1.0]))
+        return cls(0.829704, np.array([0.5, -0.25, 0.0, -0.25]), True, 3, 0.3, 1.2, 0.9, net,
+                   {"beta": 0.3, "require_full_rank": True, "n": 4, "d": 2})
 
 
 def _shrink(v: np.ndarray, beta: float) -> np.ndarray:
@@ -188,12 +181,14 @@ def closed_form(X, y, beta, *, require_full_rank: bool = True) -> ClosedFormResu
     return ClosedFormResult(value=float(value), outputs=fitted[0] - fitted[1],
                             full_rank=white.full_rank, rank=white.rank, beta=beta,
                             norm_pos=float(np.linalg.norm(parts[0])),
-                            norm_neg=float(np.linalg.norm(parts[1])), network=network)
+                            norm_neg=float(np.linalg.norm(parts[1])), network=network,
+                            params={"beta": beta, "require_full_rank": bool(require_full_rank),
+                                    "n": int(X.shape[0]), "d": int(X.shape[1])})
 
 
 # ------------------------------------------------------------------------------ non-convex training
 @dataclass
-class NonconvexResult:
+class NonconvexResult(Result):
     """Gradient-descent training of the BN network from several random starts.
 
     Attributes
@@ -212,6 +207,8 @@ class NonconvexResult:
         Cause of each divergence ("" if none).
     beta, lr, momentum : float
     width, steps : int
+    params : dict
+        The arguments of :func:`train_nonconvex` (and the data's n and d).
     """
 
     objective: float
@@ -225,8 +222,7 @@ class NonconvexResult:
     momentum: float = 0.0
     width: int = 0
     steps: int = 0
-
-    KIND = "ErgenNonconvex"
+    params: dict = field(default_factory=dict)
 
     @property
     def best(self) -> int:
@@ -241,24 +237,15 @@ class NonconvexResult:
                 f"{self.objective:.6f} (restart {self.best}); {ok}/{self.objectives.size} restarts "
                 f"converged, final objectives {np.array2string(self.objectives, precision=5)}")
 
-    def save(self, path):
-        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
-        arrays = {"objectives": self.objectives, "history": self.history,
-                  "diverged_at": self.diverged_at, "reasons": np.array(self.reasons, dtype=str),
-                  **self.network.to_arrays()}
-        meta = {"objective": self.objective, "beta": self.beta, "lr": self.lr,
-                "momentum": self.momentum, "width": self.width, "steps": self.steps}
-        return save_arrays(path, self.KIND, arrays, meta)
-
     @classmethod
-    def load(cls, path) -> NonconvexResult:
-        """Inverse of :meth:`save`: equal arrays, bit for bit."""
-        arrays, meta = load_arrays(path, cls.KIND)
-        return cls(objective=meta["objective"], network=BNReLUNetwork.from_arrays(arrays),
-                   objectives=arrays["objectives"], history=arrays["history"],
-                   diverged_at=arrays["diverged_at"], reasons=[str(r) for r in arrays["reasons"]],
-                   beta=meta["beta"], lr=meta["lr"], momentum=meta["momentum"],
-                   width=meta["width"], steps=meta["steps"])
+    def _example(cls) -> NonconvexResult:
+        net = BNReLUNetwork(np.array([[1.0, 2.0]]), np.array([0.5]), np.array([0.1]),
+                            np.array([-1.0]))
+        hist = np.array([[3.0, 2.0, 1.0], [3.0, 1e12, np.nan]])
+        return cls(1.0, net, np.array([1.0, np.inf]), hist, np.array([-1, 1]),
+                   ["", "objective above max_objective"], 0.3, 0.1, 0.5, 1, 2,
+                   {"beta": 0.3, "width": 1, "steps": 2, "lr": 0.1, "momentum": 0.5,
+                    "restarts": 2, "rng": 0})
 
 
 def _build(d: int, width: int, rng):
@@ -374,4 +361,8 @@ def train_nonconvex(X, y, beta, width, *, steps: int = 2000, lr: float | None = 
     return NonconvexResult(objective=float(finals[best]), network=network, objectives=finals,
                            history=np.array(histories), diverged_at=np.array(diverged_at),
                            reasons=reasons, beta=beta, lr=lr, momentum=momentum, width=width,
-                           steps=steps)
+                           steps=steps, params={
+                               "beta": beta, "width": width, "steps": steps, "lr": lr,
+                               "momentum": momentum, "restarts": restarts,
+                               "max_objective": max_objective, "rng": rng_param(rng),
+                               "n": int(X.shape[0]), "d": int(X.shape[1])})

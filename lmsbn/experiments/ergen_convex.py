@@ -65,12 +65,12 @@ B. O'Donoghue, E. Candes, "Adaptive Restart for Accelerated Gradient Schemes", F
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._checks import as_float_array, as_generator, check_int, check_positive, describe
-from ..io import load_arrays, save_arrays
+from ..io import Result, rng_param
 from .ergen_model import BNReLUNetwork, check_regression_data, neuron_from_coefficients, whiten
 
 __all__ = ["ConvexResult", "convex_program", "network_arrangements", "sample_arrangements"]
@@ -128,7 +128,7 @@ def network_arrangements(network: BNReLUNetwork, X) -> np.ndarray:
 
 
 @dataclass
-class ConvexResult:
+class ConvexResult(Result):
     r"""Solution of the convex program (:func:`convex_program`).
 
     Attributes
@@ -154,6 +154,8 @@ class ConvexResult:
         The convex objective after each FISTA iteration (the iterates may be slightly
         infeasible, so it can dip below the final value).
     beta, rho, lipschitz, tol, seconds : float
+    params : dict
+        The arguments of :func:`convex_program` (and the data's n and d).
     """
 
     objective: float
@@ -171,8 +173,7 @@ class ConvexResult:
     lipschitz: float
     tol: float
     seconds: float
-
-    KIND = "ErgenConvex"
+    params: dict = field(default_factory=dict)
 
     @property
     def active(self) -> np.ndarray:
@@ -189,22 +190,17 @@ class ConvexResult:
                 f"objective {self.network_objective:.6f}; max constraint violation "
                 f"{self.max_violation:.2e}")
 
-    def save(self, path):
-        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
-        arrays = {"arrangements": self.arrangements, "coefficients": self.coefficients,
-                  "history": self.history, **self.network.to_arrays()}
-        meta = {k: getattr(self, k) for k in ("objective", "network_objective", "iterations",
-                                              "outer_iterations", "converged", "max_violation",
-                                              "beta", "rho", "lipschitz", "tol", "seconds")}
-        return save_arrays(path, self.KIND, arrays, meta)
-
     @classmethod
-    def load(cls, path) -> ConvexResult:
-        """Inverse of :meth:`save`: equal arrays, bit for bit."""
-        arrays, meta = load_arrays(path, cls.KIND)
-        meta.pop("lmsbn_version", None)
-        return cls(network=BNReLUNetwork.from_arrays(arrays), arrangements=arrays["arrangements"],
-                   coefficients=arrays["coefficients"], history=arrays["history"], **meta)
+    def _example(cls) -> ConvexResult:
+        net = BNReLUNetwork(np.array([[1.0, 0.0]]), np.array([0.5]), np.array([0.0]),
+                            np.array([1.0]))
+        arr = np.array([[True, False, True], [False, False, True]])
+        coef = np.zeros((2, 2, 3))
+        coef[0, 0] = [0.5, -0.1, 0.2]
+        return cls(0.83, net, 0.8301, arr, coef, 40, 3, True, 0.0, np.array([1.0, 0.9, 0.83]),
+                   0.3, 1.0, 12.5, 1e-6, 0.01,
+                   {"beta": 0.3, "arrangements": 2, "rng": 0, "max_iter": 100, "tol": 1e-6,
+                    "rho": None, "n": 3, "d": 2})
 
 
 class _Program:
@@ -333,6 +329,10 @@ def convex_program(X, y, beta, *, arrangements=200, rng=None, max_iter: int = 50
             raise TypeError(f"arrangements must be an int or a boolean array, got {describe(arrangements)}")
         if patterns.ndim != 2 or patterns.shape[1] != n or patterns.shape[0] == 0:
             raise ValueError(f"arrangements must have shape (P, {n}) with P >= 1, got {patterns.shape}")
+    sampled = isinstance(arrangements, (int, np.integer)) and not isinstance(arrangements, bool)
+    args = {"beta": beta, "rng": rng_param(rng), "max_iter": max_iter, "tol": tol, "rho": rho,
+            "n": int(X.shape[0]), "d": int(X.shape[1]),
+            "arrangements": int(arrangements) if sampled else f"{len(patterns)} given patterns"}
     start = time.perf_counter()
     prog = _Program(white.U_prime, y, beta, patterns)
     rho = prog.L_data if rho is None else check_positive(rho, "rho")
@@ -377,4 +377,4 @@ def convex_program(X, y, beta, *, arrangements=200, rng=None, max_iter: int = 50
                         coefficients=C.reshape(2, patterns.shape[0], -1), iterations=used,
                         outer_iterations=outer, converged=converged,
                         max_violation=prog.violation(Z), history=np.array(history), beta=beta,
-                        rho=rho, lipschitz=L, tol=tol, seconds=seconds)
+                        rho=rho, lipschitz=L, tol=tol, seconds=seconds, params=args)

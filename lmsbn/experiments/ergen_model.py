@@ -294,12 +294,3 @@ class BNReLUNetwork:
         X, y, beta = check_regression_data(X, y, beta)
         r = self.forward(X) - y
         return 0.5 * float(r @ r) + self.regularizer(beta)
-
-    def to_arrays(self, prefix: str = "net_") -> dict:
-        """The network as a dict of arrays (for saving)."""
-        return {f"{prefix}{k}": getattr(self, k) for k in ("W", "gamma", "alpha", "v")}
-
-    @classmethod
-    def from_arrays(cls, arrays: dict, prefix: str = "net_") -> BNReLUNetwork:
-        """Inverse of :meth:`to_arrays`."""
-        return cls(**{k: arrays[f"{prefix}{k}"] for k in ("W", "gamma", "alpha", "v")})
