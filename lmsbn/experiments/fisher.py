@@ -26,11 +26,12 @@ model is left untouched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._checks import as_float_array, as_generator, check_int, check_positive
+from ..io import Result, rng_param
 from ..nn.sequential import Sequential
 
 __all__ = ["FIMEstimate", "fim_explicit", "fim_lambda_max", "fim_matvec"]
@@ -131,7 +132,7 @@ def fim_explicit(model: Sequential, x) -> np.ndarray:
 
 
 @dataclass
-class FIMEstimate:
+class FIMEstimate(Result):
     """Result of :func:`fim_lambda_max`.
 
     Attributes
@@ -145,12 +146,25 @@ class FIMEstimate:
         Whether the relative change fell below ``tol``.
     vector : ndarray, shape (P,)
         The last (unit-norm) iterate: the sharpest direction in parameter space.
+    params : dict
+        The arguments of :func:`fim_lambda_max` (and the batch size).
     """
 
     lambda_max: float
     history: np.ndarray
     converged: bool
     vector: np.ndarray
+    params: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line: the estimate and how the power iteration ended."""
+        return (f"Fisher lambda_max ~ {self.lambda_max:.6g} after {self.history.size} power "
+                f"iterations ({'converged' if self.converged else 'NOT converged'})")
+
+    @classmethod
+    def _example(cls) -> FIMEstimate:
+        return cls(4.2, np.array([3.0, 4.1, 4.2]), True, np.array([0.6, 0.8, 0.0]),
+                   {"iters": 3, "tol": 1e-3, "fd_step": 1e-4, "rng": 0, "batch_size": 8})
 
     def __float__(self):
         return float(self.lambda_max)
@@ -192,6 +206,8 @@ def fim_lambda_max(model: Sequential, x, *, iters: int = 50, tol: float = 1e-6, 
     x = as_float_array(x, "x", min_ndim=2)
     iters = check_int(iters, "iters", min_value=1)
     tol = check_positive(tol, "tol")
+    params = {"iters": iters, "tol": tol, "fd_step": fd_step, "rng": rng_param(rng),
+              "batch_size": int(x.shape[0])}
     rng = as_generator(rng)
     P = model.num_parameters()
     v = rng.standard_normal(P)
@@ -209,4 +225,4 @@ def fim_lambda_max(model: Sequential, x, *, iters: int = 50, tol: float = 1e-6, 
             if len(history) > 1 and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
                 converged = True
                 break
-    return FIMEstimate(history[-1], np.asarray(history), converged, v)
+    return FIMEstimate(history[-1], np.asarray(history), converged, v, params)
