@@ -92,7 +92,7 @@ def save_arrays(path, kind: str, arrays: dict, meta: dict | None = None) -> Path
     except TypeError as exc:
         raise TypeError(f"meta must be JSON-serialisable: {exc}") from None
     clean[_META_KEY] = np.array(text)
-    tmp = path.with_name(path.name + ".part")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.part")   # two writers never share one
     try:
         with open(tmp, "wb") as fh:
             np.savez(fh, **clean)
@@ -329,16 +329,12 @@ class Result:
     and lists, tuples, dicts and dataclasses of those; all come back with their types and
     dtypes, arrays bit for bit.
 
-    Class attributes
-    ----------------
-    _kind_aliases : tuple of str
-        Earlier kinds of this class (after a rename or a move to another module), still accepted
-        by :meth:`load`.
-
     Notes
     -----
-    A result that is not a plain dataclass (e.g. :class:`lmsbn.mode_tracker.ModeTracker`, a
-    training callback) overrides :meth:`_state` and :meth:`_from_state`.
+    The kind stored in a file is the qualified class name (:meth:`kind`). A class that is renamed
+    or moved lists its earlier kinds in the class attribute ``_kind_aliases`` so old files still
+    load. A result that is not a plain dataclass (e.g. :class:`lmsbn.mode_tracker.ModeTracker`,
+    a training callback) overrides :meth:`_state` and :meth:`_from_state`.
     """
 
     _kind_aliases: tuple = ()
@@ -434,7 +430,22 @@ class Result:
 
 
 def load_result(path) -> Result:
-    """Load any result file, whatever its type (found from the kind stored in the file)."""
+    """Load any result file, whatever its type (found from the kind stored in the file).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Result
+        An instance of the registered class whose kind (or alias) the file names.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :meth:`Result.load`; ``ValueError`` also for a kind no registered class has.
+    """
     path, arrays, header = _read(path)
     kind = str(header.get("kind"))
     cls = _REGISTRY.get(kind) or next((c for c in _REGISTRY.values() if kind in c._kind_aliases),
