@@ -13,6 +13,7 @@ A pure-NumPy teaching simulator. The rooms, in the order a course meets them:
 ``lmsbn.data``              the embedded procedural image dataset
 ``lmsbn.gradcheck``         numerical gradients and ``rel_error``
 ``lmsbn.bridge``            a conv layer seen as an adaptive filter; BatchNorm versus NLMS
+``lmsbn.layer_modes``       natural modes inside a layer: the exact case, Gauss-Newton blocks
 ``lmsbn.experiments``       one module per paper (Chai et al., Bjorck et al., Wei et al., Ergen et al.)
 ``lmsbn.plot``              figures and animations
 ``lmsbn.exercises``         homework checkers; ``lmsbn.use(...)`` swaps a student's function in
@@ -28,8 +29,8 @@ from ._version import __version__
 
 _SUBMODULES = (
     "adaptive", "assignments", "bench", "bridge", "cli", "data", "exercises", "experiments",
-    "filters", "gradcheck", "io", "mode_tracker", "nn", "notebooks", "plot", "signals", "spectral",
-    "sweep", "swap", "tour", "train",
+    "filters", "gradcheck", "io", "layer_modes", "mode_tracker", "nn", "notebooks", "plot",
+    "signals", "spectral", "sweep", "swap", "tour", "train",
 )
 
 

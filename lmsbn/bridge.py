@@ -15,6 +15,10 @@ trained while the others are frozen): its error does not depend on its own weigh
 layers. For a deeper layer the back-propagated error depends on the downstream weights, which
 move too, so the mode analysis is an *approximation* there. :func:`layer_case` says which.
 
+Provenance: the paper's abstract states that BatchNorm satisfies the same optimisation as NLMS
+on the first training step and approximates it afterwards; rho, its spread
+(:func:`rho_spread`) and the first-order comparison are lmsbn's own ways of testing that.
+
 References
 ----------
 Chai, Pilanci, Murmann (2020), "Separating the Effects of Batch Normalization on CNN Training
@@ -39,7 +43,7 @@ from .spectral import Spectrum, autocorrelation
 __all__ = [
     "FilterComparison", "FirstStepReport", "LayerModes", "ModeTracker", "bn_followers", "bn_nlms_quantities",
     "capture_regressors", "compare_first_step", "layer_case", "layer_spectra", "layer_weights",
-    "regressors", "rho",
+    "regressors", "rho", "rho_spread",
 ]
 
 #: Layers that are adaptive linear combiners.
@@ -216,16 +220,69 @@ def rho(W, C) -> np.ndarray:
     Returns
     -------
     ndarray, shape (F,) (or a scalar array for one filter)
-        1 exactly when C is proportional to I; mean 1 over isotropic random ``w``.
+        Exactly 1 for every ``w`` when C is proportional to I. Over an isotropic random ``w``
+        it has mean exactly 1 and the standard deviation :func:`rho_spread`; for one given
+        filter it is whatever its direction makes it.
+
+    Notes
+    -----
+    rho is lmsbn's own device for comparing the two normalisers (the papers' abstracts do not
+    define it); the identity ``BN step = NLMS step / rho`` it expresses is exact.
     """
     W = as_float_array(W, "W", ndim=(1, 2))
-    C = as_float_array(C, "C", ndim=2)
+    C = _check_cov(C, W.shape[-1])
     K = C.shape[0]
-    if C.shape != (K, K) or W.shape[-1] != K:
-        raise ValueError(f"C must be square (K, K) and W must have K = {C.shape[0]} columns; "
-                         f"got C {C.shape} and W {W.shape}")
     quad = np.einsum("...k,kl,...l->...", W, C, W)
     return K * quad / (np.sum(W * W, axis=-1) * np.trace(C))
+
+
+def _check_cov(C, K=None):
+    C = as_float_array(C, "C", ndim=2)
+    if C.shape[0] != C.shape[1] or (K is not None and C.shape[0] != K):
+        raise ValueError(f"C must be square (K, K) with K = {K if K is not None else C.shape[0]} "
+                         f"(the filters' length); got C {C.shape}")
+    return C
+
+
+def rho_spread(C) -> float:
+    r"""Standard deviation of :func:`rho` over isotropic random filters, for a covariance C.
+
+    Parameters
+    ----------
+    C : ndarray, shape (K, K)
+
+    Returns
+    -------
+    float
+        :math:`\sqrt{\operatorname{Var}\rho}`, with (the mean is exactly 1)
+
+        .. math::
+
+            \operatorname{Var}\rho = \frac{2}{K + 2}
+            \left(\frac{K \operatorname{tr} C^2}{(\operatorname{tr} C)^2} - 1\right).
+
+    Notes
+    -----
+    Derivation. For :math:`w \sim N(0, s^2 I)` (He initialisation is such a draw), the direction
+    :math:`w/\|w\|` is uniform on the sphere, so in C's eigenbasis
+    :math:`w^T C w / \|w\|^2 = \sum_k \lambda_k \beta_k` with
+    :math:`\beta \sim \mathrm{Dirichlet}(\tfrac12, \dots, \tfrac12)`:
+    :math:`E\beta_k = 1/K`, :math:`\operatorname{Var}\beta_k = 2(K-1)/(K^2(K+2))`,
+    :math:`\operatorname{Cov}(\beta_j, \beta_k) = -2/(K^2(K+2))`. Hence
+    :math:`E\rho = 1` exactly and
+    :math:`\operatorname{Var}(\sum\lambda_k\beta_k) = 2 (K \sum\lambda_k^2 - (\sum\lambda_k)^2)
+    / (K^2 (K+2))`; multiplying by :math:`(K/\operatorname{tr} C)^2` gives the formula.
+    :math:`K \operatorname{tr} C^2/(\operatorname{tr} C)^2 = K / r_{eff}`, with
+    :math:`r_{eff}` the participation ratio of C's eigenvalues: rho concentrates only when C's
+    power is spread over many eigenvalues (white input: Var = 0; rank one: Var
+    :math:`\to 2(K-1)/(K+2) \approx 2`). BatchNorm's step divided by the NLMS step is
+    :math:`1/\rho`, whose mean exceeds 1 (Jensen) and whose median differs from 1 because the
+    distribution of rho is skewed; the exact statement is about rho.
+    """
+    C = _check_cov(C)
+    K = C.shape[0]
+    t1, t2 = float(np.trace(C)), float(np.sum(C * C))   # tr C and tr C^2 (C symmetric)
+    return float(np.sqrt(max(2.0 * (K * t2 / t1**2 - 1.0) / (K + 2), 0.0)))
 
 
 def bn_nlms_quantities(W, C, gamma, lr, *, eps: float = 1e-5, sigma=None) -> dict[str, np.ndarray]:
@@ -248,7 +305,9 @@ def bn_nlms_quantities(W, C, gamma, lr, *, eps: float = 1e-5, sigma=None) -> dic
     dict of ndarray, each of shape (F,)
         ``bn_step`` :math:`= \eta\gamma^2/\sigma^2`; ``nlms_mu`` :math:`= \eta\gamma^2 K/\|w\|^2`
         (the equivalent NLMS step size, stable in (0, 2)); ``nlms_step`` = ``nlms_mu / tr C``;
-        ``ratio`` = ``bn_step / nlms_step``; ``rho``; ``w_norm``.
+        ``ratio`` = ``bn_step / nlms_step``; ``rho``; ``w_norm``; ``rho_sd``, the standard
+        deviation of rho over isotropic random filters for this C (:func:`rho_spread`, the same
+        for every filter).
 
     Notes
     -----
@@ -257,8 +316,11 @@ def bn_nlms_quantities(W, C, gamma, lr, *, eps: float = 1e-5, sigma=None) -> dic
     :math:`\operatorname{tr} C`. Writing :math:`\sigma^2 = \rho\,\|w\|^2 \operatorname{tr} C / K`
     shows that BatchNorm's step is the NLMS step with
     :math:`\tilde\mu = \eta\gamma^2 K / \|w\|^2`, divided by :math:`\rho`. Hence
-    ``ratio`` = :math:`1/\rho` up to eps: it is 1 for white inputs and near 1 at an isotropic
-    random initialisation, and drifts as training turns ``w`` towards the top eigenvectors of C.
+    ``ratio`` = :math:`1/\rho` up to eps, **exactly, per filter**. What holds only **in
+    expectation over the random initialisation** is :math:`E\rho = 1`: a given filter's rho
+    lies within about ``rho_sd`` of 1, not at 1 (except for white inputs, where it is 1 for
+    every w). After the first step nothing fixes rho; how it moves is measured
+    (:func:`lmsbn.experiments.chai.first_step`).
     """
     W = as_float_array(W, "W", ndim=2)
     C = as_float_array(C, "C", ndim=2)
@@ -273,7 +335,8 @@ def bn_nlms_quantities(W, C, gamma, lr, *, eps: float = 1e-5, sigma=None) -> dic
     nlms_mu = lr * gamma**2 * K / w_norm2
     nlms_step = nlms_mu / trace_c
     return {"bn_step": bn_step, "nlms_mu": nlms_mu, "nlms_step": nlms_step,
-            "ratio": bn_step / nlms_step, "rho": rho(W, C), "w_norm": np.sqrt(w_norm2)}
+            "ratio": bn_step / nlms_step, "rho": rho(W, C), "w_norm": np.sqrt(w_norm2),
+            "rho_sd": np.full(W.shape[0], rho_spread(C))}
 
 
 @dataclass
@@ -298,6 +361,9 @@ class FilterComparison:
     scale_invariance : ndarray (F,)
         :math:`|w \\cdot \\nabla_w L| / (\\|w\\| \\|\\nabla_w L\\|)`, 0 up to eps
         (tutorial 07, fact 2).
+    rho_sd : ndarray (F,)
+        The standard deviation of rho predicted over isotropic random filters for this layer's
+        C (:func:`rho_spread`; one value, repeated per filter).
     """
 
     layer: str
@@ -313,6 +379,7 @@ class FilterComparison:
     bn_error: np.ndarray
     nlms_error: np.ndarray
     scale_invariance: np.ndarray
+    rho_sd: np.ndarray
 
 
 @dataclass
@@ -328,12 +395,18 @@ class FirstStepReport(Result):
     params: dict = field(default_factory=dict)
 
     def summary(self) -> str:
-        """A table of medians over filters, one line per layer."""
-        head = f"{'layer':<8} {'K':>4} {'median rho':>10} {'BN/NLMS':>8} {'NLMS mu~':>9} " \
-               f"{'BN err':>8} {'NLMS err':>8}"
+        """A table over filters, one line per layer: medians, and rho's mean and spread.
+
+        ``sd rho`` is measured over the layer's filters, ``pred sd`` predicted for isotropic
+        random filters (:func:`rho_spread`); the mean of rho is 1 on average over
+        initialisations.
+        """
+        head = f"{'layer':<8} {'K':>4} {'median rho':>10} {'mean rho':>8} {'sd rho':>6} " \
+               f"{'pred sd':>7} {'BN/NLMS':>8} {'NLMS mu~':>9} {'BN err':>8} {'NLMS err':>8}"
         lines = [head]
         for name, c in self.layers.items():
-            lines.append(f"{name:<8} {c.K:>4} {np.median(c.rho):>10.3f} {np.median(c.ratio):>8.3f} "
+            lines.append(f"{name:<8} {c.K:>4} {np.median(c.rho):>10.3f} {np.mean(c.rho):>8.3f} "
+                         f"{np.std(c.rho):>6.3f} {c.rho_sd[0]:>7.3f} {np.median(c.ratio):>8.3f} "
                          f"{np.median(c.nlms_mu):>9.3g} {np.median(c.bn_error):>8.1e} "
                          f"{np.median(c.nlms_error):>8.1e}")
         lines += [f"{name:<8} skipped: {why}" for name, why in self.skipped.items()]
@@ -346,7 +419,7 @@ class FirstStepReport(Result):
                                                       "rho", "w_norm")}
         comp = FilterComparison("conv1", "bn1", 27, 4.5, **arr, bn_error=np.full(F, 1e-5),
                                 nlms_error=np.array([0.1, np.nan, 0.2]),
-                                scale_invariance=np.zeros(F))
+                                scale_invariance=np.zeros(F), rho_sd=np.full(F, 0.3))
         return cls(1e-4, {"conv1": comp}, {"conv2": "mode 'amplify' is not standard BatchNorm"},
                    {"lr": 1e-4, "loss": "cross_entropy", "batch_size": 8})
 
@@ -389,6 +462,16 @@ def compare_first_step(model, x, y, lr, *, loss: str = "cross_entropy") -> First
     FirstStepReport
         Layers whose BatchNorm is not in ``"full"`` mode are listed in ``skipped``: the facts are
         about standard BatchNorm.
+
+    Notes
+    -----
+    Read the report in two tiers. **Exact, per filter**: ``bn_error`` is O(lr) (BatchNorm's
+    step is :math:`\eta\gamma^2/\sigma^2`, :math:`\sigma^2 = w^T C w + \epsilon`) and
+    ``ratio`` :math:`= 1/\rho` up to eps. **On average over the random initialisation**:
+    :math:`E\rho = 1`, so ``nlms_error`` (about :math:`|1 - \rho|`) is not small per filter;
+    its typical size is ``rho_sd`` (:func:`rho_spread`). The function leaves the gradients of
+    its backward pass in the layers' ``grads`` (the weights and running statistics are
+    unchanged).
     """
     from .train import _check_labels, _loss_fn  # the loss plumbing is the training loop's
 

@@ -13,6 +13,10 @@ that step (through a ``Sequential`` forward hook), decomposes their autocorrelat
 * for a layer followed by BatchNorm, the BatchNorm-versus-NLMS quantities of
   :func:`lmsbn.bridge.bn_nlms_quantities` (effective steps, their ratio, rho, ``||w||``).
 
+:meth:`ModeTracker.mode_decay` then sets the measured decay of a layer's top modes against
+:math:`(1 - \mu\lambda_k)^n`, for the eigenvalues of R or of the layer's Gauss-Newton block
+(:mod:`lmsbn.layer_modes`).
+
 Cost per layer per record: one im2col of the batch (transient), of which at most ``max_rows``
 rows are kept, one K x K product and one ``eigh`` (K is a few hundred at most); nothing the size
 of the whole dataset.
@@ -30,6 +34,7 @@ from .bridge import (
     regressors,
 )
 from .io import Result
+from .layer_modes import GaussNewtonBlock, ModeDecay, mode_decay
 from .spectral import Spectrum, autocorrelation
 from .train import Callback
 
@@ -141,6 +146,11 @@ class ModeTracker(Callback, Result):
         self.rng = as_generator(rng)
         self.layers = layers
         self.record: dict[str, LayerModes] = {}
+        #: ``{layer: Q}``, the eigenvectors of R at each layer's first record (kept for
+        #: :meth:`mode_decay`; not saved).
+        self.first_basis: dict[str, np.ndarray] = {}
+        #: The learning rate of the recorded run (not saved).
+        self.lr: float | None = None
 
     # ------------------------------------------------------------------ callback protocol
     def on_train_begin(self, model):
@@ -168,6 +178,7 @@ class ModeTracker(Callback, Result):
             before, self._prev[name] = self._prev[name], W
             if event.step % self.every == 0:
                 self._record(event.model, name, event.step, before, W, event.lr)
+        self.lr = float(event.lr)
 
     def on_train_end(self, model, history):
         """Unhook, project every record onto the final weights and build :attr:`record`."""
@@ -191,6 +202,7 @@ class ModeTracker(Callback, Result):
         spec = Spectrum.from_regressors(U)
         Q = spec.eigenvectors
         rows = self._rows[name]
+        self.first_basis.setdefault(name, Q)
         for key, value in (("steps", step), ("eigenvalues", spec.eigenvalues), ("trace", spec.trace),
                            ("lambda_max", spec.lambda_max), ("lambda_min", spec.lambda_min),
                            ("spread", spec.spread), ("stability_bound", spec.stability_bound()),
@@ -205,6 +217,77 @@ class ModeTracker(Callback, Result):
                                    lr, eps=bn.eps, sigma=bn.cache.sigma)
             for key in _BN_SERIES:
                 rows[key].append(q[key])
+
+    # ------------------------------------------------------------------ measured vs predicted
+    def mode_decay(self, name: str, *, gauss_newton: GaussNewtonBlock | None = None,
+                   lr: float | None = None, mu: float | None = None, top: int = 6,
+                   fit: int | None = None) -> ModeDecay:
+        r"""Measured against predicted decay of the top modes of layer ``name``.
+
+        The recorded weights are projected on a *fixed* basis and each mode's per-record decay
+        factor is fitted from the successive moves between records
+        (:func:`lmsbn.layer_modes.mode_decay`; no optimum is needed). Record every step
+        (``every=1``) for the cleanest fit.
+
+        Parameters
+        ----------
+        name : str
+            A tracked layer.
+        gauss_newton : GaussNewtonBlock, optional
+            Use its eigenvectors and eigenvalues (:func:`lmsbn.layer_modes.gauss_newton_block`,
+            computed for this layer, e.g. at initialisation); the prediction is
+            :math:`(1 - \eta g_k)^n` with the learning rate itself, since the Gauss-Newton block
+            is the curvature of the loss ``train`` minimises. Default: the eigenvectors of R at
+            the layer's first record, with :math:`\mu` = ``mu``.
+        lr : float, optional
+            Default: the learning rate of the recorded run.
+        mu : float, optional
+            Step size for the R basis; default ``lr`` (the unit-gain LMS picture: the error
+            reaches the layer with gain 1). The exact single-layer MSE case needs
+            ``lr / F`` (:func:`lmsbn.layer_modes.lms_step_size`).
+        top : int, default 6
+            Number of modes (largest eigenvalues first).
+        fit : int, optional
+            See :func:`lmsbn.layer_modes.mode_decay`.
+
+        Returns
+        -------
+        ModeDecay
+
+        Notes
+        -----
+        Only plain SGD is predicted (momentum changes the recursion). Inside a network the
+        measured time constants differ from both predictions for reasons the summary lists:
+        the downstream gain (R's prediction ignores it), a curvature that changes during
+        training (the basis is fixed at one point), an error that the other layers reduce at
+        the same time (a Gauss-Newton *block* ignores them) and minibatch noise, and
+        BatchNorm's dependence of the error on the layer's own weights.
+        """
+        rec = self.record.get(name)
+        if rec is None:
+            raise ValueError(f"name must be a recorded layer, one of {sorted(self.record)}; "
+                             f"got {name!r}")
+        top = check_int(top, "top", min_value=1)
+        lr = self.lr if lr is None else lr
+        if lr is None:
+            raise ValueError("lr is unknown for a loaded tracker: pass lr")
+        gaps = np.diff(rec.steps)
+        if gaps.size == 0 or np.any(gaps != gaps[0]):
+            raise ValueError(f"the records of {name!r} must be evenly spaced (steps {rec.steps})")
+        if gauss_newton is not None:
+            if not isinstance(gauss_newton, GaussNewtonBlock):
+                raise TypeError("gauss_newton must be a lmsbn.layer_modes.GaussNewtonBlock, got "
+                                f"{type(gauss_newton).__name__}")
+            lam, Q, step, basis = (gauss_newton.eigenvalues[:top],
+                                   gauss_newton.eigenvectors[:, :top], lr, "gauss_newton")
+        else:
+            if name not in self.first_basis:
+                raise ValueError("the R eigenvectors are kept only on the tracker that trained; "
+                                 "pass gauss_newton, or use that tracker")
+            lam, Q = rec.eigenvalues[0, :top], self.first_basis[name][:, :top]
+            step, basis = (lr if mu is None else mu), "R"
+        return mode_decay(rec.weights, lam, Q, step, every=int(gaps[0]), fit=fit, layer=name,
+                          basis=basis)
 
     # ------------------------------------------------------------------ the result protocol
     @property

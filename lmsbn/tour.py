@@ -234,7 +234,11 @@ def _section_first_step(out, figures, summary, X, y, quick, seed):
     headline = ("first-step BatchNorm/NLMS step ratio (median): "
                 + ", ".join(f"{n} {first[n]['median_ratio']:.2f}" for n in res.report.layers)
                 + "; BatchNorm's own first-order error, median per layer: at most "
-                + f"{max(first[n]['median_bn_error'] for n in res.report.layers):.0e}")
+                + f"{max(first[n]['median_bn_error'] for n in res.report.layers):.0e}; "
+                + "mean rho " + ", ".join(f"{n} {np.mean(c.rho):.2f}"
+                                          for n, c in res.report.layers.items())
+                + " (1 on average over initialisations); "
+                + res.verdict().splitlines()[-1].rstrip("."))
     _save(fig, out, "bn_vs_nlms", figures, caption, headline)
 
 

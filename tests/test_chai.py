@@ -315,6 +315,21 @@ def test_first_step_drift_records(first):
         first.quartiles("conv1", "nonsense")
 
 
+def test_first_step_verdict_separates_exact_average_and_drift(first):
+    verdict = first.verdict()
+    for name, c in first.report.layers.items():
+        # The spread it reports is the one rho_spread predicts for this layer's C.
+        assert f"against {c.rho_sd[0]:.3f} predicted" in verdict
+        assert f"mean rho {np.mean(c.rho):.3f}" in verdict
+        direction = first.drift_direction(name)
+        start, end = (np.median(np.abs(first.drift[name]["ratio"][i] - 1)) for i in (0, -1))
+        assert direction == ("away" if end > max(1.5 * start, 0.1) else
+                             "closer" if end < start / 1.5 else "steady")
+        assert f"drift {direction}" in verdict
+    assert "exact per filter" in verdict and "on average over initialisation" in verdict
+    assert "drift after the first step:" in verdict
+
+
 def test_first_step_save_load_round_trip_bit_for_bit(first, tmp_path):
     back = FirstStep.load(first.save(tmp_path / "first"))
     np.testing.assert_array_equal(first.loss, back.loss)

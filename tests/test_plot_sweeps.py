@@ -124,6 +124,9 @@ def test_first_step_plot_shows_every_filter(first):
     np.testing.assert_allclose(np.asarray(rho_pts.get_offsets())[:, 1], np.sort(c1.rho))
     np.testing.assert_allclose(np.asarray(ratio_pts.get_offsets())[:, 1], np.sort(c1.ratio))
     assert len(ax.collections) == 2 * len(first.report.layers)
+    bars = [ln for ln in ax.lines if ln.get_color() == "0.5"]
+    assert len(bars) == len(first.report.layers)
+    np.testing.assert_allclose(bars[0].get_ydata(), [1 - c1.rho_sd[0], 1 + c1.rho_sd[0]])
     assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()] == ["conv1", "conv2", "conv3"]
     with pytest.raises(TypeError, match="FirstStepReport"):
         plot_first_step("report")

@@ -25,8 +25,9 @@
 # 0 < \mu < \frac{2}{\lambda_{max}} \quad\text{(stability)} .
 # $$
 #
-# Chai, Pilanci and Murmann (2020) turned this into a testable prediction, using BatchNorm
-# variants that do only one of the two (tutorial 4):
+# Chai, Pilanci and Murmann (2020) claim (in their abstract) that BatchNorm's speed comes from the
+# first and its stability from the second. lmsbn turns this into a testable prediction with
+# BatchNorm variants of its own design that do only one of the two (tutorial 4):
 #
 # * at **low** learning rates, `amplify` (raises only small eigenvalues) should recover most of
 #   `full` BatchNorm's speed, and `suppress` (lowers only large eigenvalues) should not;

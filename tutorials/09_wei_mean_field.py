@@ -92,8 +92,9 @@ for g in (None, *gammas):
 # %% [markdown]
 # ## 3. A learning-rate x gamma sweep on the CNN
 # The stars are the predicted $\eta^*$ (from $\lambda_{max}$ at initialisation); blank cells diverged.
-# In the printed verdict, the "same lr" line is the paper's comparison (equal learning rate, equal
-# budget: does smaller $\gamma$ reach lower loss?); the "best loss" line lets each $\gamma$ use its
+# In the printed verdict, the "same lr" line is lmsbn's test of the abstract's statement that
+# smaller $\gamma$ reaches lower loss after the same number of epochs (equal learning rate, equal
+# budget); the "best loss" line lets each $\gamma$ use its
 # own best rate, which mixes in how large a rate each one allows.
 
 # %%

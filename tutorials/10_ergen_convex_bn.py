@@ -30,8 +30,10 @@
 # $$ P^* = \min \tfrac12 \|f(X) - y\|^2 + \tfrac\beta2 \sum_j (\gamma_j^2 + \alpha_j^2 + v_j^2). $$
 #
 # The first-layer weights $w_j$ carry no penalty: BatchNorm makes $f$ invariant to their scale.
-# (The paper divides by the norm, the library's `BatchNorm1d` by the standard deviation
-# $\|\cdot\|/\sqrt n$; `BNReLUNetwork` converts, see `lmsbn/experiments/ergen_model.py`.)
+# (This parametrisation divides by the norm — lmsbn's reconstruction of the setting, since the
+# project has only the paper's abstract; the library's `BatchNorm1d` divides by the standard
+# deviation $\|\cdot\|/\sqrt n$; `BNReLUNetwork` converts, see
+# `lmsbn/experiments/ergen_model.py`.)
 #
 # In this lesson you will
 # 1. see that BatchNorm *whitens* the data;

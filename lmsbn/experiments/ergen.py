@@ -21,6 +21,12 @@ and shows three things this module reproduces:
 library's layers, from several random starts. Comparing its objective with the other two is the
 experiment.
 
+Provenance: the project has only the paper's abstract (a two-layer ReLU network with BatchNorm
+and weight decay is equivalent to a convex program; BatchNorm whitens the data; closed forms in
+the high-dimensional regime). The formulas above and in :mod:`.ergen_model` /
+:mod:`.ergen_convex` are lmsbn's reconstruction of those statements; they are checked numerically
+against non-convex training (tests/test_ergen.py), not against the paper's text.
+
 References
 ----------
 T. Ergen, A. Sahiner, B. Ozturkler, J. Pauly, M. Mardani, M. Pilanci, "Demystifying Batch
@@ -251,7 +257,7 @@ class NonconvexResult(Result):
 def _build(d: int, width: int, rng):
     from ..nn import BatchNorm1d, Linear, ReLU, Sequential
 
-    # eps = 0: the paper's exact normalisation (ergen_model docstring); a constant channel would
+    # eps = 0: the exact normalisation of ergen_model's parametrisation; a constant channel would
     # raise, but a random Gaussian w never gives one on data in general position.
     return Sequential(Linear(d, width, bias=False, rng=rng), BatchNorm1d(width, eps=0.0), ReLU(),
                       Linear(width, 1, bias=False, rng=rng))
@@ -266,8 +272,9 @@ def _run_restart(X, y, beta, width, steps, lr, momentum, max_objective, rng):
     bn, fc2 = model["bn1"], model["fc2"]
     opt = SGD(model.named_parameters(), lr=lr, momentum=momentum)
     history = np.full(steps + 1, np.nan)
-    # The paper's penalty (beta/2)(gamma^2 + alpha^2) on the library's BatchNorm parameters,
-    # gamma = sqrt(n) * weight and alpha = sqrt(n) * bias, is (beta n / 2)(weight^2 + bias^2).
+    # The penalty (beta/2)(gamma^2 + alpha^2) of ergen_model's parametrisation, on the library's
+    # BatchNorm parameters gamma = sqrt(n) * weight and alpha = sqrt(n) * bias, is
+    # (beta n / 2)(weight^2 + bias^2).
     for step in range(steps + 1):
         try:
             out = model.forward(X, train=True)[:, 0]

@@ -15,7 +15,8 @@ non-convex training problem into the group lasso
 
 whose constraints say that :math:`D_i` really is the pattern of :math:`U'c_i`, so
 :math:`D_iU'c_i = \mathrm{relu}(U'c_i)`. With *all* arrangements its optimum equals the network's
-global optimum :math:`P^*` (Ergen et al. 2021, Theorem 2.2; Pilanci & Ergen 2020 without BN).
+global optimum :math:`P^*` (the equivalence Ergen et al. 2021 state in their abstract, in lmsbn's
+reconstruction; Pilanci & Ergen 2020 without BN).
 With a subset -- sampled, :math:`D_i = \mathrm{diag}(\mathbb 1[U'g_i \ge 0])` with Gaussian
 :math:`g_i` -- every feasible point is still a network, so the optimum bounds :math:`P^*` from
 above and is at most the objective of any network whose own arrangements are included.

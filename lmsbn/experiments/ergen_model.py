@@ -4,14 +4,16 @@ This module holds what the closed form, the non-convex training and the convex p
 
 * :func:`whiten` -- the whitened data :math:`U' = [U, \mathbf 1/\sqrt n]` on which BatchNorm
   networks secretly operate;
-* :class:`BNReLUNetwork` -- the network's parameters in the paper's parametrisation, built into
+* :class:`BNReLUNetwork` -- the network's parameters in the norm parametrisation below, built into
   the library's own layers (``Linear``, ``BatchNorm1d``, ``ReLU``, ``Linear``) to evaluate it;
 * :func:`neuron_from_coefficients` -- the map from a coefficient vector of the convex program
   (or of the closed form) back to one neuron :math:`(w_j, \gamma_j, \alpha_j, v_j)`.
 
 The two BatchNorm parametrisations
 ----------------------------------
-The paper normalises by the Euclidean *norm* of the centred pre-activation,
+lmsbn's reconstruction of the convex-BN setting (the project has only the paper's abstract, so
+this parametrisation is ours, checked by the closed form agreeing with non-convex training)
+normalises by the Euclidean *norm* of the centred pre-activation,
 
 .. math::
 
@@ -20,11 +22,11 @@ The paper normalises by the Euclidean *norm* of the centred pre-activation,
 
 while the library's (and PyTorch's) training-mode BatchNorm divides by the *standard deviation*
 :math:`\lVert x - \bar x\rVert_2/\sqrt n` and adds its shift unscaled. The two agree when the
-library's scale and shift are :math:`\gamma/\sqrt n` and :math:`\alpha/\sqrt n`. We keep the
-paper's :math:`(\gamma, \alpha)` in :class:`BNReLUNetwork`, so that the regulariser is the
-paper's :math:`\tfrac\beta2\sum_j(\gamma_j^2 + \alpha_j^2 + v_j^2)`, and convert only when the
+library's scale and shift are :math:`\gamma/\sqrt n` and :math:`\alpha/\sqrt n`. We keep
+:math:`(\gamma, \alpha)` in :class:`BNReLUNetwork`, so that the regulariser is
+:math:`\tfrac\beta2\sum_j(\gamma_j^2 + \alpha_j^2 + v_j^2)`, and convert only when the
 library layers are built (:meth:`BNReLUNetwork.to_sequential`). The BatchNorm layers use
-``eps = 0``, the exact normalisation of the paper (the library raises for a constant channel).
+``eps = 0``, the exact normalisation above (the library raises for a constant channel).
 
 References
 ----------
@@ -210,7 +212,7 @@ class BNReLUNetwork:
     W : ndarray, shape (m, d)
         First-layer weights, one row per neuron (no bias: BatchNorm's shift replaces it).
     gamma, alpha : ndarray, shape (m,)
-        BatchNorm scale and shift in the paper's parametrisation (module docstring).
+        BatchNorm scale and shift in the norm parametrisation (module docstring).
     v : ndarray, shape (m,)
         Output weights.
 

@@ -1,8 +1,15 @@
 r"""Wei, Stokes and Schwab (2019), *Mean-field analysis of batch normalization*, arXiv:1903.02606.
 
-The claim: BatchNorm flattens the loss landscape -- it lowers the largest eigenvalue of the Fisher
-information :math:`\lambda_{max}` (for the BN scale :math:`\gamma` below about 3), and the largest
-stable learning rate is :math:`\eta^* = 2(1 + m)/\lambda_{max}` for momentum :math:`m`.
+The claim (from the paper's abstract, the only part of it the project has): BatchNorm flattens
+the loss landscape, as quantified by the largest eigenvalue :math:`\lambda_{max}` of the Fisher
+information; this justifies larger learning rates, with a maximal allowable learning rate; and a
+smaller BatchNorm scale :math:`\gamma` trains to a lower loss in the same number of epochs.
+
+Provenance: the quantitative forms used here are lmsbn's own choices. The bound
+:math:`\eta^* = 2(1 + m)/\lambda_{max}` for momentum :math:`m` is the classical stability bound
+of heavy-ball gradient descent on a quadratic; the mean-field estimate is derived here (see
+:func:`mean_field_lambda_max`); a threshold "gamma below about 3" and the reference values
+mentioned below were given to the project as the paper's and are **unverified**.
 
 * :func:`fim_lambda_max` (from :mod:`lmsbn.experiments.fisher`) measures :math:`\lambda_{max}` of a
   real lmsbn network by power iteration on manual backprop;
@@ -128,7 +135,7 @@ def mean_field_lambda_max(depth: int, width: int, *, gamma=None, sigma_w2: float
     output layer, :math:`N\gamma^2/2\pi + 1`, and the last BN's :math:`\beta, \gamma`,
     :math:`\sigma_w^2(1/4 + 1/2\pi)`: :math:`\lambda_{max} \approx N\gamma^2/2\pi`, growing as
     :math:`\gamma^2` and below the plain net's for small :math:`\gamma` (for depth 3, width 784:
-    below :math:`\gamma \approx 2.85`, near the "gamma below about 3" quoted for the paper).
+    below :math:`\gamma \approx 2.85`, near a "gamma below about 3" attributed to the paper -- unverified, see the module notes).
 
     **Checked against** :func:`fim_lambda_max` on MLPs with Gaussian inputs (5 seeds each,
     sigma_b2 = 0, ratio measured / this): with BN, 1.01-1.06 at depth 3-4 (widths 64-400,
@@ -137,9 +144,9 @@ def mean_field_lambda_max(depth: int, width: int, *, gamma=None, sigma_w2: float
     are 1.07-1.11 at depth 3-4 (seed to seed 0.8 to 2.3: the plain net's finite-width
     fluctuations are large) and 0.81 at depth 6.
 
-    **Reference values** (eta* about 1.7e-3 without BN and 0.0165 with BN at gamma = 1, quoted
-    for the paper's mean-field recursion): we do not know their setting and did **not**
-    reproduce them. With the defaults (sigma_w2 = 2, sigma_b2 = 0.5, independent unit inputs)
+    **Unverified reference values** (eta* about 1.7e-3 without BN and 0.0165 with BN at
+    gamma = 1, given to the project as the paper's; the project cannot check them, having only
+    the abstract): we do not know their setting and did **not** reproduce them. With the defaults (sigma_w2 = 2, sigma_b2 = 0.5, independent unit inputs)
     depth 10, width 100 gives eta* = 1.79e-3 without BN but 0.113 with BN; depth 3, width 784
     gives 1.97e-3 and 0.0158. No constant was tuned.
     """
@@ -263,7 +270,8 @@ class GammaLRSweep(Result):
         if bn.sum() >= 2:
             order = np.argsort(self.gammas[bn])
             g, loss = self.gammas[bn][order], self.final_loss[bn][order]
-            # Same learning rate, same budget: the paper's comparison. Only lrs at which every
+            # Same learning rate, same budget: the comparison the abstract's "lower loss after the
+            # same number of epochs" describes (lmsbn's design of it). Only lrs at which every
             # gamma trained can rank them.
             stable = np.all(np.isfinite(loss), axis=0)
             rising = np.all(np.diff(loss[:, stable], axis=0) > 0, axis=0)

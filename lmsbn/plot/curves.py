@@ -7,7 +7,9 @@ The same three figures serve a classical filter and a training network:
 * :func:`plot_mode_trajectories` -- measured mode coordinates :math:`v_k(n)` of a filter against
   the prediction :math:`(1 - \mu\lambda_k)^n v_k(0)`;
 * :func:`plot_training_modes` -- the same coordinates for one filter of a conv layer, recorded by
-  :class:`lmsbn.bridge.ModeTracker`, relative to the final weights.
+  :class:`lmsbn.bridge.ModeTracker`, relative to the final weights;
+* :func:`plot_mode_decay` -- measured against predicted time constants of a layer's top modes
+  (:meth:`lmsbn.bridge.ModeTracker.mode_decay`).
 
 References: Haykin, *Adaptive Filter Theory*, ch. 5-6 (natural modes, learning curves);
 Chai, Pilanci and Murmann (2020) for the layer view.
@@ -26,7 +28,8 @@ from lmsbn.plot.style import OKABE_ITO, get_axes
 from lmsbn.spectral import Spectrum
 from lmsbn.train import History
 
-__all__ = ["plot_learning_curve", "plot_mode_trajectories", "plot_training_modes"]
+__all__ = ["plot_learning_curve", "plot_mode_decay", "plot_mode_trajectories",
+           "plot_training_modes"]
 
 
 def _check_bool(value, name: str) -> bool:
@@ -323,5 +326,56 @@ def plot_training_modes(layer_modes, *, filter: int = 0, modes=None, ax=None):
     ax.set_xlabel("training step (weights after its update)")
     ax.set_ylabel(r"$|q_k^T (w(t) - w_{final})|$")
     ax.set_title(f"filter {f}: LMS picture {layer_modes.case}", fontsize="medium")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_mode_decay(decays, *, ax=None):
+    r"""Measured against predicted time constants of a layer's top natural modes.
+
+    Parameters
+    ----------
+    decays : ModeDecay or sequence of ModeDecay
+        From :meth:`lmsbn.bridge.ModeTracker.mode_decay` or :func:`lmsbn.layer_modes.mode_decay`,
+        e.g. one for the Gauss-Newton basis and one for R.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Log-log: x the predicted :math:`\tau_k = -1/\ln|1 - \mu\lambda_k|`, y the measured one,
+        one marker per mode numbered from 1, one colour per result; the dotted diagonal is
+        agreement. Modes with an infinite time constant (predicted unstable or measured not
+        decaying) cannot sit on a log axis; the legend counts them.
+    """
+    from lmsbn.layer_modes import ModeDecay
+
+    items = [decays] if isinstance(decays, ModeDecay) else list(decays) if isinstance(
+        decays, (list, tuple)) else None
+    if not items or not all(isinstance(d, ModeDecay) for d in items):
+        raise TypeError(f"decays must be a ModeDecay or a sequence of them, got {describe(decays)}")
+    ax = get_axes(ax)
+    finite = []
+    for i, d in enumerate(items):
+        x, y = np.asarray(d.tau_predicted, float), np.asarray(d.tau_measured, float)
+        ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+        colour = OKABE_ITO[i % len(OKABE_ITO)]
+        hidden = f", {int(np.sum(~ok))} with infinite tau not drawn" if np.any(~ok) else ""
+        ax.scatter(x[ok], y[ok], color=colour, zorder=3,
+                   label=f"{d.layer} {d.basis} (mu = {d.mu:.3g}{hidden})")
+        for k in np.flatnonzero(ok):
+            ax.annotate(str(k + 1), (x[k], y[k]), textcoords="offset points", xytext=(4, 3),
+                        fontsize=7, color=colour)
+        finite += [x[ok], y[ok]]
+    values = np.concatenate(finite) if finite else np.zeros(0)
+    lo, hi = (values.min() / 2, values.max() * 2) if values.size else (0.1, 10.0)
+    ax.plot([lo, hi], [lo, hi], "k:", lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel(r"predicted $\tau_k$ (steps), from $(1 - \mu\lambda_k)^n$")
+    ax.set_ylabel(r"measured $\tau_k$ (steps)")
+    ax.set_title("natural modes: measured vs predicted time constants", fontsize="medium")
     ax.legend(fontsize="small")
     return ax

@@ -172,7 +172,9 @@ def plot_first_step(report, *, ax=None):
     matplotlib.axes.Axes
         One column per layer: the filters' rho as circles left of centre (collection label
         ``"rho"``), their BN/NLMS ratio as squares right of centre (``"BN/NLMS"``), medians as
-        short black bars; the dotted line at 1 is the NLMS equivalence.
+        short black bars; a grey bar left of each column spans 1 +- the standard deviation of
+        rho predicted for isotropic initialisations (``rho_sd``); the dotted line at 1 is the
+        NLMS equivalence, which holds on average over initialisations.
     """
     report = getattr(report, "report", report)
     if not hasattr(report, "layers") or not isinstance(report.layers, dict):
@@ -192,6 +194,11 @@ def plot_first_step(report, *, ax=None):
                        label=label if i == 0 else f"_{label}")
             med = np.median(values)
             ax.plot([i + dx - 0.12, i + dx + 0.12], [med, med], color="k", lw=2)
+        sd = getattr(c, "rho_sd", None)
+        if sd is not None and np.size(sd):
+            # 1 +- the spread of rho predicted over isotropic initialisations (bridge.rho_spread).
+            ax.plot([i - 0.38] * 2, [1 - float(sd[0]), 1 + float(sd[0])], color="0.5", lw=3,
+                    label="1 ± predicted sd of ρ" if i == 0 else "_sd")
     ax.axhline(1.0, color="k", ls=":", lw=1)
     ax.set_xticks(range(len(names)), [f"{n}\nK={report.layers[n].K}" for n in names])
     ax.set_ylabel("ρ  and  BN step / NLMS step")
