@@ -29,8 +29,8 @@ from ._version import __version__
 
 _SUBMODULES = (
     "adaptive", "assignments", "bench", "bridge", "cli", "data", "exercises", "experiments",
-    "filters", "gradcheck", "io", "layer_modes", "mode_tracker", "nn", "notebooks", "plot",
-    "signals", "spectral", "sweep", "swap", "tour", "train",
+    "filters", "gradcheck", "io", "layer_modes", "learning_curves", "mode_tracker", "nn",
+    "notebooks", "plot", "signals", "spectral", "sweep", "swap", "tour", "train",
 )
 
 

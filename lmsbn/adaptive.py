@@ -1,13 +1,25 @@
-r"""The machinery shared by every adaptive filter: :class:`AdaptiveFilter` and its results.
+r"""The machinery shared by every adaptive filter: :class:`AdaptiveFilter` and :class:`FilterResult`.
 
-:mod:`lmsbn.filters` holds the learning rules (LMS, NLMS, block forms); this module holds
-everything they share -- validation, :meth:`~AdaptiveFilter.step`, :meth:`~AdaptiveFilter.run`,
-ensembles, divergence detection, weight-history recording -- and the learning-curve helpers that
-turn a :class:`FilterResult` into ensemble statistics. Import from :mod:`lmsbn.filters`, which
-re-exports every public name here.
+:mod:`lmsbn.filters` holds the learning rules (LMS, NLMS, block forms, RLS); this module holds
+what they share. It has two engines that compute the same thing:
 
-Conventions (checked by ``tests/test_filters.py``)
---------------------------------------------------
+* :meth:`AdaptiveFilter.reference_run` -- **the lesson.** One realization, one sample at a time,
+  as short as padasip's loop::
+
+      for n in range(T):
+          w_history[n] = w
+          y[n] = w @ U[n]
+          e[n] = d[n] - y[n]
+          w = w + self._update(w, U[n], e[n])
+
+  Step through it in a debugger: it is the whole algorithm.
+* :meth:`AdaptiveFilter.run` (and :meth:`~AdaptiveFilter.step`) -- **the engine.** The same loop
+  over time, but every line acts on all realizations of an ensemble at once, the weights are
+  written straight into a preallocated history, and divergence is checked once per chunk of
+  samples instead of once per sample. Tests check it against the reference loop for every rule.
+
+Conventions (checked by ``tests/test_filters.py`` and ``tests/test_filter_engine.py``)
+--------------------------------------------------------------------------------------
 * Tap order: :math:`u(n) = [x(n), x(n-1), \dots, x(n-K+1)]`, newest sample first (this is what
   :func:`lmsbn.signals.tapped_delay_line` builds). The filters themselves accept any regressors.
 * :math:`y(n) = w(n)^T u(n)` and :math:`e(n) = d(n) - y(n)` (the *a-priori* error).
@@ -22,6 +34,7 @@ Conventions (checked by ``tests/test_filters.py``)
 
 from __future__ import annotations
 
+import inspect
 import numbers
 from dataclasses import dataclass
 
@@ -29,13 +42,12 @@ import numpy as np
 
 from lmsbn._checks import as_float_array, check_int, check_positive, describe
 
-__all__ = [
-    "AdaptiveFilter",
-    "FilterResult",
-    "LearningCurve",
-    "learning_curve",
-    "ensemble_learning_curve",
-]
+__all__ = ["AdaptiveFilter", "FilterResult"]
+
+#: Numbers per chunk of the ensemble engine (2 MiB of float64). The engine copies one chunk of
+#: regressors at a time into time-major order and checks divergence once per chunk, so memory
+#: beyond the outputs stays bounded whatever the signal length.
+_CHUNK_NUMBERS = 1 << 18
 
 # --------------------------------------------------------------------------------------------
 # Result container
@@ -138,6 +150,64 @@ def _rebatch(a, old_batch, batch, dtype):
     return a.reshape(h, -1, *rest).astype(dtype)
 
 
+def _recorded_steps(T: int, period: int):
+    """The sample indices whose weights are kept: 0, k, 2k, ... and T; None for no recording."""
+    return None if period == 0 else np.unique(np.r_[np.arange(0, T + 1, period), T])
+
+
+
+
+class _DivergenceLog:
+    """Which realizations diverged, at which sample and why; checked a chunk of samples at a time.
+
+    Checking after a chunk instead of after every sample removes a handful of NumPy calls from
+    each sample of the loop. It changes nothing in the results: realizations never interact, so
+    a diverging one cannot disturb the others while it runs on, and everything it computed after
+    its flag is overwritten with NaN, exactly as if it had been frozen at once.
+    """
+
+    def __init__(self, B: int, threshold: float, dtype):
+        # Clipped to the largest finite value of the dtype, so that an infinite error or norm
+        # always fails the "<=" test below.
+        big = float(np.finfo(dtype).max)
+        self.thr = dtype.type(min(threshold, big))
+        self.thr2 = dtype.type(min(threshold, np.sqrt(big)) ** 2)
+        self.at = np.full(B, -1, dtype=np.intp)
+        self.reason = np.full(B, "", dtype=object)
+
+    def check(self, y, e, W, n0: int) -> None:
+        """Flag realizations whose |e(n)| or ||w(n+1)|| left the bounds in this chunk.
+
+        ``y``, ``e`` (C, B) and ``W`` (C + 1, B, K) are one chunk, time-major, starting at sample
+        ``n0`` (``W[i]`` is w(n0 + i)). Rows after a new flag are set to NaN in place.
+        """
+        wsq = np.einsum("tbk,tbk->tb", W[1:], W[1:])
+        # "not <=" is True for NaN and inf as well as for values above the threshold.
+        bad = ~((np.abs(e) <= self.thr) & (wsq <= self.thr2)) & (self.at < 0)
+        new = np.flatnonzero(bad.any(axis=0))
+        for b, i in zip(new, bad[:, new].argmax(axis=0)):
+            self.at[b] = n0 + i
+            self.reason[b] = self._cause(e[i, b], wsq[i, b])
+            y[i + 1:, b] = e[i + 1:, b] = np.nan
+            W[i + 1:, b] = np.nan          # w(n+1) on: NaN always means "diverged"
+
+    def _cause(self, e, wsq) -> str:
+        if not np.isfinite(e):
+            return "non-finite error"
+        if abs(e) > self.thr:
+            return f"|e| exceeded {float(self.thr):g}"
+        if not np.isfinite(wsq):
+            return "non-finite weights"
+        return f"||w|| exceeded {float(self.thr):g}"
+
+    def flags(self, batch):
+        """``(diverged, diverged_at, reason)`` shaped like the ensemble (scalars for none)."""
+        diverged = self.at >= 0
+        if batch == ():
+            return bool(diverged[0]), int(self.at[0]), str(self.reason[0])
+        return diverged.reshape(batch), self.at.reshape(batch), self.reason.astype(str).reshape(batch)
+
+
 # --------------------------------------------------------------------------------------------
 # The base class
 # --------------------------------------------------------------------------------------------
@@ -170,51 +240,60 @@ class AdaptiveFilter:
         Samples per weight update ``L`` (1 for sample-by-sample filters).
     window : int
         Number of most recent regressors the learning rule sees ``P`` (1 for LMS and NLMS).
+    step_function : str or None
+        Class attribute: the name of this rule's one-sample step in :mod:`lmsbn.filters`
+        (``"lms_step"``, ``"nlms_step"``), which ``lmsbn.use`` can swap (see Notes).
 
     Notes
     -----
-    The loop implemented here, for every sample :math:`n`, is
+    For every sample :math:`n` (:meth:`reference_run` is this loop, written out):
 
     .. math::
 
         y(n) = w(n)^T u(n), \qquad e(n) = d(n) - y(n), \qquad
         w(n+1) = w(n) + \Delta w(n),
 
-    where :math:`\Delta w(n)` is the subclass's ``_update``, always called on arrays whose
-    first axis ``B`` runs over the (flattened) realizations. Sample-by-sample rules
-    (``windowed = False``) get ``_update(w, u, e)`` with ``u`` of shape (B, K) and ``e`` of
-    shape (B,), at every sample. Windowed rules get the ``P`` most recent regressors as ``U`` of
-    shape (B, P, K) and their errors **computed with the current weights** as ``e`` of shape
-    (B, P), once every ``L`` samples; the weights do not change inside a block, so all outputs of
-    a block use the weights of its start and ``w_history`` is constant inside it. During the
-    first ``P - 1`` samples after a reset fewer rows exist and ``P`` is smaller. ``w`` (B, K) is
-    read-only for the rule.
+    where :math:`\Delta w(n)` is the subclass's ``_update``. Sample-by-sample rules
+    (``windowed = False``) get ``_update(w, u, e)`` with ``u`` of shape (..., K) and ``e`` of
+    shape (...). Windowed rules get the ``P`` most recent regressors ``U`` (..., P, K) and their
+    errors **computed with the current weights** ``e`` (..., P), once every ``L`` samples; the
+    weights do not change inside a block, so all outputs of a block use the weights of its start
+    and ``w_history`` is constant inside it. During the first ``P - 1`` samples after a reset
+    fewer rows exist and ``P`` is smaller. The leading axes ``...`` are empty in
+    :meth:`reference_run` and run over the realizations in :meth:`run`, so a rule must broadcast
+    over them (write ``e[..., None] * u``, ``axis=-1``); ``w`` is read-only for the rule.
 
     *Divergence.* A step size above the stability bound makes the weights grow geometrically.
     When :math:`|e(n)|` or :math:`\|w(n+1)\|` is non-finite or exceeds
-    ``divergence_threshold``, the realization is flagged at sample :math:`n` and frozen by
-    setting its weights to NaN: from then on its ``y`` and ``e`` are NaN and it costs nothing
-    to the others, which carry on. NaN thus always means "diverged". No floating-point warning is
-    emitted (the loop runs under ``np.errstate(all="ignore")``).
+    ``divergence_threshold``, the realization is flagged at sample :math:`n` and frozen: from
+    :math:`y(n+1)` and :math:`w(n+1)` on its values are NaN, and it costs nothing to the others,
+    which carry on. NaN thus always means "diverged". No floating-point warning is emitted (the
+    loops run under ``np.errstate(all="ignore")``).
 
     *State.* :meth:`run` starts from the current weights (and, for block/window rules, the
     regressors buffered by earlier calls) and leaves the filter in its final state, so one
     ``run`` over ``T`` samples equals ``T`` calls of :meth:`step` bit for bit. :meth:`reset`
-    restores ``w0``.
+    restores ``w0``; :meth:`reference_run` starts with a reset.
 
-    *Memory.* ``run`` keeps ``y`` and ``e`` (``2 B T`` numbers), a time-major copy of ``U``
-    (``B T K``) and the recorded weights (``B S K``). For 1000 realizations x 10000 samples x
-    32 taps in float64 that is 160 MB for ``y``/``e`` plus 2.6 GB each for ``U`` and its copy, and
-    another 2.6 GB if every weight vector is recorded -- use ``record="none"`` or ``record=k``
-    and split the ensemble into chunks for runs of that size.
+    *Swapping a step.* Inside ``with lmsbn.use(lms_step=f):`` an :class:`~lmsbn.filters.LMS`
+    filter's :meth:`run` and :meth:`step` call ``f(w, u, d, mu) -> (w_next, e)`` -- homework 3's
+    signature -- for every sample of every realization, one at a time (slow, but it is the
+    student's function that filters). ``nlms_step(w, u, d, mu, eps)`` does the same for NLMS.
+
+    *Memory.* ``run`` keeps ``y`` and ``e`` (``2 B T`` numbers) and the recorded weights
+    (``B S K``; ``S = T + 1`` for ``record="full"``), plus chunk buffers of about 2 MiB. For
+    1000 realizations x 10000 samples x 32 taps in float64 that is 160 MB for ``y``/``e`` and
+    2.6 GB for a full weight history: use ``record="none"`` or ``record=k`` for runs of that size.
     """
 
-    #: Whether ``_update`` takes a window of regressors (B, P, K) rather than one (B, K).
+    #: Whether ``_update`` takes a window of regressors (..., P, K) rather than one (..., K).
     windowed: bool = False
     #: Samples per weight update (L). Block filters override it in ``__init__``.
     block: int = 1
     #: Regressors the learning rule sees (P).
     window: int = 1
+    #: Name of the rule's one-sample step function in :mod:`lmsbn.filters` (swappable), or None.
+    step_function: str | None = None
 
     def __init__(self, taps, mu, w0=None, *, divergence_threshold=1e12):
         self.taps = check_int(taps, "taps", min_value=1)
@@ -233,7 +312,7 @@ class AdaptiveFilter:
     # -- the one method subclasses override ------------------------------------------------
 
     def _update(self, w: np.ndarray, u: np.ndarray, e: np.ndarray) -> np.ndarray:
-        """Return the weight change ``dw`` (B, K); see the class Notes for the shapes."""
+        """Return the weight change ``dw`` (..., K); see the class Notes for the shapes."""
         raise NotImplementedError(f"{type(self).__name__} must implement _update(w, u, e)")
 
     # -- state ------------------------------------------------------------------------------
@@ -242,7 +321,7 @@ class AdaptiveFilter:
         """Restore the initial weights ``w0`` and forget buffered regressors."""
         self._w = self.w0.copy()
         self._seen = 0  # samples processed since the last reset (fixes the block phase)
-        self._past = None  # (U, d, e) of the last window-1 samples, time-major; window rules only
+        self._past = None  # (U, d) of the last window-1 samples, time-major; window rules only
 
     @property
     def w(self) -> np.ndarray:
@@ -256,7 +335,57 @@ class AdaptiveFilter:
     def _extra_repr(self) -> dict:
         return {}
 
-    # -- public API -------------------------------------------------------------------------
+    # -- the lesson: one realization, one sample at a time ----------------------------------
+
+    def reference_run(self, U, d) -> FilterResult:
+        """Filter one signal sample by sample: the algorithm, with nothing else in the way.
+
+        It starts from ``w0`` (it calls :meth:`reset`) and leaves the filter in its final state.
+        :meth:`run` computes the same for whole ensembles at once (equal up to round-off,
+        tested for every rule); use this one to read or step through the algorithm.
+
+        Parameters
+        ----------
+        U : array_like, shape (T, K)
+            Regressors of one realization, newest sample first in each row.
+        d : array_like, shape (T,)
+            Desired samples.
+
+        Returns
+        -------
+        FilterResult
+            With the full weight history and scalar divergence flags.
+        """
+        if self.w0.ndim != 1 or np.ndim(U) != 2:
+            raise ValueError(f"reference_run filters one realization: U of shape (T, {self.taps}) "
+                             f"and w0 of shape ({self.taps},), got U {np.shape(U)} and w0 "
+                             f"{self.w0.shape}; use run() for an ensemble")
+        self.reset()
+        U, d, batch, dtype = self._check_signal(U, d)
+        U, d = U.astype(dtype, copy=False), d.astype(dtype, copy=False)
+        T, K = U.shape
+        w = self.w0.astype(dtype)
+        y, e, w_history = np.zeros(T, dtype), np.zeros(T, dtype), np.zeros((T + 1, K), dtype)
+        with np.errstate(all="ignore"):  # divergence is recorded after the loop, not warned about
+            for n in range(T):
+                w_history[n] = w
+                y[n] = w @ U[n]
+                e[n] = d[n] - y[n]
+                if not self.windowed:
+                    w = w + self._update(w, U[n], e[n])
+                elif (n + 1) % self.block == 0:  # block rules update once per block of L samples
+                    rows = slice(max(0, n + 1 - self.window), n + 1)
+                    w = w + self._update(w, U[rows], d[rows] - U[rows] @ w)
+            w_history[T] = w
+            log = _DivergenceLog(1, self.divergence_threshold, dtype)
+            log.check(y[:, None], e[:, None], w_history[:, None], 0)
+        self._seen = T
+        rows = min(T, self.window - 1)  # what a later run() needs to continue the window
+        self._past = (U[T - rows:, None].copy(), d[T - rows:, None].copy()) if rows else None
+        return self._result(y[:, None], e[:, None], w_history[:, None], _recorded_steps(T, 1),
+                            w_history[T][None], batch, log)
+
+    # -- the engine: every realization at once ----------------------------------------------
 
     def step(self, u, d):
         """Process one sample and update ``self.w`` in place.
@@ -291,12 +420,91 @@ class AdaptiveFilter:
             Desired samples.
         record : {"full", "none"}, "every:k" or int k, default "full"
             Which weight vectors to keep: all ``T + 1``, none, or every ``k``-th (steps
-            ``0, k, 2k, ...`` plus the final step ``T``).
+            ``0, k, 2k, ...`` plus the final step ``T``). Anything but ``"full"`` keeps the
+            memory for weights bounded by the chunk size.
 
         Returns
         -------
         FilterResult
         """
+        U, d, batch, dtype = self._check_signal(U, d)
+        period = _parse_record(record)
+        swapped = self._swapped_step()
+        if swapped is not None:
+            return self._run_swapped(*swapped, U, d, batch, dtype, period)
+        T, K = U.shape[-2], self.taps
+        B = int(np.prod(batch, dtype=np.int64))
+        # Time-major views with the realizations flattened: Ut[n] is sample n of every one.
+        Ut = np.moveaxis(np.broadcast_to(U, (*batch, T, K)), -2, 0)
+        Dt = np.moveaxis(np.broadcast_to(d, (*batch, T)), -1, 0)
+        tail = self._buffered_rows(batch, dtype)
+        # order="C": a copy of a broadcast view may come out Fortran-ordered, and einsum sums in a
+        # different order for a different layout (which would break ensemble == one by one).
+        w = np.array(np.broadcast_to(self._w, (*batch, K)), dtype=dtype, order="C").reshape(B, K)
+
+        steps = _recorded_steps(T, period)
+        hist = None if steps is None else np.empty((steps.size, B, K), dtype=dtype)
+        y, e = np.empty((T, B), dtype=dtype), np.empty((T, B), dtype=dtype)
+        log = _DivergenceLog(B, self.divergence_threshold, dtype)
+        chunk = min(T, max(16, _CHUNK_NUMBERS // (B * K)))
+        # With a full history the weights are written straight into it; otherwise into a
+        # reusable buffer of one chunk, from which the recorded rows are copied.
+        buffer = None if period == 1 else np.empty((chunk + 1, B, K), dtype=dtype)
+        with np.errstate(all="ignore"):  # overflow and NaN are detected by the log, not warned about
+            for n0 in range(0, T, chunk):
+                n1 = min(T, n0 + chunk)
+                Uc = np.ascontiguousarray(Ut[n0:n1], dtype=dtype).reshape(n1 - n0, B, K)
+                Dc = np.ascontiguousarray(Dt[n0:n1], dtype=dtype).reshape(n1 - n0, B)
+                if tail is not None:  # window rules also see the rows just before the chunk
+                    Uc, Dc = np.concatenate([tail[0], Uc]), np.concatenate([tail[1], Dc])
+                W = hist[n0:n1 + 1] if period == 1 else buffer[:n1 - n0 + 1]
+                W[0] = w
+                self._advance(Uc, Dc, W, y[n0:n1], e[n0:n1], self._seen + n0)
+                log.check(y[n0:n1], e[n0:n1], W, n0)
+                w = W[-1].copy()
+                if period > 1 and hist is not None:
+                    keep = (steps >= n0) & (steps <= n1)
+                    hist[keep] = W[steps[keep] - n0]
+                if self.windowed:
+                    rows = min(self._seen + n1, self.window - 1)
+                    tail = (Uc[len(Uc) - rows:], Dc[len(Dc) - rows:]) if rows else None
+        self._seen += T
+        if self.windowed:
+            self._past = None if tail is None else (tail[0].copy(), tail[1].copy())
+        return self._result(y, e, hist, steps, w, batch, log)
+
+    def _advance(self, Uc, Dc, W, y, e, seen):
+        """The loop over one chunk of samples: ``reference_run``'s loop for all realizations.
+
+        ``Uc`` (h + C, B, K) and ``Dc`` (h + C, B) hold the chunk's regressors after ``h``
+        buffered rows; ``W`` (C + 1, B, K) receives w(n + 1) in row ``i + 1``; ``y``, ``e`` (C, B)
+        are filled in place; ``seen`` counts the samples before the chunk (the block phase).
+        """
+        h = len(Uc) - len(y)
+        for i in range(len(y)):
+            w, u, j = W[i], Uc[h + i], h + i
+            np.einsum("bk,bk->b", w, u, out=y[i])       # y(n) = w(n)^T u(n), every realization
+            np.subtract(Dc[j], y[i], out=e[i])           # e(n) = d(n) - y(n)
+            if not self.windowed:
+                np.add(w, self._update(w, u, e[i]), out=W[i + 1])
+            elif (seen + i + 1) % self.block == 0:
+                np.add(w, self._update(w, *self._window(Uc, Dc, j, seen + i + 1, w)), out=W[i + 1])
+            else:
+                W[i + 1] = w                             # inside a block the weights stay put
+
+    def _window(self, Uc, Dc, j, seen, w):
+        """The last P regressors (B, P, K) up to row ``j`` and their errors with ``w`` (B, P)."""
+        p = min(seen, self.window)
+        # Contiguous copies: einsum's summation order depends on the memory layout, and the
+        # layout of a (B, P, K) view of time-major data would depend on B.
+        U = np.ascontiguousarray(np.swapaxes(Uc[j + 1 - p:j + 1], 0, 1))
+        d = np.ascontiguousarray(Dc[j + 1 - p:j + 1].T)
+        return U, d - np.einsum("bpk,bk->bp", U, w)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _check_signal(self, U, d):
+        """Validated ``U``, ``d``, the ensemble shape of the run and the dtype of its arithmetic."""
         U = as_float_array(U, "U", min_ndim=2)
         d = as_float_array(d, "d")
         if U.shape[-1] != self.taps:
@@ -304,7 +512,6 @@ class AdaptiveFilter:
                 f"U must have shape (..., T, {self.taps}) for {self.taps} taps, got {U.shape}")
         if d.shape != U.shape[:-1]:
             raise ValueError(f"d must have shape {U.shape[:-1]} (U.shape[:-1]), got {d.shape}")
-        period = _parse_record(record)
         try:
             batch = np.broadcast_shapes(self._w.shape[:-1], U.shape[:-2])
         except ValueError:
@@ -312,263 +519,61 @@ class AdaptiveFilter:
                 f"U's ensemble shape {U.shape[:-2]} does not broadcast with the filter's weights "
                 f"of shape {self._w.shape}; call reset() or pass matching realizations"
             ) from None
-        dtype = np.result_type(U.dtype, d.dtype)
-        T, K = U.shape[-2], self.taps
-        B = int(np.prod(batch, dtype=np.int64))
+        return U, d, batch, np.result_type(U.dtype, d.dtype)
 
-        # Time-major, with the ensemble flattened to one axis, so that Ut[n] is one contiguous
-        # (B, K) slab: the loop body then touches only small contiguous arrays.
-        Ut = np.ascontiguousarray(np.broadcast_to(np.moveaxis(U, -2, 0), (T, *batch, K)), dtype=dtype)
-        Dt = np.ascontiguousarray(np.broadcast_to(np.moveaxis(d, -1, 0), (T, *batch)), dtype=dtype)
-        Ut, Dt = Ut.reshape(T, B, K), Dt.reshape(T, B)
-        # order="C": a copy of a broadcast view may come out Fortran-ordered, and einsum sums in a
-        # different order for a different layout (which would break ensemble == one by one).
-        w = np.array(np.broadcast_to(self._w, (*batch, K)), dtype=dtype, order="C").reshape(B, K)
+    def _buffered_rows(self, batch, dtype):
+        """The (U, d) rows kept from earlier calls for window rules, broadcast to this run."""
+        if self._past is None:
+            return None
+        return tuple(_rebatch(a, self._w.shape[:-1], batch, dtype) for a in self._past)
 
-        # Window rules see regressors from earlier calls too: prepend the buffered ones.
-        h = 0
-        if self._past is not None:
-            past_u, past_d, past_e = (_rebatch(a, self._w.shape[:-1], batch, dtype) for a in self._past)
-            h = past_u.shape[0]
-            Ut, Dt = np.concatenate([past_u, Ut]), np.concatenate([past_d, Dt])
-        y = np.empty((h + T, B), dtype=dtype)
-        e = np.empty((h + T, B), dtype=dtype)
-        if h:
-            e[:h] = past_e
-
-        steps = None if period == 0 else np.unique(np.r_[np.arange(0, T + 1, period), T])
-        hist = None if steps is None else np.empty((steps.size, B, K), dtype=dtype)
-        if hist is not None:
-            hist[0] = w
-        slot = 1
-
-        diverged_at = np.full(B, -1, dtype=np.intp)
-        reason = np.full(B, "", dtype=object)
-        # Thresholds for |e| and ||w||^2, clipped to the largest finite value of the dtype so that
-        # an infinite error or norm always fails the "<=" test below.
-        big = float(np.finfo(dtype).max)
-        thr = dtype.type(min(self.divergence_threshold, big))
-        thr2 = dtype.type(min(self.divergence_threshold, np.sqrt(big)) ** 2)
-        wsq = np.empty(B, dtype=dtype)
-
-        with np.errstate(all="ignore"):  # overflow and NaN are detected below, not warned about
-            for n in range(h, h + T):
-                np.einsum("bk,bk->b", w, Ut[n], out=y[n])
-                np.subtract(Dt[n], y[n], out=e[n])
-                seen = self._seen + (n - h) + 1  # samples seen including this one
-                if not self.windowed:
-                    w += self._update(w, Ut[n], e[n])
-                elif seen % self.block == 0:
-                    w += self._update(w, *self._window_rows(w, Ut, Dt, e, n, seen))
-                np.einsum("bk,bk->b", w, w, out=wsq)
-                # "not <=" is True for NaN and inf as well as for values above the threshold.
-                ok = (np.abs(e[n]) <= thr) & (wsq <= thr2)
-                if not ok.all():
-                    self._flag(~ok, e[n], wsq, n - h, diverged_at, reason, thr)
-                    w[~ok] = np.nan
-                if hist is not None and slot < steps.size and steps[slot] == n - h + 1:
-                    hist[slot] = w
-                    slot += 1
-
-        self._seen += T
+    def _result(self, y, e, hist, steps, w, batch, log) -> FilterResult:
+        """Store the final weights and pack time-major buffers (T, B, ...) as a FilterResult."""
+        T, K = y.shape[0], self.taps
         self._w = w.reshape(*batch, K)
-        if self.windowed:
-            keep = min(self._seen, self.window - 1)
-            self._past = tuple(a[a.shape[0] - keep:].copy() for a in (Ut, Dt, e)) if keep else None
-        diverged = diverged_at >= 0
-        if batch == ():
-            diverged, diverged_at, reason = bool(diverged[0]), int(diverged_at[0]), str(reason[0])
-        else:
-            diverged, diverged_at = diverged.reshape(batch), diverged_at.reshape(batch)
-            reason = reason.astype(str).reshape(batch)
         return FilterResult(
-            y=np.moveaxis(y[h:].reshape(T, *batch), 0, -1),
-            e=np.moveaxis(e[h:].reshape(T, *batch), 0, -1),
+            y=np.moveaxis(y.reshape(T, *batch), 0, -1),
+            e=np.moveaxis(e.reshape(T, *batch), 0, -1),
             w_history=None if hist is None else np.moveaxis(hist.reshape(-1, *batch, K), 0, -2),
             history_steps=steps,
             w_final=self._w.copy(),
-            diverged=diverged,
-            diverged_at=diverged_at,
-            reason=reason,
+            **dict(zip(("diverged", "diverged_at", "reason"), log.flags(batch))),
         )
 
-    # -- helpers of run ---------------------------------------------------------------------
+    # -- lmsbn.use: a student's step function drives the filter -----------------------------
 
-    def _window_rows(self, w, Ut, Dt, e, n, seen):
-        """The last P regressors (B, P, K) and their errors with the current weights (B, P)."""
-        p = min(seen, self.window)
-        in_block = (seen - 1) % self.block + 1  # rows of the current block, already errored with w
-        first, start_block = n + 1 - p, n + 1 - min(in_block, p)
-        U = Ut[first:n + 1]
-        # Rows older than the current block were errored with older weights: recompute them.
-        e_old = Dt[first:start_block] - np.einsum("pbk,bk->pb", Ut[first:start_block], w)
-        errs = np.concatenate([e_old, e[start_block:n + 1]])
-        # Contiguous copies: einsum's summation order depends on the memory layout, and the
-        # layout of a (B, P, K) view of time-major data would depend on B.
-        return np.ascontiguousarray(np.swapaxes(U, 0, 1)), np.ascontiguousarray(errs.T)
+    def _swapped_step(self):
+        """``(function, extra arguments)`` when ``lmsbn.use`` swapped this rule's step, else None."""
+        if self.step_function is None:
+            return None
+        from lmsbn import filters  # the module whose attribute lmsbn.use replaces
 
-    @staticmethod
-    def _flag(bad, e, wsq, n, diverged_at, reason, thr):
-        """Record the step and the cause for realizations flagged for the first time."""
-        new = bad & (diverged_at < 0)
-        if not new.any():
-            return
-        diverged_at[new] = n
-        causes = np.where(~np.isfinite(e), "non-finite error",
-                 np.where(np.abs(e) > thr, f"|e| exceeded {float(thr):g}",
-                 np.where(~np.isfinite(wsq), "non-finite weights", f"||w|| exceeded {float(thr):g}")))
-        reason[new] = causes[new]
+        current = getattr(filters, self.step_function)
+        reference = filters.REFERENCE_STEPS[self.step_function]
+        if current is reference:
+            return None
+        # The step's parameters after (w, u, d) are named like the filter's: (mu,), (mu, eps).
+        names = list(inspect.signature(reference).parameters)[3:]
+        return current, tuple(getattr(self, name) for name in names)
 
-
-# --------------------------------------------------------------------------------------------
-# Learning curves
-# --------------------------------------------------------------------------------------------
-
-
-def _errors_and_mask(result_or_errors, exclude_diverged):
-    """The error array (*B, T) and a boolean mask (B) of the realizations to average."""
-    if isinstance(result_or_errors, FilterResult):
-        e = result_or_errors.e
-        diverged = np.asarray(result_or_errors.diverged)
-    else:
-        e = as_float_array(result_or_errors, "result_or_errors", min_ndim=1, finite=False)
-        with np.errstate(invalid="ignore"):
-            diverged = ~np.all(np.isfinite(e), axis=-1)
-    keep = ~diverged if exclude_diverged else np.ones(e.shape[:-1], dtype=bool)
-    if not keep.any():
-        raise ValueError("every realization diverged: exclude_diverged=True leaves nothing to average")
-    return e, keep
-
-
-def learning_curve(result_or_errors, *, exclude_diverged=False) -> np.ndarray:
-    r"""Ensemble-averaged squared error :math:`\hat J(n) = \langle e(n)^2 \rangle`.
-
-    Parameters
-    ----------
-    result_or_errors : FilterResult or array_like, shape (*B, T)
-        A run's result, or its errors.
-    exclude_diverged : bool, default False
-        By default a diverged realization (NaN errors after divergence) makes the curve NaN
-        from that step on -- the mean square error of an ensemble with a diverging member *is*
-        unbounded. ``True`` averages only the realizations that never diverged; this is biased
-        towards the lucky ones, so report how many were dropped.
-
-    Returns
-    -------
-    J : ndarray, shape (T,)
-        The mean over all leading axes of ``e**2``.
-    """
-    e, keep = _errors_and_mask(result_or_errors, exclude_diverged)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.mean(np.square(e[keep]), axis=0) if e.ndim > 1 else np.square(e)
-
-
-@dataclass
-class LearningCurve:
-    r"""Ensemble statistics of a run, with the LMS theory curve when it applies.
-
-    Attributes
-    ----------
-    mse : ndarray, shape (T,)
-        :math:`\langle e(n)^2 \rangle` over the realizations used.
-    steps : ndarray of int, shape (T,)
-        ``0, ..., T - 1``.
-    mode_mean : ndarray, shape (S, K), or None
-        :math:`\langle v_k(n) \rangle`, with :math:`v(n) = Q^T (w(n) - w_{ref})`, at the recorded
-        steps ``mode_steps``.
-    mode_energy : ndarray, shape (S, K), or None
-        :math:`\langle v_k(n)^2 \rangle` at ``mode_steps``.
-    mode_steps : ndarray of int, shape (S,), or None
-        The run's ``history_steps``.
-    theory : ndarray, shape (T,), or None
-        :func:`lmsbn.spectral.learning_curve_theory` for steps ``0, ..., T - 1`` (aligned with
-        ``mse``), from the mean initial weight error.
-    n_used : int
-        Number of realizations averaged.
-    """
-
-    mse: np.ndarray
-    steps: np.ndarray
-    mode_mean: np.ndarray | None = None
-    mode_energy: np.ndarray | None = None
-    mode_steps: np.ndarray | None = None
-    theory: np.ndarray | None = None
-    n_used: int = 0
-
-
-def ensemble_learning_curve(result, *, spectrum=None, w_ref=None, mu=None, J_min=None,
-                            exclude_diverged=False, theory="small_step") -> LearningCurve:
-    r"""Learning curve, mode statistics and LMS theory for an ensemble run.
-
-    Parameters
-    ----------
-    result : FilterResult
-        An ensemble run (leading axes are realizations). Mode statistics need its
-        ``w_history`` (a run with ``record`` other than ``"none"``).
-    spectrum : lmsbn.spectral.Spectrum or ndarray, shape (K, K), optional
-        Spectrum of the input autocorrelation :math:`R`. With ``w_ref`` it gives the mode
-        statistics; with ``mu`` and ``J_min`` as well, the theory curve.
-    w_ref : array_like, shape (K,) or (*B, K), optional
-        Reference weights, usually the Wiener solution :math:`w_o`.
-    mu : float, optional
-        The LMS step size the run used.
-    J_min : float, optional
-        The minimum mean-square error (the noise power for system identification).
-    exclude_diverged : bool, default False
-        See :func:`learning_curve`.
-    theory : {"small_step", "haykin", "gaussian"}, default "small_step"
-        Which independence theory :func:`lmsbn.spectral.learning_curve_theory` uses;
-        ``"gaussian"`` keeps the fourth-moment terms of real Gaussian regressors and matches
-        simulations beyond small steps.
-
-    Returns
-    -------
-    LearningCurve
-
-    Notes
-    -----
-    The theory is LMS independence theory (Haykin, *Adaptive Filter Theory*):
-    :math:`J(n) \approx J_{min} + \sum_k \lambda_k E[v_k(n)^2]`; it is computed by
-    :mod:`lmsbn.spectral`, never here. It is exact in the mean only for regressors independent
-    over time and describes :class:`LMS`, not NLMS or the block forms.
-    """
-    from lmsbn import spectral  # the analysis core; imported here so filters load on their own
-
-    if not isinstance(result, FilterResult):
-        raise TypeError(f"result must be a FilterResult, got {describe(result)}")
-    mse = learning_curve(result, exclude_diverged=exclude_diverged)
-    _, keep = _errors_and_mask(result, exclude_diverged)
-    curve = LearningCurve(mse=mse, steps=np.arange(mse.size), n_used=int(keep.sum()))
-    if spectrum is None or w_ref is None:
-        if mu is not None or J_min is not None:
-            raise ValueError("the theory curve needs spectrum and w_ref as well as mu and J_min")
-        return curve
-    if result.w_history is None:
-        raise ValueError("mode statistics need a run recorded with record='full' or 'every:k', "
-                         "got a run with record='none'")
-    # The core rejects NaN, so the NaN rows of diverged realizations are projected as zeros and
-    # put back to NaN afterwards.
-    w_hist = result.w_history.reshape(-1, *result.w_history.shape[-2:])  # (R, S, K)
-    w_ref = as_float_array(w_ref, "w_ref", min_ndim=1)
-    if w_ref.ndim > 1:
-        w_ref = np.broadcast_to(w_ref, result.w_final.shape).reshape(-1, w_ref.shape[-1])
-    finite = np.all(np.isfinite(w_hist), axis=-1)  # (R, S)
-    v = spectral.mode_coordinates(np.where(finite[..., None], w_hist, 0.0), spectrum, w_ref)
-    v[~finite] = np.nan
-    v = v[keep.reshape(-1)]
-    with np.errstate(over="ignore", invalid="ignore"):
-        curve.mode_mean = v.mean(axis=0)
-        curve.mode_energy = np.square(v).mean(axis=0)
-    curve.mode_steps = result.history_steps
-    if (mu is None) != (J_min is None):
-        raise ValueError("the theory curve needs both mu and J_min")
-    if mu is not None:
-        if result.history_steps[0] != 0:
-            raise ValueError("the theory curve needs the initial weights (history step 0)")
-        spec = spectrum
-        if not isinstance(spec, spectral.Spectrum):
-            spec = spectral.Spectrum.from_matrix(spectrum)
-        c0 = spec.eigenvectors @ curve.mode_mean[0]  # mean initial weight error w(0) - w_ref
-        curve.theory = spectral.learning_curve_theory(
-            spec, mu, J_min, c0, mse.size - 1, theory=theory)
-    return curve
+    def _run_swapped(self, fn, args, U, d, batch, dtype, period):
+        """:meth:`run` through a swapped-in step function: each realization, each sample in turn."""
+        T, K = U.shape[-2], self.taps
+        Ub = np.broadcast_to(U, (*batch, T, K)).reshape(-1, T, K)
+        Db = np.broadcast_to(d, (*batch, T)).reshape(-1, T)
+        B = Ub.shape[0]
+        W = np.empty((T + 1, B, K), dtype=dtype)
+        W[0] = np.broadcast_to(self._w, (*batch, K)).reshape(B, K)
+        y, e = np.empty((T, B), dtype=dtype), np.empty((T, B), dtype=dtype)
+        with np.errstate(all="ignore"):
+            for b in range(B):
+                for n in range(T):
+                    y[n, b] = W[n, b] @ Ub[b, n]
+                    # Copies: a student's function may modify its arguments in place.
+                    w_next, e[n, b] = fn(W[n, b].copy(), Ub[b, n].copy(), float(Db[b, n]), *args)
+                    W[n + 1, b] = w_next
+            log = _DivergenceLog(B, self.divergence_threshold, dtype)
+            log.check(y, e, W, 0)
+        self._seen += T
+        steps = _recorded_steps(T, period)
+        return self._result(y, e, None if steps is None else W[steps], steps, W[T], batch, log)

@@ -4,8 +4,14 @@ Every filter here is an *adaptive linear combiner* (Widrow and Stearns 1985): it
 :math:`u(n) \in \mathbb{R}^K` per sample, predicts :math:`y(n) = w(n)^T u(n)`, compares the
 prediction with the desired sample :math:`d(n)` and nudges its weights along the regressor.
 The filters differ **only** in how they nudge, so each class below overrides a single method,
-``_update`` (RLS also ``reset``, to clear the state its rule keeps), and everything else -- validation, ``step``, ``run``, ensembles, divergence
-detection, history recording -- lives once in :class:`lmsbn.adaptive.AdaptiveFilter`.
+``_update`` (RLS also ``reset``, to clear the state its rule keeps), and everything else --
+validation, the reference loop, ``step``, ``run``, ensembles, divergence detection, history
+recording -- lives once in :class:`lmsbn.adaptive.AdaptiveFilter`. To read the algorithm, read
+:meth:`~lmsbn.adaptive.AdaptiveFilter.reference_run`: one sample at a time, padasip-short.
+
+:func:`lms_step` and :func:`nlms_step` are the same rules as one function of one sample, with
+homework 3's signature ``(w, u, d, *params) -> (w_next, e)``. ``lmsbn.use(lms_step=mine)``
+swaps a student's version in, and :class:`LMS` then filters through it.
 
 Conventions: :math:`u(n) = [x(n), x(n-1), \dots, x(n-K+1)]` (newest sample first),
 :math:`e(n) = d(n) - w(n)^T u(n)`, ``w_history[n]`` holds the weights used to compute
@@ -40,13 +46,8 @@ from __future__ import annotations
 import numpy as np
 
 from lmsbn._checks import check_int, check_positive
-from lmsbn.adaptive import (
-    AdaptiveFilter,
-    FilterResult,
-    LearningCurve,
-    ensemble_learning_curve,
-    learning_curve,
-)
+from lmsbn.adaptive import AdaptiveFilter, FilterResult
+from lmsbn.learning_curves import LearningCurve, ensemble_learning_curve, learning_curve
 
 __all__ = [
     "AdaptiveFilter",
@@ -59,10 +60,59 @@ __all__ = [
     "AffineProjection",
     "RLS",
     "SignErrorLMS",
+    "lms_step",
+    "nlms_step",
     "LearningCurve",
     "learning_curve",
     "ensemble_learning_curve",
 ]
+
+# --------------------------------------------------------------------------------------------
+# One step of one realization: homework 3's functions, swappable with lmsbn.use
+# --------------------------------------------------------------------------------------------
+
+
+def lms_step(w, u, d, mu):
+    r"""One LMS step for one realization: :math:`e = d - w^T u`, :math:`w' = w + \mu e u`.
+
+    Parameters
+    ----------
+    w, u : ndarray, shape (K,)
+        Current weights and regressor.
+    d, mu : float
+        Desired sample and step size.
+
+    Returns
+    -------
+    w_next : ndarray, shape (K,)
+    e : float
+        The a-priori error.
+
+    Notes
+    -----
+    The signature homework 3 asks for. Inside ``with lmsbn.use(lms_step=f):``, :class:`LMS`
+    calls ``f`` for every sample instead of its vectorised rule.
+    """
+    e = d - w @ u
+    return w + mu * e * u, e
+
+
+def nlms_step(w, u, d, mu, eps):
+    r"""One NLMS step: :math:`e = d - w^T u`, :math:`w' = w + \tilde\mu e u / (\epsilon + \|u\|^2)`.
+
+    Parameters and return value as in :func:`lms_step`, plus the regularisation ``eps``; swapped
+    by ``lmsbn.use(nlms_step=f)`` for :class:`NLMS`.
+    """
+    e = d - w @ u
+    return w + mu * e * u / (eps + u @ u), e
+
+
+#: The library's step functions, by name. ``lmsbn.use`` may replace the module attributes of
+#: these names; a filter whose ``step_function`` no longer finds its reference here runs the
+#: replacement.
+REFERENCE_STEPS = {f.__name__: f for f in (lms_step, nlms_step)}
+#: The names :func:`lmsbn.swap.use` may replace in this module.
+SWAPPABLE = tuple(REFERENCE_STEPS)
 
 # --------------------------------------------------------------------------------------------
 # Sample-by-sample filters
@@ -105,8 +155,10 @@ class LMS(AdaptiveFilter):
     .. [2] S. Haykin, *Adaptive Filter Theory*, 4th ed., 2002.
     """
 
+    step_function = "lms_step"
+
     def _update(self, w, u, e):
-        return (self.mu * e)[:, None] * u
+        return (self.mu * e)[..., None] * u
 
 
 class NLMS(AdaptiveFilter):
@@ -157,9 +209,11 @@ class NLMS(AdaptiveFilter):
     def _extra_repr(self):
         return {"eps": self.eps}
 
+    step_function = "nlms_step"
+
     def _update(self, w, u, e):
-        power = np.einsum("bk,bk->b", u, u)
-        return (self.mu * e / (self.eps + power))[:, None] * u
+        power = np.einsum("...k,...k->...", u, u)
+        return (self.mu * e / (self.eps + power))[..., None] * u
 
 
 class LeakyLMS(AdaptiveFilter):
@@ -195,7 +249,7 @@ class LeakyLMS(AdaptiveFilter):
         return {"leak": self.leak}
 
     def _update(self, w, u, e):
-        return self.mu * (e[:, None] * u - self.leak * w)
+        return self.mu * (e[..., None] * u - self.leak * w)
 
 
 class SignErrorLMS(AdaptiveFilter):
@@ -224,7 +278,7 @@ class SignErrorLMS(AdaptiveFilter):
     """
 
     def _update(self, w, u, e):
-        return (self.mu * np.sign(e))[:, None] * u
+        return (self.mu * np.sign(e))[..., None] * u
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,7 +330,7 @@ class BlockLMS(AdaptiveFilter):
         return {"block": self.block}
 
     def _update(self, w, U, e):
-        return (self.mu / self.block) * np.einsum("bp,bpk->bk", e, U)
+        return (self.mu / self.block) * np.einsum("...p,...pk->...k", e, U)
 
 
 class BlockNLMS(AdaptiveFilter):
@@ -317,8 +371,8 @@ class BlockNLMS(AdaptiveFilter):
         return {"block": self.block, "eps": self.eps}
 
     def _update(self, w, U, e):
-        energy = np.einsum("bpk,bpk->b", U, U)
-        return (self.mu / (self.eps + energy))[:, None] * np.einsum("bp,bpk->bk", e, U)
+        energy = np.einsum("...pk,...pk->...", U, U)
+        return (self.mu / (self.eps + energy))[..., None] * np.einsum("...p,...pk->...k", e, U)
 
 
 class AffineProjection(AdaptiveFilter):
@@ -373,9 +427,9 @@ class AffineProjection(AdaptiveFilter):
         return {"order": self.order, "eps": self.eps}
 
     def _update(self, w, U, e):
-        gram = np.einsum("bpk,bqk->bpq", U, U) + self.eps * np.eye(U.shape[1], dtype=U.dtype)
-        coef = np.einsum("bpq,bq->bp", np.linalg.pinv(gram), e)
-        return self.mu * np.einsum("bp,bpk->bk", coef, U)
+        gram = np.einsum("...pk,...qk->...pq", U, U) + self.eps * np.eye(U.shape[-2], dtype=U.dtype)
+        coef = np.einsum("...pq,...q->...p", np.linalg.pinv(gram), e)
+        return self.mu * np.einsum("...p,...pk->...k", coef, U)
 
 
 # --------------------------------------------------------------------------------------------
@@ -450,16 +504,17 @@ class RLS(AdaptiveFilter):
         self._P = None
 
     def _inverse_correlation(self, u: np.ndarray) -> np.ndarray:
-        """The state P as (B, K, K) for this run's B realizations (created on first use)."""
-        B, K = u.shape
+        """The state P, shape (..., K, K) like ``u`` (..., K) (created on first use)."""
+        shape = (*u.shape[:-1], u.shape[-1], u.shape[-1])
         if self._P is None:
-            self._P = np.array(np.broadcast_to(np.eye(K) / self.delta, (B, K, K)), dtype=u.dtype)
-        elif self._P.shape[0] != B:
-            if self._P.shape[0] != 1:
-                raise ValueError(f"this RLS filter carries state for {self._P.shape[0]} "
-                                 f"realizations but the run has {B}; call reset() first")
+            self._P = np.array(np.broadcast_to(np.eye(u.shape[-1]) / self.delta, shape),
+                               dtype=u.dtype)
+        elif self._P.shape != shape:
+            if self._P.shape[:-2] not in ((), (1,)):
+                raise ValueError(f"this RLS filter carries state for {self._P.shape[:-2]} "
+                                 f"realizations but the run has {u.shape[:-1]}; call reset() first")
             # A single filter's state handed to every realization of an ensemble, like its w.
-            self._P = np.array(np.broadcast_to(self._P, (B, K, K)))
+            self._P = np.array(np.broadcast_to(self._P, shape))
         return self._P
 
     def _update(self, w, u, e):
@@ -467,13 +522,13 @@ class RLS(AdaptiveFilter):
         # Products and sums, not matmul or einsum: those pick their kernel (fused multiply-adds
         # or not) by shape and layout, so one realization alone could round differently from
         # the same realization inside an ensemble.
-        Pu = np.sum(P * u[:, None, :], axis=2)        # = (u^T P)^T, P being symmetric
-        k = Pu / (self.lam + np.sum(u * Pu, axis=1))[:, None]
-        P -= k[:, :, None] * Pu[:, None, :]
+        Pu = np.sum(P * u[..., None, :], axis=-1)        # = (u^T P)^T, P being symmetric
+        k = Pu / (self.lam + np.sum(u * Pu, axis=-1))[..., None]
+        P -= k[..., :, None] * Pu[..., None, :]
         P /= self.lam
         # Round-off makes P drift from symmetric, which with lam < 1 can grow into the classical
         # RLS instability (P losing positive definiteness); re-symmetrising every step removes
         # that drift.
-        P += np.swapaxes(P, 1, 2)
+        P += np.swapaxes(P, -1, -2)
         P *= 0.5
-        return (self.mu * e)[:, None] * k
+        return (self.mu * e)[..., None] * k

@@ -29,43 +29,62 @@ each reference function's docstring). Three consequences worth knowing:
   changes what :func:`lmsbn.bridge.regressors` (and hence the spectra) see, not the training;
   swap ``conv2d_forward`` with a version built on your ``im2col`` to train with it.
 
-Filters are not swappable here: an adaptive filter's learning rule is the ``_update`` method of
-an :class:`~lmsbn.adaptive.AdaptiveFilter` subclass working on whole ensembles at once, and the
-clean way to run one's own rule is a three-line subclass, not a patched module attribute.
+The same goes for the one-sample filter steps of :mod:`lmsbn.filters` (``lms_step``,
+``nlms_step``, homework 3's signature ``(w, u, d, *params) -> (w_next, e)``): inside
+``use(lms_step=mine)`` an :class:`~lmsbn.filters.LMS` filter runs every sample of every
+realization through ``mine``. Which modules take part is the registry :data:`MODULES`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
 
 from ._checks import describe
 
-__all__ = ["swappable", "use"]
+__all__ = ["MODULES", "swappable", "use"]
+
+#: The modules the library calls *through* (``module.function(...)``, never a reference captured
+#: at import), so replacing one of their attributes replaces the function everywhere. A module
+#: names its swappable functions in a ``SWAPPABLE`` tuple; without one, its public functions are
+#: swappable except the ``*_naive`` twins (nothing in the library calls them).
+MODULES = ("lmsbn.nn.functional", "lmsbn.filters")
+
+
+def _registry() -> dict:
+    """``{name: module}`` for every swappable name."""
+    names = {}
+    for module in map(importlib.import_module, MODULES):
+        listed = getattr(module, "SWAPPABLE", None)
+        if listed is None:
+            listed = [name for name in module.__all__
+                      if inspect.isfunction(getattr(module, name)) and not name.endswith("_naive")]
+        names.update(dict.fromkeys(listed, module))
+    return names
 
 
 def swappable() -> tuple[str, ...]:
-    """Names that :func:`use` accepts: the public functions of :mod:`lmsbn.nn.functional`.
+    """Names that :func:`use` accepts, from every module of :data:`MODULES`.
 
-    The ``*_naive`` twins are excluded (nothing in the library calls them) and so are the
-    classes and constants (``BatchNormState``, ``BN_MODES``).
+    For :mod:`lmsbn.nn.functional`: its public functions, without the ``*_naive`` twins, the
+    classes and the constants (``BatchNormState``, ``BN_MODES``); for :mod:`lmsbn.filters`:
+    ``lms_step`` and ``nlms_step``.
     """
-    from .nn import functional as F
-
-    return tuple(sorted(name for name in F.__all__
-                        if inspect.isfunction(getattr(F, name)) and not name.endswith("_naive")))
+    return tuple(sorted(_registry()))
 
 
 @contextlib.contextmanager
 def use(**replacements):
-    """Swap student implementations into :mod:`lmsbn.nn.functional` for the ``with`` block.
+    """Swap student implementations into the library for the ``with`` block.
 
     Parameters
     ----------
     **replacements : callable
         ``name=function`` pairs; each name must be one of :func:`swappable`, e.g.
         ``conv2d_forward``, ``conv2d_backward``, ``batchnorm_forward``, ``batchnorm_backward``,
-        ``linear_backward``, ``relu_forward``, ``softmax_cross_entropy``, ``im2col2d``.
+        ``linear_backward``, ``relu_forward``, ``softmax_cross_entropy``, ``im2col2d``,
+        ``lms_step``, ``nlms_step``.
 
     Yields
     ------
@@ -98,24 +117,23 @@ def use(**replacements):
     >>> with use(conv2d_backward=spy):
     ...     pass  # train a model here: every Conv2d layer's backward pass now calls spy
     """
-    from .nn import functional as F
-
+    registry = _registry()
     if not replacements:
         raise ValueError(f"use() needs at least one name=function pair; valid names: "
-                         f"{', '.join(swappable())}")
-    valid = swappable()
-    unknown = sorted(set(replacements) - set(valid))
+                         f"{', '.join(sorted(registry))}")
+    unknown = sorted(set(replacements) - set(registry))
     if unknown:
         raise ValueError(f"use() got unknown name(s) {', '.join(map(repr, unknown))}; valid "
-                         f"names are the functions of lmsbn.nn.functional: {', '.join(valid)}")
+                         f"names are the swappable functions of {' and '.join(MODULES)}: "
+                         f"{', '.join(sorted(registry))}")
     for name, fn in replacements.items():
         if not callable(fn):
             raise TypeError(f"use({name}=...) must be given a function, got {describe(fn)}")
-    originals = {name: getattr(F, name) for name in replacements}
+    originals = {name: getattr(registry[name], name) for name in replacements}
     try:
         for name, fn in replacements.items():
-            setattr(F, name, fn)
+            setattr(registry[name], name, fn)
         yield dict(originals)
     finally:
         for name, fn in originals.items():
-            setattr(F, name, fn)
+            setattr(registry[name], name, fn)

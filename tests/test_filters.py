@@ -112,6 +112,10 @@ def test_float32_is_preserved_and_float64_is_default():
 # --------------------------------------------------------------------------------------------
 
 
+# Bit for bit, because NumPy guarantees it here: step() is run() on one sample, and the engine
+# applies the same operations to the same C-contiguous (B, K) slabs whatever the chunking; one
+# realization alone and inside an ensemble is one row of such a slab, computed by the same inner
+# loop (RLS avoids matmul/einsum for exactly this reason, see its _update).
 @pytest.mark.parametrize("name", FACTORIES)
 def test_run_equals_repeated_step_bit_for_bit(name):
     U, d, _ = _problem(3, 17, 4)

@@ -22,7 +22,8 @@ import numbers
 import numpy as np
 
 from lmsbn._checks import as_float_array, check_int, check_positive, describe
-from lmsbn.adaptive import FilterResult, LearningCurve, learning_curve
+from lmsbn.adaptive import FilterResult
+from lmsbn.learning_curves import LearningCurve, learning_curve
 from lmsbn.bridge import LayerModes
 from lmsbn.plot.style import OKABE_ITO, get_axes
 from lmsbn.spectral import Spectrum
