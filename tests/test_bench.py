@@ -36,3 +36,34 @@ def test_one_thread_rows_come_back_from_a_pinned_child_process():
     floor = [r for r in rows if r["name"].startswith("conv2d fwd+bwd / GEMM floor (1 thread)")]
     assert len(floor) == 1 and floor[0]["shape"] == "N=2 3->4 8x8"
     assert all(np.isfinite(r["ratio"]) and r["ratio"] > 0 for r in rows)
+
+
+def test_filter_rows_compare_like_with_like(monkeypatch):
+    # The mechanism only (never a time): the padasip-style loop written in the benchmark computes
+    # the same filters as lmsbn's run, and the filter group reports its rows on a tiny problem.
+    import lmsbn.bench as bench
+    from lmsbn.filters import LMS, NLMS
+
+    rng = np.random.default_rng(0)
+    U = rng.standard_normal((3, 40, 4))
+    d = U @ rng.standard_normal(4)
+    for eps, f in ((None, LMS(4, 0.05)), (1e-8, NLMS(4, 0.5, 1e-8))):
+        e, w = bench.padasip_style_loop(U, d, f.mu, eps)
+        res = f.run(U, d)
+        # BLAS dot against einsum, and mu / (eps + |u|^2) * e * u against mu e / (...) * u:
+        # round-off of a few ulps per step over 40 stable steps.
+        np.testing.assert_allclose(e, res.e, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(w, res.w_final, rtol=1e-10, atol=1e-12)
+
+    monkeypatch.setattr(bench, "FILTER_SHAPE_QUICK", (2, 30, 3))
+    rows = run(quick=True, only=["filters"])["rows"]
+    names = [r["name"] for r in rows]
+    for rule in ("LMS", "NLMS"):
+        assert f"{rule} ensemble: padasip-style loop / lmsbn run" in names
+        assert f"{rule} ensemble: one-by-one / vectorised" in names
+    try:
+        import padasip  # noqa: F401
+        assert "LMS: padasip one-by-one / lmsbn run" in names
+    except ImportError:
+        assert not any("padasip one-by-one" in n for n in names)
+    assert all(r["shape"] == "2 runs x 30 x 3 taps" and r["ratio"] > 0 for r in rows)
