@@ -4,7 +4,9 @@ A pure-NumPy teaching simulator. The rooms, in the order a course meets them:
 
 ==========================  =====================================================================
 ``lmsbn.signals``           tapped delay lines, coloured inputs, the classical equalizer problem
-``lmsbn.filters``           LMS, NLMS and their block forms (``AdaptiveFilter`` subclasses)
+``lmsbn.filters``           LMS, NLMS and their block forms (``AdaptiveFilter`` subclasses); the
+                            reference loop is ``AdaptiveFilter.reference_run``
+``lmsbn.learning_curves``   ensemble learning curves and mode statistics of filter runs
 ``lmsbn.spectral``          the analysis core: autocorrelation, ``Spectrum``, natural modes
 ``lmsbn.nn.functional``     im2col, convolution, BatchNorm (and variants): ``*_forward`` /
                             ``*_backward`` pairs, each fast op with a naive twin

@@ -383,7 +383,7 @@ class AdaptiveFilter:
         rows = min(T, self.window - 1)  # what a later run() needs to continue the window
         self._past = (U[T - rows:, None].copy(), d[T - rows:, None].copy()) if rows else None
         return self._result(y[:, None], e[:, None], w_history[:, None], _recorded_steps(T, 1),
-                            w_history[T][None], batch, log)
+                            w_history[T][None].copy(), batch, log)
 
     # -- the engine: every realization at once ----------------------------------------------
 
@@ -434,14 +434,9 @@ class AdaptiveFilter:
             return self._run_swapped(*swapped, U, d, batch, dtype, period)
         T, K = U.shape[-2], self.taps
         B = int(np.prod(batch, dtype=np.int64))
-        # Time-major views with the realizations flattened: Ut[n] is sample n of every one.
-        Ut = np.moveaxis(np.broadcast_to(U, (*batch, T, K)), -2, 0)
-        Dt = np.moveaxis(np.broadcast_to(d, (*batch, T)), -1, 0)
-        tail = self._buffered_rows(batch, dtype)
         # order="C": a copy of a broadcast view may come out Fortran-ordered, and einsum sums in a
         # different order for a different layout (which would break ensemble == one by one).
         w = np.array(np.broadcast_to(self._w, (*batch, K)), dtype=dtype, order="C").reshape(B, K)
-
         steps = _recorded_steps(T, period)
         hist = None if steps is None else np.empty((steps.size, B, K), dtype=dtype)
         y, e = np.empty((T, B), dtype=dtype), np.empty((T, B), dtype=dtype)
@@ -451,12 +446,7 @@ class AdaptiveFilter:
         # reusable buffer of one chunk, from which the recorded rows are copied.
         buffer = None if period == 1 else np.empty((chunk + 1, B, K), dtype=dtype)
         with np.errstate(all="ignore"):  # overflow and NaN are detected by the log, not warned about
-            for n0 in range(0, T, chunk):
-                n1 = min(T, n0 + chunk)
-                Uc = np.ascontiguousarray(Ut[n0:n1], dtype=dtype).reshape(n1 - n0, B, K)
-                Dc = np.ascontiguousarray(Dt[n0:n1], dtype=dtype).reshape(n1 - n0, B)
-                if tail is not None:  # window rules also see the rows just before the chunk
-                    Uc, Dc = np.concatenate([tail[0], Uc]), np.concatenate([tail[1], Dc])
+            for n0, n1, Uc, Dc in self._chunks(U, d, batch, dtype, chunk):
                 W = hist[n0:n1 + 1] if period == 1 else buffer[:n1 - n0 + 1]
                 W[0] = w
                 self._advance(Uc, Dc, W, y[n0:n1], e[n0:n1], self._seen + n0)
@@ -465,13 +455,33 @@ class AdaptiveFilter:
                 if period > 1 and hist is not None:
                     keep = (steps >= n0) & (steps <= n1)
                     hist[keep] = W[steps[keep] - n0]
-                if self.windowed:
-                    rows = min(self._seen + n1, self.window - 1)
-                    tail = (Uc[len(Uc) - rows:], Dc[len(Dc) - rows:]) if rows else None
         self._seen += T
+        return self._result(y, e, hist, steps, w, batch, log)
+
+    def _chunks(self, U, d, batch, dtype, chunk):
+        """Yield ``(n0, n1, Uc, Dc)``: samples n0..n1-1 as time-major (h + C, B, K), (h + C, B).
+
+        Each chunk is a contiguous copy (so every sample is a C-contiguous (B, K) slab, whatever
+        the caller's layout) of at most ``chunk`` samples (so memory stays bounded). For window
+        rules the ``h`` rows before the chunk come first -- from the previous chunk or from
+        earlier calls -- and when the generator is exhausted the last rows are kept for the next
+        call.
+        """
+        T, K = U.shape[-2], self.taps
+        Ut = np.moveaxis(np.broadcast_to(U, (*batch, T, K)), -2, 0)  # views, no copy yet
+        Dt = np.moveaxis(np.broadcast_to(d, (*batch, T)), -1, 0)
+        tail = self._buffered_rows(batch, dtype)
+        for n0 in range(0, T, chunk):
+            n1 = min(T, n0 + chunk)
+            Uc = np.ascontiguousarray(Ut[n0:n1], dtype=dtype).reshape(n1 - n0, -1, K)
+            Dc = np.ascontiguousarray(Dt[n0:n1], dtype=dtype).reshape(n1 - n0, -1)
+            if tail is not None:
+                Uc, Dc = np.concatenate([tail[0], Uc]), np.concatenate([tail[1], Dc])
+            yield n0, n1, Uc, Dc
+            rows = min(self._seen + n1, self.window - 1)  # what the next window reaches back to
+            tail = (Uc[len(Uc) - rows:], Dc[len(Dc) - rows:]) if rows else None
         if self.windowed:
             self._past = None if tail is None else (tail[0].copy(), tail[1].copy())
-        return self._result(y, e, hist, steps, w, batch, log)
 
     def _advance(self, Uc, Dc, W, y, e, seen):
         """The loop over one chunk of samples: ``reference_run``'s loop for all realizations.

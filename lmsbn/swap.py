@@ -29,9 +29,9 @@ each reference function's docstring). Three consequences worth knowing:
   changes what :func:`lmsbn.bridge.regressors` (and hence the spectra) see, not the training;
   swap ``conv2d_forward`` with a version built on your ``im2col`` to train with it.
 
-The same goes for the one-sample filter steps of :mod:`lmsbn.filters` (``lms_step``,
-``nlms_step``, homework 3's signature ``(w, u, d, *params) -> (w_next, e)``): inside
-``use(lms_step=mine)`` an :class:`~lmsbn.filters.LMS` filter runs every sample of every
+Adaptive filters take part the same way, through the one-sample steps of :mod:`lmsbn.filters`
+(``lms_step``, ``nlms_step``, with homework 3's signature ``(w, u, d, *params) -> (w_next, e)``):
+inside ``use(lms_step=mine)`` an :class:`~lmsbn.filters.LMS` filter runs every sample of every
 realization through ``mine``. Which modules take part is the registry :data:`MODULES`.
 """
 

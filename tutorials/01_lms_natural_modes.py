@@ -60,7 +60,7 @@ SEED = 0
 #
 # The best possible weights are the Wiener solution $w_o = R^{-1} p$, with the **input
 # autocorrelation matrix** $R = E[u u^T]$ and $p = E[u\, d]$. Here is the update written out
-# by hand for a few samples — step through it in a debugger — next to the library's `LMS`:
+# by hand for a few samples — step through it in a debugger:
 
 # %%
 eq = signals.equalizer(W_VALUES[0])       # the classical experiment, described in section 2
@@ -68,10 +68,36 @@ U, d = eq.sample(20, runs=1, rng=SEED)    # U: (runs, n, K) regressors, d: (runs
 w = np.zeros(eq.taps)
 for n in range(U.shape[1]):
     u = U[0, n]
-    e = d[0, n] - w @ u                   # a-priori error
+    y = w @ u                             # the filter's output
+    e = d[0, n] - y                       # a-priori error
     w = w + MU * e * u                    # the LMS update
-result = filters.LMS(eq.taps, MU).run(U[0], d[0])
-print("hand-written loop == filters.LMS:", np.allclose(w, result.w_final))
+
+# %% [markdown]
+# The library's filters run the same loop. `AdaptiveFilter.reference_run` is the whole
+# algorithm, one sample at a time, for every learning rule:
+#
+# ```python
+# for n in range(T):
+#     w_history[n] = w
+#     y[n] = w @ U[n]
+#     e[n] = d[n] - y[n]
+#     w = w + self._update(w, U[n], e[n])      # LMS: mu * e * u
+# ```
+#
+# Each filter class (`LMS`, `NLMS`, `RLS`, ...) only supplies `_update`. `run` is the fast
+# engine: the same loop, with each line acting on every realization of an ensemble at once. It
+# is tested equal to `reference_run` for every rule, up to round-off (its dot products sum in
+# another order).
+
+# %%
+lms = filters.LMS(eq.taps, MU)
+reference = lms.reference_run(U[0], d[0])      # one realization, one sample at a time
+engine = filters.LMS(eq.taps, MU).run(U, d)    # the vectorised engine
+print("hand-written loop and reference_run agree:", np.allclose(w, reference.w_final, rtol=1e-12))
+print("reference_run and run agree:", np.allclose(reference.w_history, engine.w_history[0],
+                                                   rtol=1e-12, atol=1e-15))
+assert np.allclose(w, reference.w_final, rtol=1e-12)
+assert np.allclose(reference.w_history, engine.w_history[0], rtol=1e-12, atol=1e-15)
 
 # %% [markdown]
 # ## 2. The adaptive equalizer and its eigenvalue spread

@@ -124,6 +124,24 @@ ax.set_title("System identification with a coloured input")
 ax.legend()
 
 # %% [markdown]
+# ## Your step functions inside the library's filters
+#
+# `lmsbn.use(...)` swaps your functions into the library for a `with` block: there, `filters.LMS`
+# and `filters.NLMS` call *your* `lms_step` and `nlms_step` for every sample of every
+# realization (the library's loop, with your step as its body), just as homework 1's convolution
+# can train a network.
+
+# %%
+from lmsbn import use
+
+with use(lms_step=lms_step, nlms_step=nlms_step):
+    yours_lms = filters.LMS(K, MU_LMS).run(U, d, record="none")
+    yours_nlms = filters.NLMS(K, MU_NLMS, EPS).run(U, d, record="none")
+print("filters.LMS on your lms_step matches the library: ", np.allclose(yours_lms.e, ref_lms.e))
+print("filters.NLMS on your nlms_step matches the library:", np.allclose(yours_nlms.e, ref_nlms.e))
+assert np.allclose(yours_lms.e, ref_lms.e) and np.allclose(yours_nlms.e, ref_nlms.e)
+
+# %% [markdown]
 # ## NLMS does not care about the input's scale
 #
 # Multiply the input by $c = 10$: your NLMS produces the *same* errors, with weights divided by
