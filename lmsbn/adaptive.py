@@ -242,7 +242,8 @@ class AdaptiveFilter:
         Number of most recent regressors the learning rule sees ``P`` (1 for LMS and NLMS).
     step_function : str or None
         Class attribute: the name of this rule's one-sample step in :mod:`lmsbn.filters`
-        (``"lms_step"``, ``"nlms_step"``), which ``lmsbn.use`` can swap (see Notes).
+        (``"lms_step"``, ``"nlms_step"``), which ``lmsbn.use`` can swap (see Notes). A subclass
+        of :class:`~lmsbn.filters.LMS` that changes the rule sets it back to ``None``.
 
     Notes
     -----
