@@ -36,11 +36,12 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from lmsbn._checks import as_float_array, check_int, check_positive, describe
+from lmsbn.io import Result
 
 __all__ = ["AdaptiveFilter", "FilterResult"]
 
@@ -55,8 +56,8 @@ _CHUNK_NUMBERS = 1 << 18
 
 
 @dataclass
-class FilterResult:
-    r"""What :meth:`AdaptiveFilter.run` returns.
+class FilterResult(Result):
+    r"""What :meth:`AdaptiveFilter.run` returns (saved and loaded by :class:`lmsbn.io.Result`).
 
     Shapes use ``B`` for the ensemble (leading) axes of the run; ``B`` is empty for a single
     realization, in which case ``diverged`` is a plain ``bool``, ``diverged_at`` an ``int`` and
@@ -82,6 +83,9 @@ class FilterResult:
         The sample index at which divergence was detected, ``-1`` if never.
     reason : ndarray of str, shape B, or str
         Why a realization was flagged (``""`` if it was not).
+    params : dict
+        How the run was produced: the filter's class and settings, ``record`` and the engine
+        (``"run"``, ``"reference_run"``, or ``"run through a swapped lms_step"``).
     """
 
     y: np.ndarray
@@ -93,28 +97,24 @@ class FilterResult:
     diverged_at: np.ndarray | int
     reason: np.ndarray | str
 
-    def save(self, path):
-        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
-        from .io import save_arrays
+    params: dict = field(default_factory=dict)
 
-        arrays = {k: np.asarray(getattr(self, k)) for k in
-                  ("y", "e", "w_final", "diverged", "diverged_at", "reason")}
-        for k in ("w_history", "history_steps"):
-            if getattr(self, k) is not None:
-                arrays[k] = getattr(self, k)
-        # A single realization stores plain bool/int/str; remember that to give them back.
-        return save_arrays(path, "FilterResult", arrays, {"scalar": np.ndim(self.diverged) == 0})
+    def summary(self) -> str:
+        """One line: the run's size, how many realizations diverged, the final mean-square error."""
+        ok = ~np.asarray(self.diverged, dtype=bool)
+        last = np.square(np.asarray(self.e)[..., -1])[ok]
+        final = f"final e^2 {np.mean(last):.4g} over those that did not" if last.size else ""
+        return (f"{self.params.get('filter', 'filter')}: {ok.size} realization(s) x "
+                f"{self.e.shape[-1]} samples, {ok.size - last.size} diverged; {final}").rstrip("; ")
 
     @classmethod
-    def load(cls, path) -> "FilterResult":
-        """Inverse of :meth:`save`: equal arrays, bit for bit."""
-        from .io import load_arrays
+    def _example(cls):
+        from lmsbn.filters import LMS  # the rules import this module, so LMS is imported late
 
-        a, meta = load_arrays(path, "FilterResult")
-        flags = (a["diverged"], a["diverged_at"], a["reason"])
-        if meta.get("scalar"):
-            flags = (bool(flags[0]), int(flags[1]), str(flags[2]))
-        return cls(a["y"], a["e"], a.get("w_history"), a.get("history_steps"), a["w_final"], *flags)
+        # Two realizations; the first one's ||w(3)|| = 7.4 passes the threshold 5 at n = 2.
+        U = np.array([[[1.0, 0.0], [2.0, 1.0], [3.0, 2.0]], [[0.5, 0.0], [-1.0, 0.5], [0.0, -1.0]]])
+        d = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 1.0]])
+        return LMS(2, 0.5, divergence_threshold=5.0).run(U, d, record=2)
 
     @property
     def any_diverged(self) -> bool:
@@ -384,7 +384,7 @@ class AdaptiveFilter:
         rows = min(T, self.window - 1)  # what a later run() needs to continue the window
         self._past = (U[T - rows:, None].copy(), d[T - rows:, None].copy()) if rows else None
         return self._result(y[:, None], e[:, None], w_history[:, None], _recorded_steps(T, 1),
-                            w_history[T][None].copy(), batch, log)
+                            w_history[T][None].copy(), batch, log, "reference_run", "full")
 
     # -- the engine: every realization at once ----------------------------------------------
 
@@ -432,7 +432,7 @@ class AdaptiveFilter:
         period = _parse_record(record)
         swapped = self._swapped_step()
         if swapped is not None:
-            return self._run_swapped(*swapped, U, d, batch, dtype, period)
+            return self._run_swapped(*swapped, U, d, batch, dtype, record)
         T, K = U.shape[-2], self.taps
         B = int(np.prod(batch, dtype=np.int64))
         # order="C": a copy of a broadcast view may come out Fortran-ordered, and einsum sums in a
@@ -457,7 +457,7 @@ class AdaptiveFilter:
                     keep = (steps >= n0) & (steps <= n1)
                     hist[keep] = W[steps[keep] - n0]
         self._seen += T
-        return self._result(y, e, hist, steps, w, batch, log)
+        return self._result(y, e, hist, steps, w, batch, log, "run", record)
 
     def _chunks(self, U, d, batch, dtype, chunk):
         """Yield ``(n0, n1, Uc, Dc)``: samples n0..n1-1 as time-major (h + C, B, K), (h + C, B).
@@ -538,10 +538,14 @@ class AdaptiveFilter:
             return None
         return tuple(_rebatch(a, self._w.shape[:-1], batch, dtype) for a in self._past)
 
-    def _result(self, y, e, hist, steps, w, batch, log) -> FilterResult:
+    def _result(self, y, e, hist, steps, w, batch, log, engine, record) -> FilterResult:
         """Store the final weights and pack time-major buffers (T, B, ...) as a FilterResult."""
         T, K = y.shape[0], self.taps
         self._w = w.reshape(*batch, K)
+        params = {"filter": type(self).__name__, "taps": K, "mu": self.mu, **self._extra_repr(),
+                  "divergence_threshold": self.divergence_threshold,
+                  "record": record if isinstance(record, str) else int(record),
+                  "engine": engine}
         return FilterResult(
             y=np.moveaxis(y.reshape(T, *batch), 0, -1),
             e=np.moveaxis(e.reshape(T, *batch), 0, -1),
@@ -549,6 +553,7 @@ class AdaptiveFilter:
             history_steps=steps,
             w_final=self._w.copy(),
             **dict(zip(("diverged", "diverged_at", "reason"), log.flags(batch))),
+            params=params,
         )
 
     # -- lmsbn.use: a student's step function drives the filter -----------------------------
@@ -567,7 +572,7 @@ class AdaptiveFilter:
         names = list(inspect.signature(reference).parameters)[3:]
         return current, tuple(getattr(self, name) for name in names)
 
-    def _run_swapped(self, fn, args, U, d, batch, dtype, period):
+    def _run_swapped(self, fn, args, U, d, batch, dtype, record):
         """:meth:`run` through a swapped-in step function: each realization, each sample in turn."""
         T, K = U.shape[-2], self.taps
         Ub = np.broadcast_to(U, (*batch, T, K)).reshape(-1, T, K)
@@ -586,5 +591,6 @@ class AdaptiveFilter:
             log = _DivergenceLog(B, self.divergence_threshold, dtype)
             log.check(y, e, W, 0)
         self._seen += T
-        steps = _recorded_steps(T, period)
-        return self._result(y, e, None if steps is None else W[steps], steps, W[T], batch, log)
+        steps = _recorded_steps(T, _parse_record(record))
+        return self._result(y, e, None if steps is None else W[steps], steps, W[T], batch, log,
+                            f"run through a swapped {self.step_function}", record)

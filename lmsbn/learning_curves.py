@@ -10,12 +10,13 @@ every public name here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from lmsbn._checks import as_float_array, describe
 from lmsbn.adaptive import FilterResult
+from lmsbn.io import Result
 
 __all__ = ["LearningCurve", "learning_curve", "ensemble_learning_curve"]
 
@@ -58,8 +59,10 @@ def learning_curve(result_or_errors, *, exclude_diverged=False) -> np.ndarray:
 
 
 @dataclass
-class LearningCurve:
+class LearningCurve(Result):
     r"""Ensemble statistics of a run, with the LMS theory curve when it applies.
+
+    Saved and loaded by :class:`lmsbn.io.Result`.
 
     Attributes
     ----------
@@ -79,6 +82,9 @@ class LearningCurve:
         ``mse``), from the mean initial weight error.
     n_used : int
         Number of realizations averaged.
+    params : dict
+        How it was computed: the arguments of :func:`ensemble_learning_curve` that are numbers
+        or names, and the run's own ``params`` under ``"run"``.
     """
 
     mse: np.ndarray
@@ -88,6 +94,21 @@ class LearningCurve:
     mode_steps: np.ndarray | None = None
     theory: np.ndarray | None = None
     n_used: int = 0
+    params: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line: realizations averaged, the first and last mean-square error, the theory's."""
+        text = (f"learning curve of {self.n_used} realization(s) over {self.mse.size} steps: "
+                f"J(0) = {self.mse[0]:.4g}, J(end) = {self.mse[-1]:.4g}")
+        if self.theory is not None:
+            text += f" (theory {self.theory[0]:.4g} -> {self.theory[-1]:.4g})"
+        return text
+
+    @classmethod
+    def _example(cls):
+        result = FilterResult._example()
+        return ensemble_learning_curve(result, spectrum=np.diag([2.0, 0.5]), w_ref=np.ones(2),
+                                       mu=0.1, J_min=0.01)
 
 
 def ensemble_learning_curve(result, *, spectrum=None, w_ref=None, mu=None, J_min=None,
@@ -132,7 +153,10 @@ def ensemble_learning_curve(result, *, spectrum=None, w_ref=None, mu=None, J_min
         raise TypeError(f"result must be a FilterResult, got {describe(result)}")
     mse = learning_curve(result, exclude_diverged=exclude_diverged)
     _, keep = _errors_and_mask(result, exclude_diverged)
-    curve = LearningCurve(mse=mse, steps=np.arange(mse.size), n_used=int(keep.sum()))
+    params = {"exclude_diverged": bool(exclude_diverged), "theory": theory,
+              "mu": None if mu is None else float(mu), "J_min": None if J_min is None else float(J_min),
+              "modes": spectrum is not None and w_ref is not None, "run": dict(result.params)}
+    curve = LearningCurve(mse=mse, steps=np.arange(mse.size), n_used=int(keep.sum()), params=params)
     if spectrum is None or w_ref is None:
         if mu is not None or J_min is not None:
             raise ValueError("the theory curve needs spectrum and w_ref as well as mu and J_min")

@@ -262,7 +262,7 @@ def test_an_interrupted_save_leaves_the_previous_file_intact(tmp_path, monkeypat
     assert not list(tmp_path.glob("*.part"))
 
 
-# ------------------------------------------------------- the low-level writer (adaptive.py uses it)
+# ------------------------------------------------------------------------- the low-level writer
 def test_save_arrays_round_trip_and_checks(tmp_path):
     path = save_arrays(tmp_path / "x", "Thing", {"a": np.ones(2)}, {"p": 1})
     arrays, meta = load_arrays(path, "Thing")
