@@ -155,7 +155,7 @@ class _Session:
         __tracebackhide__ = True
         want = f"{len(names)} values ({', '.join(names)})"
         if not isinstance(result, (tuple, list)):
-            got = "None (did you forget `return`?)" if result is None else describe(result)
+            got = "None (did you forget `return`?)" if result is None else _describe(result)
             self.fail(f"{name} must return {want}, got a single value: {got}")
         if len(result) != len(names):
             self.fail(f"{name} must return {want}, got {len(result)} values")
