@@ -86,7 +86,7 @@ def _kind(match) -> str:
 
 
 def _split(source: str, *, markdown: bool, where: str):
-    """The student text of one cell, the lines it hides, and whether it had any marker.
+    """The student text of one cell, the lines it hides, and how many markers it has.
 
     Returns ``(student_lines, secret_lines, public_lines, n_markers)``: ``secret_lines`` are the
     stripped lines (and inline fragments) inside solution and hidden-test blocks,
@@ -97,8 +97,11 @@ def _split(source: str, *, markdown: bool, where: str):
     for lineno, line in enumerate(source.splitlines(), start=1):
         marks = list(_MARK.finditer(line))
         if not marks:
-            (out if open_kind is None else []).append(line)
-            (public if open_kind is None else secrets).append(line.strip())
+            if open_kind is None:
+                out.append(line)
+                public.append(line.strip())
+            else:
+                secrets.append(line.strip())
             continue
         n_markers += len(marks)
         # Markdown keeps the text before the first marker (if outside a block) and after the
@@ -109,6 +112,8 @@ def _split(source: str, *, markdown: bool, where: str):
             what, kind = m.group("what"), _kind(m)
             text = line[pos:m.start()]
             if open_kind is None:
+                if pos:                 # after an END marker on this line: drop its `-->`
+                    text = _MD_CLOSE.sub("", text)
                 pieces.append(_MD_OPEN.sub("", text) if markdown else "")
             elif text.strip():
                 secrets.append(_MD_CLOSE.sub("", _MD_OPEN.sub("", text)).strip())

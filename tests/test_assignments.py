@@ -87,6 +87,9 @@ def test_inline_markdown_answers_and_raw_cells():
     assert A.student_source(md, markdown=True) == f"The answer is {A.ANSWER_PROMPT} . Why?"
     md = "**Answer:** <!-- BEGIN SOLUTION -->the chain rule\nsums the paths <!-- END SOLUTION -->"
     assert A.student_source(md, markdown=True) == f"**Answer:** {A.ANSWER_PROMPT}"
+    md = ("## (a) <!-- BEGIN SOLUTION -->x<!-- END SOLUTION --> "
+          "(b) <!-- BEGIN SOLUTION -->y<!-- END SOLUTION -->")
+    assert A.student_source(md, markdown=True) == f"## (a) {A.ANSWER_PROMPT} (b) {A.ANSWER_PROMPT}"
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_raw_cell("keep\n### BEGIN SOLUTION ###\nthe raw secret\n"
                                  "### END SOLUTION ###"),
