@@ -121,15 +121,19 @@ class _Session:
         activations), even when its return value is right.
         """
         __tracebackhide__ = True
-        arrays = {key: value for key, value in zip(range(len(args)), args)}
+        arrays = dict(enumerate(args))
         arrays.update(kwargs)
         before = {key: value.copy() for key, value in arrays.items()
                   if isinstance(value, np.ndarray)}
         result = self._call(fn, name, *args, **kwargs)
+        # Positional arguments are named after the expected signature, e.g. "(w, u, d, mu)".
+        params = [p.split("=")[0].strip(" *") for p in
+                  self.signatures.get(name, "()").strip("()").split(",")]
         for key, saved in before.items():
-            now = arrays[key]
-            if not np.array_equal(now, saved, equal_nan=saved.dtype.kind in "fc"):
-                which = f"argument {key + 1}" if isinstance(key, int) else f"`{key}`"
+            if not np.array_equal(arrays[key], saved, equal_nan=saved.dtype.kind in "fc"):
+                which = (f"`{params[key]}`" if isinstance(key, int) and key < len(params)
+                         and params[key] else f"`{key}`" if isinstance(key, str)
+                         else f"argument {key + 1}")
                 self.fail(f"{name} modified its input {which} in place; leave the inputs "
                           f"unchanged and return new arrays (e.g. `w_next = w + ...`, not "
                           f"`w += ...`)")
