@@ -4,7 +4,7 @@
 ``lmsbn tour``              the headline experiments: figures, ``report.html`` and ``summary.json``
 ``lmsbn bench``             speed and memory ratios measured in one run (:mod:`lmsbn.bench`)
 ``lmsbn notebooks [DIR]``   turn the tutorials (jupytext ``.py``) into ``.ipynb`` notebooks
-``lmsbn assignment ...``    write the student or teacher version of a homework notebook
+``lmsbn assignment ...``    a homework notebook: student, teacher, nbgrader or otter version
 ==========================  ========================================================================
 """
 
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
                         "files are")
     for name, module, text in (("bench", "bench", "speed and memory ratios"),
                                ("notebooks", "notebooks", "tutorials to .ipynb"),
-                               ("assignment", "assignments", "student/teacher homework notebooks")):
+                               ("assignment", "assignments", "homework notebooks, 4 versions")):
         # These parse their own options (``--help`` included), so everything after the
         # command name is handed over untouched.
         q = sub.add_parser(name, help=text, add_help=False)

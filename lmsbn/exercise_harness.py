@@ -82,6 +82,14 @@ def _student_frame(exc: BaseException) -> str:
     return ""
 
 
+def _describe(value) -> str:
+    """:func:`describe`, or the type's name when the object cannot even be printed."""
+    try:
+        return describe(value)
+    except Exception:  # noqa: BLE001 -- a student's object whose repr raises
+        return f"a {type(value).__name__} object"
+
+
 class _Session:
     """State of one ``check_*`` call: the current case and the largest error so far."""
 
@@ -106,7 +114,32 @@ class _Session:
             self.fail(f"expected a function {name}{signature}, got {describe(fn)}")
 
     def call(self, fn, name: str, *args, **kwargs):
-        """Call the student's function; any exception becomes an ExerciseFailed."""
+        """Call the student's function; any exception becomes an ExerciseFailed.
+
+        The array arguments must come back unchanged: a function that writes into its inputs
+        corrupts its caller's data (a weight history aliasing the final weights, a network's
+        activations), even when its return value is right.
+        """
+        __tracebackhide__ = True
+        arrays = dict(enumerate(args))
+        arrays.update(kwargs)
+        before = {key: value.copy() for key, value in arrays.items()
+                  if isinstance(value, np.ndarray)}
+        result = self._call(fn, name, *args, **kwargs)
+        # Positional arguments are named after the expected signature, e.g. "(w, u, d, mu)".
+        params = [p.split("=")[0].strip(" *") for p in
+                  self.signatures.get(name, "()").strip("()").split(",")]
+        for key, saved in before.items():
+            if not np.array_equal(arrays[key], saved, equal_nan=saved.dtype.kind in "fc"):
+                which = (f"`{params[key]}`" if isinstance(key, int) and key < len(params)
+                         and params[key] else f"`{key}`" if isinstance(key, str)
+                         else f"argument {key + 1}")
+                self.fail(f"{name} modified its input {which} in place; leave the inputs "
+                          f"unchanged and return new arrays (e.g. `w_next = w + ...`, not "
+                          f"`w += ...`)")
+        return result
+
+    def _call(self, fn, name: str, *args, **kwargs):
         __tracebackhide__ = True
         try:
             return fn(*args, **kwargs)
@@ -126,7 +159,7 @@ class _Session:
         __tracebackhide__ = True
         want = f"{len(names)} values ({', '.join(names)})"
         if not isinstance(result, (tuple, list)):
-            got = "None (did you forget `return`?)" if result is None else describe(result)
+            got = "None (did you forget `return`?)" if result is None else _describe(result)
             self.fail(f"{name} must return {want}, got a single value: {got}")
         if len(result) != len(names):
             self.fail(f"{name} must return {want}, got {len(result)} values")
@@ -140,8 +173,11 @@ class _Session:
                       f"expected an array of shape {expected.shape}")
         try:
             got = np.asarray(value)
-        except (TypeError, ValueError) as exc:
-            self.fail(f"`{output}` returned by {name} is not an array: {describe(value)} ({exc})")
+        except Exception as exc:  # noqa: BLE001 -- e.g. a torch tensor requiring grad
+            text = f": {exc}" if str(exc) else ""
+            self.fail(f"`{output}` returned by {name} cannot be read as an array "
+                      f"({type(exc).__name__}{text}); got {_describe(value)}, expected an array "
+                      f"of shape {expected.shape}", exc)
         if got.dtype.kind not in "fiub":
             self.fail(f"`{output}` returned by {name} has dtype {got.dtype}, expected a real "
                       f"{expected.dtype} array of shape {expected.shape}")

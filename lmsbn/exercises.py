@@ -14,10 +14,12 @@ otter-grader autograder cells.
 that an implementation tuned to the visible cases still gets tested; graders put those calls in
 hidden test cells.
 
-A student function that is not callable, raises, returns the wrong number of outputs, or an
-output of the wrong shape or dtype is reported the same way -- a short message saying what was
-expected and what came back -- never as a traceback from inside lmsbn. The exception the
-student's code raised, if any, is kept as ``ExerciseFailed.student_exception``.
+A student function that is not callable, raises, writes into its input arrays, returns the
+wrong number of outputs, an output that cannot be read as an array (any exception NumPy raises
+reading it, e.g. a torch tensor that requires grad) or an output of the wrong shape or dtype is
+reported the same way -- a short message saying what was expected and what came back -- never
+as a traceback from inside lmsbn. The exception behind the failure, if any, is kept as
+``ExerciseFailed.student_exception``.
 
 How the comparison works. For output arrays :math:`a` (student) and :math:`b` (reference),
 

@@ -4,6 +4,7 @@ its stubs, and ``lmsbn assignment`` writes both."""
 from __future__ import annotations
 
 import ast
+import copy
 import re
 import sys
 from pathlib import Path
@@ -63,7 +64,86 @@ def test_student_source_markdown_answers():
     # In a markdown cell a code-style marker is still a marker; in code a string is not.
     assert "Because" not in A.student_source("# BEGIN SOLUTION\nBecause\n# END SOLUTION",
                                              markdown=True)
-    assert A.student_source("s = 'BEGIN SOLUTION'") == "s = 'BEGIN SOLUTION'"
+    # As in nbgrader, a line *containing* the marker text is a marker, even inside a string.
+    with pytest.raises(A.AssignmentError, match="never closed"):
+        A.student_source("s = 'BEGIN SOLUTION'")
+
+
+@pytest.mark.parametrize("begin, end", [
+    ("### BEGIN SOLUTION ###", "### END SOLUTION ###"),
+    ("# BEGIN SOLUTION  (teacher only)", "# END SOLUTION  (teacher only)"),
+    ("#BEGIN SOLUTION", "#END  SOLUTION"),
+    ("x = 0  # BEGIN SOLUTION", "# END SOLUTION -- back to the student's code"),
+])
+def test_marker_lines_with_extra_text_are_markers(begin, end):
+    src = f"def f(x):\n    {begin}\n    y = x + 41\n    {end}\n    return y"
+    out = A.student_source(src)
+    assert out == ("def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+                   "    return y")
+
+
+def test_inline_markdown_answers_and_raw_cells():
+    md = "The answer is <!-- BEGIN SOLUTION --> 42, by symmetry <!-- END SOLUTION -->. Why?"
+    assert A.student_source(md, markdown=True) == f"The answer is {A.ANSWER_PROMPT} . Why?"
+    md = "**Answer:** <!-- BEGIN SOLUTION -->the chain rule\nsums the paths <!-- END SOLUTION -->"
+    assert A.student_source(md, markdown=True) == f"**Answer:** {A.ANSWER_PROMPT}"
+    md = ("## (a) <!-- BEGIN SOLUTION -->x<!-- END SOLUTION --> "
+          "(b) <!-- BEGIN SOLUTION -->y<!-- END SOLUTION -->")
+    assert A.student_source(md, markdown=True) == f"## (a) {A.ANSWER_PROMPT} (b) {A.ANSWER_PROMPT}"
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_raw_cell("keep\n### BEGIN SOLUTION ###\nthe raw secret\n"
+                                 "### END SOLUTION ###"),
+        nbformat.v4.new_code_cell("print(1)\n# BEGIN HIDDEN TESTS\nprint(2)\n"
+                                  "# END HIDDEN TESTS")])
+    student = A.make_version(nb, "student")
+    assert student.cells[0].source == f"keep\n{A.ANSWER_PROMPT}"
+    assert student.cells[1].source == "print(1)"
+    assert A.find_leaks(nb, student) == []
+
+
+def test_find_leaks_names_markers_and_solution_lines():
+    teacher = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("def f(x):\n    # BEGIN SOLUTION\n    y = x + 41\n"
+                                  "    return y\n    # END SOLUTION\n    return y"),
+        nbformat.v4.new_code_cell("f(1)\n# BEGIN HIDDEN TESTS\nassert f(2) == 43\n"
+                                  "# END HIDDEN TESTS")])
+    student = copy.deepcopy(teacher)
+    student.cells[0].source = "def f(x):\n    y = x + 41   \n    return y"   # a leak
+    student.cells[1].source = "f(1)\n# note: END SOLUTION\nprint(assert_that, 'assert f(2) == 43')"
+    leaks = A.find_leaks(teacher, student)
+    # `return y` also sits outside the block, so it is not a secret; the other three lines are.
+    assert leaks == ["cell 1 (code), line 2: y = x + 41",
+                     "cell 2 (code), line 2: # note: END SOLUTION",
+                     "cell 2 (code), line 3: print(assert_that, 'assert f(2) == 43')"]
+
+
+def test_student_version_is_refused_when_anything_survives(monkeypatch):
+    nb = A.read_assignment(HOMEWORKS[2])
+    # A transformation that forgets one block (as the old exact-match one did for
+    # `### BEGIN SOLUTION ###`): the verification must catch it and refuse.
+    real = A.student_source
+
+    def forgetful(source, *, markdown=False, where="cell"):
+        return source if "def nlms_step" in source else real(source, markdown=markdown,
+                                                             where=where)
+
+    monkeypatch.setattr(A, "student_source", forgetful)
+    with pytest.raises(A.AssignmentError, match="nothing written") as info:
+        A.make_version(nb, "student")
+    msg = str(info.value)
+    assert "BEGIN SOLUTION" in msg and "w_next = w + mu * e * u / (eps + u @ u)" in msg
+    assert "line 4" in msg                              # the cell and line are named
+
+
+def test_source_without_markers_warns(tmp_path, capsys):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    with pytest.warns(A.AssignmentWarning, match="no BEGIN SOLUTION"):
+        student = A.make_version(nb, "student")
+    assert student.cells[0].source == "x = 1"
+    src = tmp_path / "plain.py"
+    src.write_text("# %%\nx = 1\n")
+    assert A.main(["student", str(src), "-o", str(tmp_path / "plain.ipynb")]) == 0
+    assert "warning: the assignment has no BEGIN SOLUTION" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("src, match", [

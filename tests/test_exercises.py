@@ -369,6 +369,75 @@ def test_student_exceptions_become_exercise_failed():
                 r"stride=1, pad=0\)")
 
 
+
+@pytest.mark.a4_filters
+@pytest.mark.parametrize("which", ["w", "u"])
+def test_step_functions_that_write_into_their_inputs_are_rejected(which):
+    # hw_03 forbids it: a caller that stores every w (a weight history) would see all entries
+    # alias the final weights. The returned values are right, so only the inputs can tell.
+    def lms_in_place(w, u, d, mu):
+        e = float(d - w @ u)
+        w_next = w + mu * e * u
+        (w if which == "w" else u)[...] = w_next if which == "w" else u * 1.5
+        return w_next, e
+
+    def nlms_in_place(w, u, d, mu, eps):
+        e = float(d - w @ u)
+        w += mu * e * u / (eps + u @ u)
+        return w, e
+
+    msg = fails(E.check_lms_step, lms_in_place, match=f"lms_step modified its input `{which}` "
+                f"in place")
+    assert "case 1 of 6" in msg
+    fails(E.check_nlms_step, nlms_in_place, match="nlms_step modified its input `w` in place")
+    # A copy first, then in place on the copy, is fine.
+    E.check_lms_step(lambda w, u, d, mu: lms_in_place(w.copy(), u.copy(), d, mu)
+                     if which == "w" else lms_outer(w, u, d, mu))
+    # Every checker does it: an im2col that zeroes its input, a col2im that scales its own.
+    def im2col_destroys(x, kh, kw, stride=1, pad=0):
+        cols = F.im2col2d(x, kh, kw, stride=stride, pad=pad)
+        x[...] = 0.0
+        return cols
+
+    fails(E.check_im2col, im2col_destroys, match="im2col modified its input `x`")
+
+    def col2im_zeroes_cols(cols, x_shape, kh, kw, stride=1, pad=0):
+        dx = F.col2im2d(cols, x_shape, kh, kw, stride=stride, pad=pad)
+        cols *= 0.0
+        return dx
+
+    fails(E.check_col2im, col2im_zeroes_cols, match="col2im modified its input `cols`")
+
+
+class _GradTensor:
+    """Stands in for a torch tensor that requires grad: numpy cannot read it."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __array__(self, dtype=None, copy=None):
+        raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                           "tensor.detach().numpy() instead.")
+
+    def __repr__(self):
+        return "tensor(..., requires_grad=True)"
+
+
+@pytest.mark.parametrize("check, fn, output", [
+    (E.check_lms_step, lambda w, u, d, mu: (_GradTensor(w), lms_outer(w, u, d, mu)[1]),
+     "w_next"),
+    (E.check_lms_step, lambda w, u, d, mu: lms_outer(w, u, d, mu)[:1] + (_GradTensor(0),), "e"),
+    (E.check_im2col, lambda *a, **k: _GradTensor(F.im2col2d(*a, **k)), "cols"),
+    (E.check_conv_backward, lambda d, c: (_GradTensor(1),) + F.conv2d_backward(d, c)[1:], "dx"),
+])
+def test_any_exception_while_reading_an_output_is_exercise_failed(check, fn, output):
+    msg = fails(check, fn, match=f"`{output}` returned by .* cannot be read as an array")
+    assert "RuntimeError: Can't call numpy() on Tensor that requires grad" in msg
+    assert "tensor(..., requires_grad=True)" in msg
+    with pytest.raises(E.ExerciseFailed) as info:
+        check(fn)
+    assert isinstance(info.value.student_exception, RuntimeError)
+
 def test_checker_arguments_are_validated():
     with pytest.raises(TypeError, match="hidden"):
         E.check_im2col(F.im2col2d, hidden="yes")

@@ -55,7 +55,7 @@ from lmsbn.nn import small_cnn
 from lmsbn.swap import use
 from lmsbn.train import train
 
-# %% [markdown]
+# %% [markdown] question="im2col" points=3
 # ## Exercise 1 — im2col
 #
 # Write `im2col(x, kh, kw, stride=1, pad=0)` returning the patch matrix of shape
@@ -86,7 +86,7 @@ print(check_im2col(im2col))
 print(check_im2col(im2col, hidden=True))
 # END HIDDEN TESTS
 
-# %% [markdown]
+# %% [markdown] question="col2im" points=3
 # ## Exercise 2 — col2im
 #
 # `col2im(cols, x_shape, kh, kw, stride=1, pad=0)` is the **transpose** of im2col, not its
@@ -117,7 +117,7 @@ print(check_col2im(col2im))
 print(check_col2im(col2im, hidden=True))
 # END HIDDEN TESTS
 
-# %% [markdown]
+# %% [markdown] question="conv_forward" points=2
 # ## Exercise 3 — the forward pass
 #
 # `conv_forward(x, w, b=None, stride=1, pad=0) -> (out, cache)` with `out` of shape
@@ -148,7 +148,7 @@ print(check_conv_forward(conv_forward))
 print(check_conv_forward(conv_forward, hidden=True))
 # END HIDDEN TESTS
 
-# %% [markdown]
+# %% [markdown] question="conv_backward" points=2
 # ## Exercise 4 — the backward pass
 #
 # `conv_backward(dout, cache) -> (dx, dw, db)`, with `db = None` when the forward pass had no
@@ -203,7 +203,7 @@ ax.set_ylabel("minibatch cross-entropy")
 ax.set_title("small_cnn trained with your convolution")
 ax.legend()
 
-# %% [markdown]
+# %% [markdown] question="col2im_adds" points=2 manual=true
 # ## Question
 #
 # Why must `col2im` *add* overlapping contributions instead of overwriting them? Answer with the

@@ -65,7 +65,7 @@ from lmsbn.train import train
 # backward also works on the library's forward pass, and the mode tracker can read yours.
 BNCache = namedtuple("BNCache", ["xhat", "sigma", "gamma"])
 
-# %% [markdown]
+# %% [markdown] question="batchnorm_forward" points=5
 # ## Exercise 1 — the forward pass
 #
 # `state.running_mean` and `state.running_var` are arrays of shape $(C,)$: update them in place
@@ -101,7 +101,7 @@ print(check_batchnorm_forward(batchnorm_forward))
 print(check_batchnorm_forward(batchnorm_forward, hidden=True))
 # END HIDDEN TESTS
 
-# %% [markdown]
+# %% [markdown] question="batchnorm_backward" points=5
 # ## Exercise 2 — the backward pass
 #
 # `batchnorm_backward(dout, cache) -> (dx, dgamma, dbeta)` for a training-mode forward pass.
@@ -173,7 +173,7 @@ ax2.set_xlabel("SGD step")
 ax2.set_ylabel("BatchNorm step / NLMS step")
 ax2.set_title("conv1, one line per filter (your BatchNorm)")
 
-# %% [markdown]
+# %% [markdown] question="sum_of_dx" points=2 manual=true
 # ## Question
 #
 # Show from the backward formula that $\sum_i \partial L / \partial x_i = 0$ for every channel,

@@ -40,7 +40,7 @@ import numpy as np
 from lmsbn import filters, signals
 from lmsbn.exercises import check_lms_step, check_nlms_step
 
-# %% [markdown]
+# %% [markdown] question="lms_step" points=5
 # ## Exercise 1 — one LMS step
 #
 # `lms_step(w, u, d, mu) -> (w_next, e)` with `w`, `u` of shape $(K,)$, `d` and `mu` floats, and
@@ -62,7 +62,7 @@ print(check_lms_step(lms_step))
 print(check_lms_step(lms_step, hidden=True))
 # END HIDDEN TESTS
 
-# %% [markdown]
+# %% [markdown] question="nlms_step" points=5
 # ## Exercise 2 — one NLMS step
 #
 # `nlms_step(w, u, d, mu, eps) -> (w_next, e)`. Mind the square in $\|u\|^2$ and keep
@@ -155,7 +155,7 @@ print("same errors:", np.allclose(e_scaled, e_nlms, atol=1e-6),
       "| weights divided by c:", np.allclose(c * w_scaled, w_nlms, atol=1e-6))
 assert np.allclose(e_scaled, e_nlms, atol=1e-6)
 
-# %% [markdown]
+# %% [markdown] question="nlms_min_norm" points=2 manual=true
 # ## Question
 #
 # For $\tilde\mu = 1$ and $\epsilon = 0$, what is the *a-posteriori* error
