@@ -52,7 +52,8 @@ from ..spectral import Spectrum, channel_blocks
 from ..train import train
 from ._inputs import _data, _norms, _widths
 
-__all__ = ["EigenSpectra", "FirstStep", "LRSweep", "eigen_spectra", "first_step", "lr_sweep"]
+__all__ = ["EigenSpectra", "FirstStep", "LRSweep", "VariantIsolation", "eigen_spectra",
+           "first_step", "lr_sweep", "variant_isolation"]
 
 STAGES = ("init", "trained")
 
@@ -469,4 +470,5 @@ def first_step(*, X=None, y=None, lr: float = 0.1, probe_lr: float = 1e-4, steps
 
 
 # lr_sweep is long enough for its own module; it is part of this experiment's API.
+from .chai_isolation import VariantIsolation, variant_isolation  # noqa: E402
 from .chai_sweep import LRSweep, lr_sweep  # noqa: E402
