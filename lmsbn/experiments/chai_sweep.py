@@ -258,6 +258,8 @@ class LRSweep(Result):
                    for k, n in enumerate(self.norms)}
         return {"baseline": base, "speed_lrs": [float(self.lrs[j]) for j in speed],
                 "steps": {n: [float(st[k, j]) for j in speed] for k, n in enumerate(self.norms)},
+                "unreached": {n: [bool(np.all(self.steps_to_target[k, j] < 0)) for j in speed]
+                              for k, n in enumerate(self.norms)},
                 "recovery": recovery, "recovery_per_lr": per_lr, "loss_recovery": loss_rec,
                 "learn_below": self.chance_loss - self.params.get("learn_margin", _LEARN_MARGIN),
                 "max_learning_lr": {n: [float(v) for v in mll[k]]
@@ -302,10 +304,15 @@ class LRSweep(Result):
         j = self._judge()
         word = {True: "agrees", False: "disagrees", None: "untestable"}
         rec = s["recovery"]
-        speed = (f"speed (steps to loss {self.params.get('target_loss')} at lr "
-                 f"{', '.join(f'{v:g}' for v in s['speed_lrs']) or 'none testable'}): amplify "
-                 f"recovers {rec['amplify']:.0%} of full's gain, suppress {rec['suppress']:.0%} "
-                 f"-> {word[j['speed']]}")
+        if s["speed_lrs"]:
+            speed = (f"speed (steps to loss {self.params.get('target_loss')} at lr "
+                     f"{', '.join(f'{v:g}' for v in s['speed_lrs'])}): amplify recovers "
+                     f"{rec['amplify']:.0%} of full's gain over {s['baseline']}, suppress "
+                     f"{rec['suppress']:.0%} -> {word[j['speed']]}")
+        else:
+            speed = (f"speed: untestable (at lr {_SPEED_LRS[0]:g}-{_SPEED_LRS[1]:g} full does not "
+                     f"reach loss {self.params.get('target_loss')} ahead of {s['baseline']} within "
+                     f"{self.params.get('steps')} steps)")
         med = s["max_learning_lr_median"]
         stab = ("stability (largest lr that learns, seed median): "
                 + ", ".join(f"{n} {med[n]:g}" for n in ("full", "suppress", "amplify", "none")
@@ -327,11 +334,14 @@ class LRSweep(Result):
                      "budget or change the target).")
         else:
             ra, rs = s["recovery"]["amplify"], s["recovery"]["suppress"]
+            cell = lambda n, k: (">=" if s["unreached"][n][k] else "") + f"{s['steps'][n][k]:.0f}"  # noqa: E731
             per_lr = "; ".join(
-                f"lr {lr:g}: {base} {s['steps'][base][k]:.0f}, full {s['steps']['full'][k]:.0f}, "
-                f"amplify {s['steps']['amplify'][k]:.0f}, suppress {s['steps']['suppress'][k]:.0f}"
+                f"lr {lr:g}: {base} {cell(base, k)}, full {cell('full', k)}, amplify "
+                f"{cell('amplify', k)}, suppress {cell('suppress', k)}"
+                + (f", center {cell('center', k)}" if "center" in self.norms else "")
                 for k, lr in enumerate(s["speed_lrs"]))
-            speed = (f"Speed (seed-mean steps to loss {self.params.get('target_loss')}; {per_lr}): "
+            speed = (f"Speed (seed-mean steps to loss {self.params.get('target_loss')}, '>=' = "
+                     f"no seed reached it in the budget; {per_lr}): "
                      f"amplify recovers {ra:.0%} of full's gain over {base}, suppress {rs:.0%}")
             pa, ps = s["recovery_per_lr"]["amplify"], s["recovery_per_lr"]["suppress"]
             na, ns, m = sum(f >= _MOST for f in pa), sum(f >= _MOST for f in ps), len(pa)
