@@ -361,8 +361,9 @@ class LRSweep(Result):
                 speed += (f": amplify recovers most of it at {na} of {m} low lrs and suppress at "
                           f"{ns} of {m}, so claim (2) is not borne out consistently.")
         per_seed = "; ".join(f"{n} {fmt(v)}" for n, v in s["max_learning_lr"].items())
+        margin = self.params.get("learn_margin", _LEARN_MARGIN)
         stab = (f"Stability (learns = final loss below {s['learn_below']:.2f}, chance ln "
-                f"{self.params.get('n_classes', 10)} minus {self.params.get('learn_margin', _LEARN_MARGIN):g}): "
+                f"{self.params.get('n_classes', 10)} minus {margin:g}): "
                 f"largest lr that learns, per seed: {per_seed} (nan = at no lr)")
         if j["stability"] is None:
             stab += "; full learns at no lr of the grid, so this half is untestable."
