@@ -220,7 +220,7 @@ class LRSweep(Result):
         ``max_learning_lr_median``, ``finite_not_learning`` ``{norm: lrs where every seed
         stayed finite without learning}``, ``separating_lrs`` (lrs where full and suppress learn
         with every seed and amplify with none), ``max_stable_lr`` (finite only, for reference)
-        and ``none_diverged_lrs``.
+        and ``none_diverged_lrs`` (every seed diverged) / ``none_some_diverged_lrs``.
         """
         need = {"full", "amplify", "suppress"}
         base = "none" if "none" in self.norms else ("center" if "center" in self.norms else None)
@@ -253,9 +253,13 @@ class LRSweep(Result):
         sep = [float(self.lrs[j]) for j in range(len(self.lrs))
                if all_learn[i("full"), j] and all_learn[i("suppress"), j]
                and none_learn[i("amplify"), j]]
-        with np.errstate(all="ignore"):
-            med = {n: float(np.nanmedian(mll[k])) if np.isfinite(mll[k]).any() else float("nan")
-                   for k, n in enumerate(self.norms)}
+        # Seed median with "learns at no lr" ranked below every lr (a NaN must not be skipped,
+        # or one learning seed out of three would set the median); the lower median if even.
+        rank = np.array([[np.searchsorted(self.lrs, v) if np.isfinite(v) else -1 for v in row]
+                         for row in mll])
+        mid = np.sort(rank, axis=1)[:, (rank.shape[1] - 1) // 2]
+        med = {n: float(self.lrs[m]) if m >= 0 else float("nan")
+               for n, m in zip(self.norms, mid)}
         return {"baseline": base, "speed_lrs": [float(self.lrs[j]) for j in speed],
                 "steps": {n: [float(st[k, j]) for j in speed] for k, n in enumerate(self.norms)},
                 "unreached": {n: [bool(np.all(self.steps_to_target[k, j] < 0)) for j in speed]
@@ -269,6 +273,9 @@ class LRSweep(Result):
                                         for k, n in enumerate(self.norms)},
                 "separating_lrs": sep,
                 "max_stable_lr": dict(zip(self.norms, map(float, self.max_stable_lr))),
+                "none_some_diverged_lrs": (
+                    [float(v) for v in self.lrs[self.diverged[i("none")].any(axis=1)]]
+                    if "none" in self.norms else []),
                 "none_diverged_lrs": ([float(v) for v in self.lrs[all_div[i("none")]]]
                                       if "none" in self.norms else [])}
 
@@ -380,7 +387,9 @@ class LRSweep(Result):
         if "none" in self.norms:
             nd = s["none_diverged_lrs"]
             stab += (f" The network without BatchNorm diverges at lr {fmt(nd)}." if nd else
-                     " The network without BatchNorm never diverges in this grid.")
+                     " The network without BatchNorm never diverges with every seed in this grid"
+                     + (f" (some seeds at lr {fmt(s['none_some_diverged_lrs'])})."
+                        if s["none_some_diverged_lrs"] else "."))
         return speed + "\n" + stab
 
     def summary(self) -> str:
