@@ -25,13 +25,16 @@ mode          centre              divisor :math:`s_c`                           
 the others exactly as ``center`` does; ``suppress`` lowers every channel stronger than the
 reference to it and leaves the others as ``center`` does. Both are therefore ``center`` plus a
 one-sided change, relative to the layer's *own* scale: whatever the scale of the layer's input,
-about half of the channels are touched, so the next layer's input autocorrelation gains small
-eigenvalues (``amplify``) or loses large ones (``suppress``) and keeps the other end.
+about half of the channels are touched. The intent is that the next layer's input
+autocorrelation gains small eigenvalues (``amplify``) or loses large ones (``suppress``) and
+keeps the other end; how well that holds is measured, not assumed
+(:func:`lmsbn.experiments.chai.variant_isolation`: each moves its own end more, but the other
+end moves too, because eigenvectors mix channels).
 
 **Provenance.** These two definitions (the median reference, the one-sided rescale) are lmsbn's
 own design of the experiment that Chai, Pilanci and Murmann (2020) describe in their abstract
-("amplification of the smallest eigenvalues" versus "suppression of the largest"); the project
-has only the abstract, so nothing here reproduces the paper's own variants. An earlier lmsbn
+(BatchNorm's amplification of the smallest eigenvalues versus its suppression of the largest);
+the project has only the abstract, so nothing here reproduces the paper's own variants. An earlier lmsbn
 design clipped at the fixed value 1 (:math:`\min(\sigma_c, 1)`); at He initialisation the
 channels' :math:`\sigma_c` straddle 1, so it behaved like ``center`` and ``full`` respectively.
 
