@@ -96,10 +96,12 @@ if {"center", "amplify", "suppress"} <= set(NORM_LIST):
               f"lam_min x{spec['suppress'][layer].lambda_min / c.lambda_min:.2f} (vs center)")
 
 # %% [markdown]
-# Each variant moves its own end more than the other, but by far less than a factor 2: a
-# channel can only be moved to the median, and at initialisation the channels' spreads lie
-# within about 1.5x of their median, so the rescale has little room (and the extreme
-# eigenvectors mix channels). `lmsbn.experiments.chai.variant_isolation` measures this over
+# Read the factors: each variant moves its own end by far less than a factor 2, and the other
+# end moves too (with the lesson's defaults, measured: `amplify` lam_min x1.4-1.5 with lam_max
+# x1.1-1.3; `suppress` lam_max x0.7-0.8 with lam_min x0.8-1.0). A channel can only be moved to
+# the median, and at initialisation the channels' spreads lie within about 1.5x of it, so the
+# rescale has little room; and the extreme eigenvectors mix channels, while lam_max of the
+# uncentred R is the mean spike, a sum over every channel. `lmsbn.experiments.chai.variant_isolation` measures this over
 # seeds and after training, with the headroom of each layer.
 #
 # A word on units: $2/\lambda_{max}$ is a bound on the **LMS step** $\mu$ of a layer, and the
