@@ -194,19 +194,21 @@ def _section_sweep(out, figures, summary, X, y, quick, seed):
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     plot_lr_sweep(res, ax=ax)
     s = res.separation
+    iso = res.isolation
     summary["lr_sweep"] = {"lrs": res.lrs.tolist(), "norms": list(res.norms),
                            "max_stable_lr": s.get("max_stable_lr"), "recovery": s.get("recovery"),
-                           "separating_lrs": s.get("separating_lrs"), "verdict": res.verdict()}
+                           "max_learning_lr": s.get("max_learning_lr"),
+                           "separating_lrs": s.get("separating_lrs"), "verdict": res.verdict(),
+                           "headline": res.headline,
+                           "isolation": None if iso is None else {"rows": iso.table(),
+                                                                  "verdict": iso.verdict()}}
     caption = (f"Learning-rate sweep over the normalisation variants (final loss; X marks a "
                f"diverged run): small_cnn of widths {tuple(res.params['widths'])}, "
                f"{res.params['steps']} steps, {res.params['n_train']} training images; a smaller "
                f"network and budget than the training section's, so their divergence points need "
-               f"not agree. " + res.verdict().replace("\n", " "))
-    stable = s.get("max_stable_lr") or {}
-    headline = ("largest stable lr: " + ", ".join(f"{n} {v:g}" for n, v in stable.items())
-                + (f"; full and suppress stay finite where amplify diverges at lr "
-                   f"{', '.join(f'{v:g}' for v in s['separating_lrs'])}"
-                   if s.get("separating_lrs") else ""))
+               f"not agree. " + res.verdict().replace("\n", " ")
+               + ("" if iso is None else " " + iso.verdict()))
+    headline = res.headline
     _save(fig, out, "lr_sweep", figures, caption, headline)
 
 

@@ -81,3 +81,21 @@ def random_conv1d(cfg: Conv1dConfig, seed: int, dtype=np.float64):
     w = rng.standard_normal((cfg.F, cfg.C, cfg.k)).astype(dtype)
     b = rng.standard_normal(cfg.F).astype(dtype)
     return x, w, b
+
+
+#: Per-channel standard deviations for BatchNorm tests: neighbours are >= 1.6x apart, so no
+#: finite-difference step can move a channel across the reference (the median over channels) of
+#: ``amplify``/``suppress``, nor reorder two channels (which would move the median's derivative).
+BN_SIGMA_LADDER = (0.25, 0.4, 0.7, 1.2, 2.0, 3.3, 5.5)
+
+
+@st.composite
+def bn_channel_sigmas(draw, min_channels=1, max_channels=5):
+    """Distinct per-channel spreads from :data:`BN_SIGMA_LADDER`, in a random channel order.
+
+    Odd and even channel counts both come up: the median is one channel's sigma for an odd
+    count and the mean of the two middle ones for an even count (two gradient paths).
+    """
+    c = draw(st.integers(min_channels, max_channels))
+    return np.array(draw(st.lists(st.sampled_from(BN_SIGMA_LADDER), min_size=c, max_size=c,
+                                  unique=True)))

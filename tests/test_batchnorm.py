@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import seeds
+from strategies import bn_channel_sigmas, seeds
 
 from lmsbn.gradcheck import check_backward, numerical_gradient, rel_error
 from lmsbn.nn.batchnorm import (
@@ -19,9 +19,9 @@ from lmsbn.nn.linear import linear_backward, linear_forward
 pytestmark = pytest.mark.a3_batchnorm
 
 SHAPES = {"2d": (8, 4), "3d": (3, 4, 5), "4d": (2, 4, 3, 3)}
-# Per-channel standard deviations of the test inputs: two below 1 and two above, and all far from
-# 1, so that `amplify` and `suppress` exercise both sides of their clip and no finite-difference
-# step can cross the kink at sigma = 1.
+# Per-channel standard deviations of the test inputs: two below the reference (their median,
+# 1.15) and two above, all far from it, so that `amplify` and `suppress` exercise both sides and
+# no finite-difference step can cross the kink at sigma = reference.
 SIGMAS = np.array([0.5, 2.0, 0.6, 1.7])
 
 
@@ -123,15 +123,15 @@ def test_frozen_first_batch_has_no_gradient_through_statistics(shape):
     mode=st.sampled_from(BN_MODES),
     ndim=st.sampled_from([2, 3, 4]),
     n=st.integers(3, 4),  # M = 2 is degenerate: full BN maps any pair to (-1, 1), dx ~ eps
-    c=st.integers(1, 3),
+    sigmas=bn_channel_sigmas(),  # distinct and far apart: no kink of the reference is crossed
     spatial=st.integers(1, 3),
     train=st.booleans(),
     seed=seeds(),
 )
-def test_gradients_random_configurations(mode, ndim, n, c, spatial, train, seed):
+def test_gradients_random_configurations(mode, ndim, n, sigmas, spatial, train, seed):
     rng = np.random.default_rng(seed)
+    c = sigmas.size
     shape = (n, c) + (spatial,) * (ndim - 2)
-    sigmas = rng.choice([0.4, 0.7, 1.4, 2.5], size=c)  # away from the clip at 1
     x = make_input(shape, rng, sigmas=sigmas, offset=rng.uniform(-1, 1))
     state = BatchNormState.create(c)
     bn(make_input(shape, rng, sigmas=sigmas), state, train=True, mode=mode)
@@ -161,16 +161,54 @@ def test_input_gradient_sums_to_zero_per_channel(mode):
 
 
 @pytest.mark.parametrize("mode", ["amplify", "suppress"])
-def test_tie_at_sigma_one_takes_the_constant_branch(mode):
-    # x = [-1, 1] with eps = 0 has sigma exactly 1: the documented choice is the constant branch,
-    # so the gradient equals the `center` mode's (no projection off xhat).
-    x = np.array([[-1.0], [1.0], [-1.0], [1.0]])
+def test_one_channel_is_its_own_reference_so_the_mode_is_center(mode):
+    # With C = 1 the channel is the median: the documented tie rule takes the constant branch,
+    # so forward and gradient are exactly the `center` mode's (no projection off xhat).
+    x = np.array([[-1.0], [1.0], [-1.0], [3.0]])
     dout = np.array([[0.3], [-1.2], [0.7], [2.0]])
-    _, cache = bn(x, BatchNormState.create(1), train=True, mode=mode, eps=0.0)
-    _, cache_center = bn(x, BatchNormState.create(1), train=True, mode="center", eps=0.0)
+    out, cache = bn(x, BatchNormState.create(1), train=True, mode=mode)
+    out_center, cache_center = bn(x, BatchNormState.create(1), train=True, mode="center")
     assert cache.sigma[0] == 1.0 and not cache.sigma_from_batch[0]
-    np.testing.assert_array_equal(batchnorm_backward(dout, cache)[0],
-                                  batchnorm_backward(dout, cache_center)[0])
+    np.testing.assert_array_equal(out, out_center)
+    for ours, theirs in zip(batchnorm_backward(dout, cache), batchnorm_backward(dout, cache_center)):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("mode", ["amplify", "suppress"])
+@pytest.mark.parametrize("C", [3, 4])
+def test_the_gradient_flows_through_the_reference(mode, C):
+    # The reference (median of sigma) is a batch statistic: leaving its term out of the backward
+    # gives a different, wrong gradient. The numerical gradient decides which one is right.
+    rng = np.random.default_rng(21 + C)
+    x = make_input((6, C, 3), rng, sigmas=np.array([0.4, 1.2, 3.3, 0.7])[:C])
+    gamma, beta = rng.uniform(0.5, 2.0, C), rng.standard_normal(C)
+    state = BatchNormState.create(C)
+    _, cache = batchnorm_forward(x, gamma, beta, state, train=True, mode=mode)
+    dout = rng.standard_normal(x.shape)
+    dx = batchnorm_backward(dout, cache)[0]
+    dx_const_ref = batchnorm_backward(dout, cache._replace(ref_weights=None))[0]
+    num = numerical_gradient(lambda a: batchnorm_forward(a, gamma, beta, state.copy(), train=True,
+                                                         mode=mode)[0], x.copy(), dout, 1e-6)
+    # Central differences of a smooth map with h = 1e-6: error ~1e-9 relative; the missing
+    # reference term changes dx by O(1) on the middle channels.
+    assert rel_error(dx, num) < 1e-6
+    assert rel_error(dx_const_ref, num) > 1e-3
+
+
+@pytest.mark.parametrize("mode", ["amplify", "suppress"])
+def test_variants_are_relative_to_the_layer_scale(mode):
+    # Scaling the input scales the reference with it: the same channels are touched and the
+    # output scales by the same factor (exactly for eps = 0), unlike a fixed threshold.
+    rng = np.random.default_rng(22)
+    x = make_input(SHAPES["4d"], rng, sigmas=np.array([0.5, 2.0, 0.25, 4.0]), offset=1.0)
+    gamma, beta = np.ones(4), np.zeros(4)
+    out, cache = batchnorm_forward(x, gamma, beta, BatchNormState.create(4), train=True, mode=mode,
+                                   eps=0.0)
+    for factor in (0.01, 30.0):
+        out_f, cache_f = batchnorm_forward(factor * x, gamma, beta, BatchNormState.create(4),
+                                           train=True, mode=mode, eps=0.0)
+        np.testing.assert_array_equal(cache_f.sigma_from_batch, cache.sigma_from_batch)
+        np.testing.assert_allclose(out_f, factor * out, rtol=1e-12, atol=1e-12 * factor)
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,15 +239,19 @@ def test_running_statistics_three_steps(mode, shape):
     rng = np.random.default_rng(5)
     state = BatchNormState.create(4)
     ax = axes_of(len(shape))
-    mean, var, meansq = np.zeros(4), np.ones(4), np.ones(4)
+    mean, var, meansq, ref = np.zeros(4), np.ones(4), np.ones(4), 1.0
     momentum = 0.25
     for _ in range(3):
-        x = rng.standard_normal(shape) * 2 + 1
+        x = rng.standard_normal(shape) * channel([0.5, 2.0, 1.0, 3.0], len(shape)) + 1
         bn(x, state, train=True, mode=mode, momentum=momentum)
         xc = np.moveaxis(x, 1, 0).reshape(4, -1)
         mean = (1 - momentum) * mean + momentum * xc.mean(axis=1)
         var = (1 - momentum) * var + momentum * xc.var(axis=1, ddof=1)  # unbiased, like PyTorch
         meansq = (1 - momentum) * meansq + momentum * (xc**2).mean(axis=1)
+        # even C: the median is the mean of the two middle unbiased sigmas
+        middle = np.sort(np.sqrt(xc.var(axis=1, ddof=1) + 1e-5))[1:3]
+        ref = (1 - momentum) * ref + momentum * middle.mean()
+    np.testing.assert_allclose(state.running_ref, ref, rtol=1e-13)
     np.testing.assert_allclose(state.running_mean, mean, rtol=1e-13)
     np.testing.assert_allclose(state.running_var, var, rtol=1e-13)
     np.testing.assert_allclose(state.running_meansq, meansq, rtol=1e-13)
@@ -226,10 +268,10 @@ def expected_map(mode, x, state, eps):
         return x - c(state.running_mean)
     if mode == "scale":
         return x / c(np.sqrt(state.running_meansq + eps))
-    if mode == "amplify":
-        return (x - c(state.running_mean)) / c(np.minimum(sigma, 1))
-    if mode == "suppress":
-        return (x - c(state.running_mean)) / c(np.maximum(sigma, 1))
+    if mode == "amplify":  # weak channels raised to the running reference's spread
+        return (x - c(state.running_mean)) * c(state.running_ref / np.minimum(sigma, state.running_ref))
+    if mode == "suppress":  # strong channels lowered to it
+        return (x - c(state.running_mean)) * c(state.running_ref / np.maximum(sigma, state.running_ref))
     return (x - c(state.frozen_mean)) / c(np.sqrt(state.frozen_var + eps))
 
 
@@ -246,7 +288,8 @@ def test_eval_uses_running_statistics_and_leaves_state_alone(mode):
     np.testing.assert_allclose(out, channel(gamma, 4) * expected_map(mode, x, state, 1e-5) + channel(beta, 4),
                                rtol=1e-13, atol=1e-13)
     assert cache.train is False and not cache.center_from_batch and not cache.sigma_from_batch.any()
-    for field in ("running_mean", "running_var", "running_meansq", "frozen_mean", "frozen_var"):
+    for field in ("running_mean", "running_var", "running_meansq", "running_ref", "frozen_mean",
+                  "frozen_var"):
         a, b = getattr(state, field), getattr(before, field)
         assert (a is None and b is None) or np.array_equal(a, b), field
     assert state.num_batches_tracked == before.num_batches_tracked == 4
@@ -327,11 +370,15 @@ def test_clipped_modes_touch_only_one_side(mode):
     out, cache = batchnorm_forward(x, gamma, beta, state, train=True, mode=mode, eps=0.0)
     full, _ = batchnorm_forward(x, gamma, beta, BatchNormState.create(4), train=True, eps=0.0)
     centred = x - x.mean(axis=0)
+    ref = (0.5 + 2.0) / 2  # the median of the four sigmas: the mean of the two middle ones
     weak, strong = [0, 2], [1, 3]
     scaled, untouched = (weak, strong) if mode == "amplify" else (strong, weak)
-    np.testing.assert_allclose(out[:, scaled], full[:, scaled], rtol=1e-14)
+    # Touched channels end with the reference's spread; the others are exactly `center`'s.
+    np.testing.assert_allclose(out[:, scaled], ref * full[:, scaled], rtol=1e-14)
+    np.testing.assert_allclose(out.std(axis=0)[scaled], ref, rtol=1e-14)
     np.testing.assert_allclose(out[:, untouched], centred[:, untouched], rtol=1e-14)
     np.testing.assert_array_equal(cache.sigma[untouched], 1.0)
+    assert cache.ref == pytest.approx(ref, rel=1e-14)
     np.testing.assert_array_equal(cache.sigma_from_batch, np.isin(np.arange(4), scaled))
 
 
@@ -438,6 +485,7 @@ def test_state_create_and_reset():
     state.reset()
     np.testing.assert_array_equal(state.running_mean, 0)
     np.testing.assert_array_equal(state.running_var, 1)
+    assert state.running_ref.shape == () and state.running_ref == 1
     assert state.frozen_var is None and state.num_batches_tracked == 0
     assert copy.num_batches_tracked == 1 and np.any(copy.running_mean != 0)  # the copy is independent
     with pytest.raises(ValueError, match="num_features must be >= 1"):

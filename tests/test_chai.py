@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from lmsbn.experiments.chai import (
-    EigenSpectra, FirstStep, LRSweep, eigen_spectra, first_step, lr_sweep,
+    EigenSpectra, FirstStep, LRSweep, VariantIsolation, eigen_spectra, first_step, lr_sweep,
+    variant_isolation,
 )
 
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist5k.npz"
@@ -186,60 +187,216 @@ def test_lr_sweep_save_load_round_trip_bit_for_bit(sweep, tmp_path):
     assert back.summary() == sweep.summary()
 
 
-def _synthetic(loss, diverged):
-    """An LRSweep over norms none, full, amplify, suppress with given (4, L) losses."""
+def _synthetic(loss, diverged, steps=None):
+    """An LRSweep over norms none, full, amplify, suppress at lrs 0.01, 0.1, 1, 10 (one seed).
+
+    ``loss`` and ``diverged`` are (4, 4); ``steps`` (4, 4) are the steps to the target loss
+    (-1 = never reached, which the speed half counts as the budget of 100 steps).
+    """
     loss, diverged = np.asarray(loss, float)[..., None], np.asarray(diverged, bool)[..., None]
-    L = loss.shape[1]
     shape = loss.shape
-    return LRSweep(("none", "full", "amplify", "suppress"), np.logspace(-2, 1, L), np.array([0]),
-                   np.where(diverged, np.inf, loss), np.full(shape, -1), diverged,
+    steps = np.full(shape, -1) if steps is None else np.asarray(steps)[..., None]
+    return LRSweep(("none", "full", "amplify", "suppress"), np.logspace(-2, 1, 4), np.array([0]),
+                   np.where(diverged, np.inf, loss), steps, diverged,
                    np.where(diverged, 3, -1), np.full(shape, ""), np.full(shape, 0.5),
                    np.zeros((*shape, 2)), np.full(shape, ""), ("conv1",), np.ones((4, 1)),
-                   {"steps": 2, "batch_size": 2})
+                   {"steps": 100, "batch_size": 2, "target_loss": 1.5, "n_classes": 10,
+                    "learn_margin": 0.2})
+
+
+# rows: none, full, amplify, suppress; columns: lr 0.01, 0.1, 1, 10. Chance is ln 10 = 2.30, so
+# a run learns below 2.10.
+CLAIM_LOSS = [[2.2, 1.9, 1.5, 2.3], [2.0, 1.0, 0.8, 0.9], [2.0, 1.1, 9, 9], [2.2, 1.8, 0.9, 1.0]]
+CLAIM_DIV = [[0, 0, 0, 1], [0, 0, 0, 0], [0, 0, 1, 1], [0, 0, 0, 0]]
+CLAIM_STEPS = [[-1, 80, 40, -1], [60, 20, 10, 10], [62, 25, -1, -1], [-1, 75, 12, 12]]
 
 
 def test_verdict_agrees_when_the_numbers_follow_the_claim():
-    # Low lrs: amplify matches full, suppress stays near none; high lrs: amplify and none diverge.
-    res = _synthetic([[2.3, 2.3, 2.3, 2.3], [2.3, 1.0, 0.5, 0.5], [2.3, 1.1, 9, 9],
-                      [2.3, 2.1, 0.6, 0.6]],
-                     [[0, 0, 1, 1], [0, 0, 0, 0], [0, 0, 1, 1], [0, 0, 0, 0]])
+    # Low lrs: amplify reaches the target nearly as soon as full, suppress about as late as
+    # none; high lrs: full and suppress still learn, amplify diverges and none stops learning.
+    res = _synthetic(CLAIM_LOSS, CLAIM_DIV, CLAIM_STEPS)
     sep = res.separation
-    assert sep["low_lrs"] == [pytest.approx(res.lrs[1])]
-    assert sep["recovery"]["amplify"] == pytest.approx(1.2 / 1.3)
-    assert sep["recovery"]["suppress"] == pytest.approx(0.2 / 1.3)
-    assert sep["separating_lrs"] == pytest.approx(list(res.lrs[2:]))
+    assert sep["speed_lrs"] == pytest.approx([0.01, 0.1])
+    # lr 0.01: none 100 (budget), full 60, amplify 62, suppress 100; lr 0.1: 80, 20, 25, 75.
+    assert sep["recovery_per_lr"]["amplify"] == pytest.approx([38 / 40, 55 / 60])
+    assert sep["recovery_per_lr"]["suppress"] == pytest.approx([0.0, 5 / 60])
+    assert sep["max_learning_lr"] == {"none": [1.0], "full": [10.0], "amplify": [0.1],
+                                      "suppress": [10.0]}
+    assert sep["separating_lrs"] == pytest.approx([1.0, 10.0])
+    assert res._judge() == {"speed": True, "stability": True}
     assert res.verdict().count("as claim (2) predicts") == 2
-    assert "diverges at lr" in res.verdict()
+    assert "speed" in res.headline and "stability" in res.headline
+    assert res.headline.count("-> agrees") == 2
+
+
+def test_finite_is_not_stable_a_run_must_learn():
+    # full and suppress stay finite at lr 10 but sit at the chance loss: they do not learn
+    # there, so the stability half must not count lr 10 for them.
+    loss = [row[:] for row in CLAIM_LOSS]
+    loss[1][3], loss[3][3] = 2.41, 2.52
+    res = _synthetic(loss, CLAIM_DIV, CLAIM_STEPS)
+    assert res.max_stable_lr[res.index("suppress")] == 10.0  # finite ...
+    assert res.separation["max_learning_lr"]["suppress"] == [1.0]  # ... but learning only to 1
+    assert res.separation["finite_not_learning"]["full"] == [10.0]
+    assert "Finite without learning at" in res.verdict()
+    # Both limits are now lr 1, where none learns too (1.5): none does not stop below suppress,
+    # so the stability half disagrees; once none stops learning at 1 it agrees again.
+    assert res._judge()["stability"] is False
+    loss[0][2] = 2.2
+    assert _synthetic(loss, CLAIM_DIV, CLAIM_STEPS)._judge()["stability"] is True
+
+
+def test_lr_sweep_map_marks_where_each_norm_still_learns():
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from lmsbn.plot import plot_lr_sweep
+
+    res = _synthetic(CLAIM_LOSS, CLAIM_DIV, CLAIM_STEPS)
+    ax = plot_lr_sweep(res)
+    marks = {line.get_label(): line for line in ax.get_lines()}["largest lr that learns (seed median)"]
+    assert marks.get_xdata().tolist() == pytest.approx([1.0])  # none's; the others are _nolegend_
+    xs = [x for line in ax.get_lines() if line.get_marker() == "^" for x in line.get_xdata()]
+    assert xs == pytest.approx([1.0, 10.0, 0.1, 10.0])
+    assert "speed" in ax.get_title() and "stability" in ax.get_title()
+    plt.close(ax.figure)
 
 
 def test_verdict_judges_most_of_the_gain_lr_by_lr():
-    # Amplify recovers 100 % of full's gain at the first low lr and 8 % at the second: 54 % on
+    # Amplify recovers 95 % of full's step gain at lr 0.01 and 8 % at lr 0.1: about half on
     # average, but not "most of it" at every low lr, so the verdict must not call it agreement.
-    res = _synthetic([[2.3, 2.3, 2.3, 2.3], [1.0, 1.0, 0.5, 0.5], [1.0, 2.2, 9, 9],
-                      [2.2, 2.2, 0.6, 0.6]],
-                     [[0, 0, 1, 1], [0, 0, 0, 0], [0, 0, 1, 1], [0, 0, 0, 0]])
-    assert res.separation["recovery"]["amplify"] == pytest.approx((1.0 + 0.1 / 1.3) / 2)
+    steps = [r[:] for r in CLAIM_STEPS]
+    steps[2][1] = 75
+    res = _synthetic(CLAIM_LOSS, CLAIM_DIV, steps)
+    assert res.separation["recovery"]["amplify"] == pytest.approx((38 / 40 + 5 / 60) / 2)
     assert "most of it at 1 of 2 low lrs and suppress at 0 of 2" in res.verdict()
-    assert "no consistent separation" in res.verdict()
+    assert res._judge()["speed"] is False and "speed" in res.headline
 
 
 def test_verdict_reports_the_opposite_when_the_numbers_say_so():
-    res = _synthetic([[2.3, 2.3, 2.3, 2.3], [2.3, 1.0, 0.5, 0.5], [2.3, 2.1, 0.6, 0.6],
-                      [2.3, 1.1, 9, 9]],
-                     [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 1]])
+    steps = [r[:] for r in CLAIM_STEPS]
+    steps[2], steps[3] = CLAIM_STEPS[3][:], CLAIM_STEPS[2][:]
+    loss = [CLAIM_LOSS[0], CLAIM_LOSS[1], CLAIM_LOSS[3], CLAIM_LOSS[2]]
+    div = [CLAIM_DIV[0], CLAIM_DIV[1], CLAIM_DIV[3], CLAIM_DIV[2]]
+    res = _synthetic(loss, div, steps)
     assert "opposite of claim (2)" in res.verdict()
-    assert "not confirmed" in res.verdict() and "never diverges" in res.verdict()
-    assert res.separation["separating_lrs"] == []
+    assert res._judge() == {"speed": False, "stability": False}
+    assert 1.0 not in res.separation["separating_lrs"]  # amplify now learns at the high lrs
+    assert res.headline.count("-> disagrees") == 2
 
 
 def test_verdict_says_untestable_without_a_gap_or_without_the_variants():
     flat = _synthetic(np.full((4, 4), 2.3), np.zeros((4, 4)))
-    assert "cannot be tested" in flat.verdict()
+    assert "cannot be tested" in flat.verdict() and "untestable" in flat.verdict()
+    assert flat._judge() == {"speed": None, "stability": None}
     per_norm = ("final_loss", "steps_to_target", "diverged", "diverged_at", "reason",
                 "eval_accuracy", "loss_curves", "errors")
     partial = LRSweep(("none", "full"), flat.lrs, flat.seeds,
                       *(getattr(flat, k)[:2] for k in per_norm), ("conv1",), np.ones((2, 1)), {})
-    assert "needs the norms" in partial.verdict()
+    assert "needs the norms" in partial.verdict() and "needs the norms" in partial.headline
+
+
+# ----------------------------------------------------------------------- variant isolation
+@pytest.mark.parametrize("mode", ["amplify", "suppress"])
+def test_variants_rescale_only_their_side_of_the_next_layers_regressors(mode):
+    # By construction: with the same filters, the amplify (suppress) network's conv2 regressors
+    # are the center network's with the columns of channels weaker (stronger) than the median
+    # multiplied by sigma_ref / sigma_c, and every other column untouched (ReLU and max-pooling
+    # are positively homogeneous per channel). Exact up to round-off of a few operations.
+    from lmsbn.bridge import capture_regressors
+    from lmsbn.data import shapes
+    from lmsbn.nn import small_cnn
+
+    X, y = shapes(32, rng=1)
+    U, pre = {}, {}
+    for norm in ("center", mode):
+        model = small_cnn(3, 10, (8, 16, 16), norm, rng=7)
+        model.register_forward_hook(lambda n, layer, x, out: pre.setdefault(n, x) if n == "bn1"
+                                    else None)
+        U[norm] = capture_regressors(model, X, max_rows=10**6, layers=["conv2"])["conv2"]
+    sigma = np.sqrt(pre["bn1"].var(axis=(0, 2, 3)) + 1e-5)
+    ref = np.median(sigma)
+    clip = np.minimum if mode == "amplify" else np.maximum
+    d = ref / clip(sigma, ref)
+    touched = sigma < ref if mode == "amplify" else sigma > ref
+    assert touched.sum() == 4 and np.all((d > 1) == touched if mode == "amplify" else (d < 1) == touched)
+    np.testing.assert_allclose(U[mode], U["center"] * np.repeat(d, 9), rtol=1e-12, atol=1e-13)
+
+
+@pytest.fixture(scope="module")
+def isolation():
+    return variant_isolation(seeds=(0,), steps=50, lr=0.03, widths=(8, 16, 16), n_train=1000)
+
+
+def test_variant_isolation_on_procedural_data(isolation):
+    # Each variant moves its own end of the next layers' spectrum more than the other end, in
+    # the direction it is named for, at initialisation and after 50 steps at lr 0.03. Measured
+    # (seed 0): amplify lambda_min x1.15-1.56 with lambda_max x1.04-1.31; suppress lambda_max
+    # x0.60-0.84 with lambda_min x0.74-0.97. The 2x / 10 % targets are not met (the channels'
+    # spread around their median leaves a headroom of only about 2x; see the module docstring).
+    assert isolation.layers == ("conv2", "conv3")
+    f = isolation.factors
+    amp_min, amp_max = f["amplify"]["lambda_min"], f["amplify"]["lambda_max"]
+    sup_min, sup_max = f["suppress"]["lambda_min"], f["suppress"]["lambda_max"]
+    assert np.all(amp_min > 1) and np.all(np.log(amp_min) > np.log(amp_max))
+    assert np.all(sup_max < 1) and np.all(np.log(sup_max) < np.log(sup_min))
+    # Courant-Fischer: for the first layer after a norm at initialisation R_v = D R_center D,
+    # so the factor cannot exceed the squared headroom (exactly; 1e-9 for the eigensolvers).
+    room = isolation.headroom
+    assert amp_min[0, 0, 0] <= room["amplify"][0, 0, 0] * (1 + 1e-9)
+    assert 1 / sup_max[0, 0, 0] <= room["suppress"][0, 0, 0] * (1 + 1e-9)
+    for v in ("amplify", "suppress"):
+        assert set(isolation.status(v).ravel()) <= {"pass", "fail", "no room"}
+    assert "amplify:" in isolation.verdict() and "conv3" in isolation.summary()
+
+
+@pytest.mark.skipif(not MNIST.exists(), reason="the MNIST sample ../shared/data/mnist5k.npz is absent")
+def test_variant_isolation_on_mnist_stays_under_the_headroom():
+    # On MNIST the isolation is weaker than on the procedural data (measured over seeds 0-2:
+    # amplify's lambda_max sometimes moves more than its lambda_min, because conv1's channels
+    # are all functions of one 3x3 pixel patch and the smallest eigenvalues of conv2's R are
+    # near-collinear mixtures of every channel). What holds exactly is the ceiling: at
+    # initialisation conv2's R is D R_center D, so no factor exceeds the squared headroom.
+    from lmsbn.data import load_npz
+
+    X, y = load_npz(MNIST, normalize=True)
+    res = variant_isolation(X=X[:300], y=y[:300], seeds=(0,), steps=5, n_probe=128)
+    f, room = res.factors, res.headroom
+    assert f["amplify"]["lambda_min"][0, 0, 0] <= room["amplify"][0, 0, 0] * (1 + 1e-9)
+    assert 1 / f["suppress"]["lambda_max"][0, 0, 0] <= room["suppress"][0, 0, 0] * (1 + 1e-9)
+    # amplify only raises (D >= I) and suppress only lowers (D <= I) every eigenvalue of it.
+    assert f["amplify"]["lambda_min"][0, 0, 0] >= 1 - 1e-9 >= f["suppress"]["lambda_max"][0, 0, 0] - 2e-9
+
+
+def test_variant_isolation_save_load(isolation, tmp_path):
+    back = VariantIsolation.load(isolation.save(tmp_path / "iso"))
+    for k in ("seeds", "lambda_min", "lambda_max", "spread"):
+        np.testing.assert_array_equal(getattr(back, k), getattr(isolation, k))
+    assert back.summary() == isolation.summary()
+
+
+def test_isolation_status_reads_the_targets():
+    # One seed, one stage pair, three layers: amplify passes, fails on lambda_max, has no room.
+    lmin = np.array([[[[1.0, 1.0, 1.0]] * 2], [[[2.5, 2.5, 1.5]] * 2], [[[1.05, 1.0, 1.0]] * 2]])
+    lmax = np.array([[[[10.0, 10.0, 10.0]] * 2], [[[10.5, 12.0, 10.0]] * 2],
+                     [[[4.0, 10.0, 10.0]] * 2]])
+    spread = np.array([[[[0.5, 3.0], [0.5, 1.2], [0.8, 1.2]]] * 2])  # headroom 4, 4, 1.56
+    res = VariantIsolation(("a", "b", "c"), np.array([0]), lmin, lmax, spread)
+    assert res.status("amplify")[0, 0].tolist() == ["pass", "fail", "no room"]
+    # suppress: lambda_max /2.5 with lambda_min +5 % passes; unchanged lambda_max fails or has no room.
+    assert res.status("suppress")[0, 0].tolist() == ["pass", "no room", "no room"]
+    with pytest.raises(ValueError, match="variant"):
+        res.status("center")
+
+
+def test_lr_sweep_carries_the_isolation_numbers(tmp_path):
+    res = lr_sweep(quick=True, norms=("center", "amplify", "suppress"), lrs=(0.1,), steps=3,
+                   n_train=64, n_eval=16)
+    assert res.isolation is not None and res.isolation.layers == ("conv2", "conv3")
+    assert "variant isolation" in res.summary()
+    back = LRSweep.load(res.save(tmp_path / "sweep"))
+    np.testing.assert_array_equal(back.isolation.lambda_min, res.isolation.lambda_min)
+    assert back.summary() == res.summary()
+    assert lr_sweep(quick=True, norms=("center", "full"), lrs=(0.1,), steps=2, n_train=32,
+                    n_eval=8).isolation is None
 
 
 @pytest.mark.parametrize("kwargs, err, match", [

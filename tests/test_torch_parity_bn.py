@@ -1,4 +1,6 @@
-"""BatchNorm (mode ``full``) against PyTorch's ``batch_norm``: an independent implementation.
+"""BatchNorm (mode ``full``) against PyTorch's ``batch_norm``: an independent implementation;
+and the ``amplify``/``suppress`` variants against the same map written in torch and differentiated
+by autograd (torch has no such modes, but its autograd is an independent backward).
 
 Skipped when torch is not importable (it is never a dependency). Everything runs in float64,
 where the two implementations differ only by summation order: 1e-10 leaves orders of magnitude
@@ -74,6 +76,40 @@ def test_module_defaults_match_torch_batchnorm2d():
     np.testing.assert_allclose(state.running_mean, layer.running_mean.numpy(), **TOL)
     np.testing.assert_allclose(state.running_var, layer.running_var.numpy(), **TOL)
     assert state.num_batches_tracked == int(layer.num_batches_tracked)
+
+
+def _torch_variant(x, gamma, beta, mode, eps):
+    """lmsbn's amplify/suppress map written directly in torch (autograd does the backward)."""
+    axes = [0] + list(range(2, x.dim()))
+    view = (1, -1) + (1,) * (x.dim() - 2)
+    m = x.mean(dim=axes, keepdim=True)
+    sigma = torch.sqrt(((x - m) ** 2).mean(dim=axes) + eps)
+    s_sorted = torch.sort(sigma).values
+    C = sigma.shape[0]
+    ref = (s_sorted[(C - 1) // 2] + s_sorted[C // 2]) / 2  # median; differentiable through sort
+    clip = torch.minimum if mode == "amplify" else torch.maximum
+    s = clip(sigma, ref) / ref
+    return gamma.view(view) * (x - m) / s.view(view) + beta.view(view)
+
+
+@pytest.mark.parametrize("mode", ["amplify", "suppress"])
+@pytest.mark.parametrize("shape", [(16, 5), (4, 4, 7), (4, 3, 5, 6)], ids=["2d", "3d", "4d"])
+def test_amplify_suppress_match_torch_autograd(mode, shape):
+    rng = np.random.default_rng(2)
+    C, eps = shape[1], 1e-3
+    gamma, beta = rng.uniform(0.5, 2.0, C), rng.standard_normal(C)
+    spread = np.array([0.3, 2.5, 1.0, 0.6, 4.0])[:C]  # distinct: no tie at the median
+    x = rng.standard_normal(shape) * spread.reshape((1, C) + (1,) * (len(shape) - 2)) + 0.7
+    dout = rng.standard_normal(shape)
+    out, cache = batchnorm_forward(x, gamma, beta, BatchNormState.create(C), train=True, mode=mode,
+                                   eps=eps)
+    dx, dgamma, dbeta = batchnorm_backward(dout, cache)
+    tx, tg, tb = (torch.tensor(a, requires_grad=True) for a in (x, gamma, beta))
+    t_out = _torch_variant(tx, tg, tb, mode, eps)
+    t_out.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, t_out.detach().numpy(), **TOL)
+    for ours, theirs in [(dx, tx), (dgamma, tg), (dbeta, tb)]:
+        np.testing.assert_allclose(ours, theirs.grad.numpy(), **TOL)
 
 
 def test_single_value_per_channel_is_an_error_in_both():

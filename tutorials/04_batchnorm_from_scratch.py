@@ -150,19 +150,22 @@ except GradientCheckError as err:
 # ## 4. The six modes
 #
 # Every variant is one per-channel map $y = \gamma (x - \mu_c)/s_c + \beta$; they differ in the
-# centre $\mu_c$ and the divisor $s_c$ (Chai, Pilanci and Murmann 2020):
+# centre $\mu_c$ and the divisor $s_c$. The last two are lmsbn's own design of the experiment
+# Chai, Pilanci and Murmann (2020) describe in their abstract; both are relative to the layer's
+# own reference scale $\sigma_{ref}$, the median over its channels of the batch $\sigma_c$:
 #
 # | mode | centre $\mu_c$ | divisor $s_c$ | effect on the next layer's eigenvalues |
 # |---|---|---|---|
 # | `full` | batch mean | $\sigma_c$ | standard BatchNorm |
 # | `center` | batch mean | $1$ | removes the mean spike only |
 # | `scale` | $0$ | uncentred RMS | equalises power, keeps the mean |
-# | `amplify` | batch mean | $\min(\sigma_c, 1)$ | boosts weak channels: raises small eigenvalues |
-# | `suppress` | batch mean | $\max(\sigma_c, 1)$ | shrinks strong channels: lowers large eigenvalues |
+# | `amplify` | batch mean | $\min(\sigma_c, \sigma_{ref})/\sigma_{ref}$ | raises channels weaker than the reference to it: raises small eigenvalues |
+# | `suppress` | batch mean | $\max(\sigma_c, \sigma_{ref})/\sigma_{ref}$ | lowers channels stronger than the reference to it: lowers large eigenvalues |
 # | `frozen` | first batch's | first batch's $\sigma_c$ | a constant rescale |
 #
 # Each has an exact backward pass (the same formula with the terms of the statistics that do
-# not depend on the batch switched off). Gradient-check all six, and look at what each does to
+# not depend on the batch switched off; for `amplify`/`suppress` one more term, through the
+# median, which is a batch statistic too). Gradient-check all six, and look at what each does to
 # channels of standard deviation 0.2, 0.5, 2 and 5:
 
 # %%
@@ -197,7 +200,8 @@ plt.show()
 # %% [markdown]
 # `full` brings every channel to unit standard deviation; `scale` brings the *uncentred* RMS to
 # one, so a channel with a large mean keeps a small spread; `center` leaves the sizes alone;
-# `amplify` lifts only the channels below 1 and `suppress` shrinks only those above 1; `frozen`
+# `amplify` lifts only the channels below the median spread to it and `suppress` shrinks only
+# those above it (scale every input by 10 and the same channels are touched); `frozen`
 # applies the first batch's statistics, so it also equalises — but as a constant, not per step.
 #
 # ## Exercises
@@ -232,8 +236,13 @@ plt.show()
 #
 # <details><summary>Answer</summary>
 #
-# For $\sigma_c = 2$ the divisor is the constant 1 (the clip is active), so the backward is the
-# `center` formula, with no $\hat x$ term. For $\sigma_c = 0.5$ the divisor is $\sigma_c$ itself
-# and the full BatchNorm formula applies. The cache records which channels are which in
-# `sigma_from_batch`.
+# It depends on the reference. With channel spreads 0.2, 0.5, 2 and 5 the reference is the
+# median $(0.5 + 2)/2 = 1.25$. For $\sigma_c = 2$ the divisor is the constant 1 (the channel is
+# stronger than the reference), so the direct term is the `center` formula, with no $\hat x$
+# term. For $\sigma_c = 0.5$ the divisor is $\sigma_c/\sigma_{ref}$ and the BatchNorm formula
+# applies, with the projection scaled by $1/\sigma_{ref}^2$ (this $\hat x$ has spread
+# $\sigma_{ref}$). And because $\sigma_{ref}$ moves with the two middle channels (0.5 and 2),
+# they receive one more term: the gradient of every boosted channel's dependence on the
+# reference. The cache records the active channels in `sigma_from_batch` and the median's
+# weights in `ref_weights`.
 # </details>

@@ -6,11 +6,22 @@ divergence step and cause, held-out accuracy), and puts next to it the stability
 LMS picture predicts from each layer's :math:`\lambda_{max}` at initialisation. The
 :class:`LRSweep` result then answers the separation question from the measured numbers.
 
-The BatchNorm variants (:data:`lmsbn.nn.batchnorm.BN_MODES`) isolate the two halves of the
-claim: ``amplify`` only boosts weak channels (raises the smallest eigenvalues), ``suppress`` only
-shrinks strong ones (lowers the largest). Prediction: at low learning rates ``amplify`` recovers
-most of ``full``'s speed and ``suppress`` does not; at high learning rates ``suppress`` stays
-stable like ``full`` while ``amplify`` and no-BN diverge.
+The BatchNorm variants (:data:`lmsbn.nn.batchnorm.BN_MODES`) are meant to isolate the two
+halves of the claim: ``amplify`` only boosts channels weaker than the layer's median (to raise
+the smallest eigenvalues), ``suppress`` only shrinks those stronger than it (to lower the
+largest); how far they really do is measured by :func:`lmsbn.experiments.chai.variant_isolation`
+and stored in the sweep (``LRSweep.isolation``). Prediction: at low learning rates ``amplify``
+recovers most of ``full``'s speed and ``suppress`` does not; at high learning rates ``suppress``
+still *learns* like ``full`` while ``amplify`` and no-BN do not.
+
+Both halves are read from numbers (lmsbn's own operationalisation of the abstract's claim):
+
+* **speed** = steps to the target loss at the low learning rates of the grid (0.01 to 0.1);
+  a variant's *recovery* is ``(S_base - S_variant) / (S_base - S_full)`` with seed-mean steps
+  ``S`` (a run that never reaches the target counts as the full budget, a lower bound);
+* **stability** = the largest learning rate at which a run *learns*: its final loss lies below
+  chance, :math:`\ln K` for K classes, by at least ``_LEARN_MARGIN`` = 0.2 nats. Staying finite
+  is not enough (at lr 10 the BN networks stay finite near the chance loss without learning).
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from ..nn import NORMS, small_cnn
 from ..sweep import run_sweep
 from ..train import evaluate, train
 from ._inputs import _data, _norms, _widths
+from .chai_isolation import VARIANTS, VariantIsolation, _isolation
 
 __all__ = ["LRSweep", "lr_sweep"]
 
@@ -40,6 +52,10 @@ _SIZES = {
 }
 _TAIL = 10  # final loss = mean of the last _TAIL minibatch losses (one minibatch is noisy)
 _GAP = 0.05  # a final-loss gap below this is within minibatch noise: too small to take ratios of
+_LEARN_MARGIN = 0.2  # nats below chance (ln K) that a final loss must reach to count as learning
+_SPEED_LRS = (0.01, 0.1)  # the low learning rates where speed is measured (inclusive)
+_MIN_STEP_GAIN = 3  # full must beat the baseline by this many steps for a recovery ratio
+_MOST = 0.5  # "most of full's gain"
 
 
 @functools.lru_cache(maxsize=4)
@@ -94,6 +110,11 @@ class LRSweep(Result):
     layer_lambda_max : ndarray (N, n_layers)
         :math:`\lambda_{max}` of each layer's uncentred R at initialisation, per norm.
     params : dict
+        Includes ``n_classes`` (chance loss = ln n_classes) and ``learn_margin``.
+    isolation : VariantIsolation or None
+        What ``amplify``/``suppress`` did to the normalised layers' input spectra relative to
+        ``center``, on the sweep's data, widths and first seed (50 steps at lr 0.03); None when
+        the sweep lacks one of the three norms or ``isolation=False``.
 
     Notes
     -----
@@ -125,6 +146,7 @@ class LRSweep(Result):
     bound_layers: tuple
     layer_lambda_max: np.ndarray
     params: dict = field(default_factory=dict)
+    isolation: VariantIsolation | None = None
 
     # ---------------------------------------------------------------- bounds vs measurement
     @property
@@ -160,118 +182,214 @@ class LRSweep(Result):
             raise ValueError(f"norm must be one of {self.norms}, got {norm!r}")
         return self.norms.index(norm)
 
+    # ---------------------------------------------------------------- learning, not just finite
+    @property
+    def chance_loss(self) -> float:
+        """ln(n_classes): the cross-entropy of a uniform guess (n_classes from params, else 10)."""
+        return float(np.log(self.params.get("n_classes", 10)))
+
+    @property
+    def learns(self) -> np.ndarray:
+        """(N, L, S) bool: the final loss is below ``chance_loss - learn_margin`` (not diverged)."""
+        margin = self.params.get("learn_margin", _LEARN_MARGIN)
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(self.final_loss) & (self.final_loss < self.chance_loss - margin)
+
+    @property
+    def max_learning_lr(self) -> np.ndarray:
+        """(N, S) largest lr of the grid at which that seed's run learns (NaN if it never does)."""
+        out = np.full((len(self.norms), len(self.seeds)), np.nan)
+        for k, s in np.ndindex(*out.shape):
+            hit = np.flatnonzero(self.learns[k, :, s])
+            if hit.size:
+                out[k, s] = self.lrs[hit[-1]]
+        return out
+
     # ---------------------------------------------------------------- claim (2)
     @property
     def separation(self) -> dict:
         """The numbers behind claim (2); see :meth:`verdict` for how they are read.
 
-        Keys: ``baseline`` (``"none"`` if swept, else ``"center"``: what "full's speed" is
-        measured against), ``low_lrs`` (lower half of the grid, where ``full`` beats the
-        baseline by more than 0.05 in seed-mean final loss), ``recovery`` ``{norm: fraction}``,
-        the mean over those lrs (each lr's value in ``recovery_per_lr``) of
-        ``(L_base - L_norm) / (L_base - L_full)`` (1 = all of full's
-        gain), ``loss_ratio`` ``{norm: mean of L_norm / L_full}`` there (< 1 = faster than
-        full), ``steps_ratio`` ``{norm: steps_full / steps_norm}`` to reach the target (where
-        both did; > 1 = faster than full), ``high_lrs`` (upper half of the grid),
-        ``diverged_fraction`` ``{norm: fraction of runs at the high lrs that diverged}``,
-        ``max_stable_lr``, ``separating_lrs`` (lrs where full and suppress trained with every
-        seed while amplify diverged with every seed) and ``none_diverged_lrs``.
+        Keys: ``baseline`` (``"none"`` if swept, else ``"center"``); **speed**: ``speed_lrs``
+        (grid lrs in [0.01, 0.1] where full and the baseline trained and full reached the
+        target at least 3 steps sooner), ``steps`` ``{norm: seed-mean steps to target per
+        speed lr}`` (budget if never reached), ``recovery`` ``{variant: mean over speed_lrs of
+        (S_base - S_v) / (S_base - S_full)}`` with ``recovery_per_lr``, and ``loss_recovery``
+        (the same ratio on final loss, for reference); **stability**: ``learn_below`` (the
+        final-loss threshold), ``max_learning_lr`` ``{norm: per-seed largest lr that learns}``,
+        ``max_learning_lr_median``, ``finite_not_learning`` ``{norm: lrs where every seed
+        stayed finite without learning}``, ``separating_lrs`` (lrs where full and suppress learn
+        with every seed and amplify with none), ``max_stable_lr`` (finite only, for reference)
+        and ``none_diverged_lrs`` (every seed diverged) / ``none_some_diverged_lrs``.
         """
         need = {"full", "amplify", "suppress"}
         base = "none" if "none" in self.norms else ("center" if "center" in self.norms else None)
         if not need <= set(self.norms) or base is None:
             missing = sorted(need - set(self.norms)) + ([] if base else ["none or center"])
             return {"missing": missing}
-        loss = np.mean(self.final_loss, axis=2)  # inf if any seed diverged
-        stable = ~self.diverged.any(axis=2)
-        all_div = self.diverged.all(axis=2)
         i = self.index
-        half = (len(self.lrs) + 1) // 2
-        low = [j for j in range(half) if stable[i("full"), j] and stable[i(base), j]
-               and loss[i(base), j] - loss[i("full"), j] > _GAP]
-        recovery, recovery_per_lr, loss_ratio, steps_ratio = {}, {}, {}, {}
-        with np.errstate(invalid="ignore"):  # inf - inf for a diverged variant: reported as nan
+        budget = int(self.params.get("steps", self.loss_curves.shape[-1]))
+        stable = ~self.diverged.any(axis=2)
+        st = np.where(self.steps_to_target >= 0, self.steps_to_target, budget).mean(axis=2)
+        loss = np.mean(self.final_loss, axis=2)  # inf if any seed diverged
+        lo, hi = _SPEED_LRS
+        speed = [j for j, lr in enumerate(self.lrs)
+                 if lo * (1 - 1e-9) <= lr <= hi * (1 + 1e-9) and stable[i("full"), j]
+                 and stable[i(base), j] and st[i(base), j] - st[i("full"), j] >= _MIN_STEP_GAIN]
+        recovery, per_lr, loss_rec = {}, {}, {}
+        with np.errstate(invalid="ignore", divide="ignore"):  # inf losses of diverged variants
             for v in ("amplify", "suppress"):
-                fr = [(loss[i(base), j] - loss[i(v), j]) / (loss[i(base), j] - loss[i("full"), j])
-                      for j in low]
+                fr = [float((st[i(base), j] - st[i(v), j]) / (st[i(base), j] - st[i("full"), j]))
+                      for j in speed]
+                per_lr[v] = fr
                 recovery[v] = float(np.mean(fr)) if fr else float("nan")
-                recovery_per_lr[v] = [float(f) for f in fr]
-                lr_ = [loss[i(v), j] / loss[i("full"), j] for j in low]
-                loss_ratio[v] = float(np.mean(lr_)) if lr_ else float("nan")
-                st = self.steps_to_target
-                r = [np.mean(st[i("full"), j]) / np.mean(st[i(v), j]) for j in low
-                     if np.all(st[i("full"), j] > 0) and np.all(st[i(v), j] > 0)]
-                steps_ratio[v] = float(np.mean(r)) if r else float("nan")
-        high = list(range(len(self.lrs) // 2, len(self.lrs)))
-        frac = {n: float(np.mean(self.diverged[k][high])) for k, n in enumerate(self.norms)}
+                lf = [(loss[i(base), j] - loss[i(v), j]) / (loss[i(base), j] - loss[i("full"), j])
+                      for j in speed if loss[i(base), j] - loss[i("full"), j] > _GAP]
+                loss_rec[v] = float(np.mean(lf)) if lf else float("nan")
+        learns, mll = self.learns, self.max_learning_lr
+        all_learn, none_learn = learns.all(axis=2), ~learns.any(axis=2)
+        finite_only = ~self.diverged.any(axis=2) & none_learn
+        all_div = self.diverged.all(axis=2)
         sep = [float(self.lrs[j]) for j in range(len(self.lrs))
-               if stable[i("full"), j] and stable[i("suppress"), j] and all_div[i("amplify"), j]]
-        none_div = ([float(v) for v in self.lrs[all_div[i("none")]]] if "none" in self.norms
-                    else [])
-        return {"baseline": base, "low_lrs": [float(self.lrs[j]) for j in low],
-                "recovery": recovery, "recovery_per_lr": recovery_per_lr,
-                "loss_ratio": loss_ratio, "steps_ratio": steps_ratio,
-                "high_lrs": [float(self.lrs[j]) for j in high], "diverged_fraction": frac,
+               if all_learn[i("full"), j] and all_learn[i("suppress"), j]
+               and none_learn[i("amplify"), j]]
+        # Seed median with "learns at no lr" ranked below every lr (a NaN must not be skipped,
+        # or one learning seed out of three would set the median); the lower median if even.
+        rank = np.array([[np.searchsorted(self.lrs, v) if np.isfinite(v) else -1 for v in row]
+                         for row in mll])
+        mid = np.sort(rank, axis=1)[:, (rank.shape[1] - 1) // 2]
+        med = {n: float(self.lrs[m]) if m >= 0 else float("nan")
+               for n, m in zip(self.norms, mid)}
+        return {"baseline": base, "speed_lrs": [float(self.lrs[j]) for j in speed],
+                "steps": {n: [float(st[k, j]) for j in speed] for k, n in enumerate(self.norms)},
+                "unreached": {n: [bool(np.all(self.steps_to_target[k, j] < 0)) for j in speed]
+                              for k, n in enumerate(self.norms)},
+                "recovery": recovery, "recovery_per_lr": per_lr, "loss_recovery": loss_rec,
+                "learn_below": self.chance_loss - self.params.get("learn_margin", _LEARN_MARGIN),
+                "max_learning_lr": {n: [float(v) for v in mll[k]]
+                                    for k, n in enumerate(self.norms)},
+                "max_learning_lr_median": med,
+                "finite_not_learning": {n: [float(v) for v in self.lrs[finite_only[k]]]
+                                        for k, n in enumerate(self.norms)},
+                "separating_lrs": sep,
                 "max_stable_lr": dict(zip(self.norms, map(float, self.max_stable_lr))),
-                "separating_lrs": sep, "none_diverged_lrs": none_div}
+                "none_some_diverged_lrs": (
+                    [float(v) for v in self.lrs[self.diverged[i("none")].any(axis=1)]]
+                    if "none" in self.norms else []),
+                "none_diverged_lrs": ([float(v) for v in self.lrs[all_div[i("none")]]]
+                                      if "none" in self.norms else [])}
 
-    def verdict(self) -> str:
-        """Claim (2) read from :attr:`separation`: agree, disagree or untestable, with numbers."""
+    def _judge(self) -> dict:
+        """``{"speed": True/False/None, "stability": True/False/None}`` (None = untestable)."""
+        s = self.separation
+        if "missing" in s:
+            return {"speed": None, "stability": None}
+        speed = None
+        if s["speed_lrs"]:
+            pa, ps = s["recovery_per_lr"]["amplify"], s["recovery_per_lr"]["suppress"]
+            if all(np.isfinite(pa)) and all(np.isfinite(ps)):
+                # "Most of the gain" lr by lr, so one lr cannot carry the average over the others.
+                speed = all(f >= _MOST for f in pa) and not any(f >= _MOST for f in ps)
+        med = s["max_learning_lr_median"]
+        stab = None
+        if np.isfinite(med["full"]):
+            lr_index = {float(v): j for j, v in enumerate(self.lrs)}
+            idx = {n: lr_index.get(v, -1) for n, v in med.items() if np.isfinite(v)}
+            idx.update({n: -1 for n, v in med.items() if not np.isfinite(v)})
+            # "Like full": at most one grid step below it; "do not": strictly below suppress.
+            others = [n for n in ("amplify", "none") if n in idx]
+            stab = (idx["suppress"] >= idx["full"] - 1
+                    and all(idx[n] < idx["suppress"] for n in others))
+        return {"speed": speed, "stability": stab}
+
+    @property
+    def headline(self) -> str:
+        """One line with both halves of claim (2), each with its numbers and yes/no/untestable."""
         s = self.separation
         if "missing" in s:
             return f"claim (2) needs the norms {s['missing']} in the sweep; not tested."
-        ra, rs = s["recovery"]["amplify"], s["recovery"]["suppress"]
-        fmt = lambda values: ", ".join(f"{v:g}" for v in values)  # noqa: E731
-        if not s["low_lrs"]:
-            speed = (f"Speed: at no low learning rate of the grid does full beat {s['baseline']} "
-                     f"by more than {_GAP} in final loss, so the speed half cannot be tested here "
-                     "(lengthen the budget or lower the lrs).")
+        j = self._judge()
+        word = {True: "agrees", False: "disagrees", None: "untestable"}
+        rec = s["recovery"]
+        if s["speed_lrs"]:
+            speed = (f"speed (steps to loss {self.params.get('target_loss')} at lr "
+                     f"{', '.join(f'{v:g}' for v in s['speed_lrs'])}): amplify recovers "
+                     f"{rec['amplify']:.0%} of full's gain over {s['baseline']}, suppress "
+                     f"{rec['suppress']:.0%} -> {word[j['speed']]}")
         else:
-            la, ls = s["loss_ratio"]["amplify"], s["loss_ratio"]["suppress"]
+            speed = (f"speed: untestable (at lr {_SPEED_LRS[0]:g}-{_SPEED_LRS[1]:g} full does not "
+                     f"reach loss {self.params.get('target_loss')} ahead of {s['baseline']} within "
+                     f"{self.params.get('steps')} steps)")
+        med = s["max_learning_lr_median"]
+        stab = ("stability (largest lr that learns, seed median): "
+                + ", ".join(f"{n} {med[n]:g}" for n in ("full", "suppress", "amplify", "none")
+                            if n in med) + f" -> {word[j['stability']]}")
+        return f"claim (2): {speed}; {stab}"
+
+    def verdict(self) -> str:
+        """Claim (2) read from :attr:`separation`: both halves, agree, disagree or untestable."""
+        s = self.separation
+        if "missing" in s:
+            return f"claim (2) needs the norms {s['missing']} in the sweep; not tested."
+        j = self._judge()
+        fmt = lambda values: ", ".join(f"{v:g}" for v in values)  # noqa: E731
+        base = s["baseline"]
+        if not s["speed_lrs"]:
+            speed = (f"Speed: at no lr in [{_SPEED_LRS[0]:g}, {_SPEED_LRS[1]:g}] does full reach "
+                     f"the target loss {self.params.get('target_loss')} at least {_MIN_STEP_GAIN} "
+                     f"steps before {base}, so the speed half cannot be tested here (lengthen the "
+                     "budget or change the target).")
+        else:
+            ra, rs = s["recovery"]["amplify"], s["recovery"]["suppress"]
+            cell = lambda n, k: (">=" if s["unreached"][n][k] else "") + f"{s['steps'][n][k]:.0f}"  # noqa: E731
             per_lr = "; ".join(
-                f"lr {lr:g}: amplify {a:.0%}, suppress {b:.0%}" for lr, a, b in
-                zip(s["low_lrs"], s["recovery_per_lr"]["amplify"], s["recovery_per_lr"]["suppress"]))
-            speed = (f"Speed (lr {fmt(s['low_lrs'])}): amplify recovers {ra:.0%} of full's "
-                     f"final-loss gain over {s['baseline']} on average, suppress {rs:.0%} "
-                     f"({per_lr}; mean final loss relative to full: amplify x{la:.2f}, "
-                     f"suppress x{ls:.2f})")
-            # "Most of the gain" is judged lr by lr, so one lr with a large recovery cannot
-            # carry the average over the others.
-            m = len(s["low_lrs"])
-            na = sum(f >= 0.5 for f in s["recovery_per_lr"]["amplify"])
-            ns = sum(f >= 0.5 for f in s["recovery_per_lr"]["suppress"])
-            if not (np.isfinite(ra) and np.isfinite(rs)):
+                f"lr {lr:g}: {base} {cell(base, k)}, full {cell('full', k)}, amplify "
+                f"{cell('amplify', k)}, suppress {cell('suppress', k)}"
+                + (f", center {cell('center', k)}" if "center" in self.norms else "")
+                for k, lr in enumerate(s["speed_lrs"]))
+            speed = (f"Speed (seed-mean steps to loss {self.params.get('target_loss')}, '>=' = "
+                     f"no seed reached it in the budget; {per_lr}): "
+                     f"amplify recovers {ra:.0%} of full's gain over {base}, suppress {rs:.0%}")
+            pa, ps = s["recovery_per_lr"]["amplify"], s["recovery_per_lr"]["suppress"]
+            na, ns, m = sum(f >= _MOST for f in pa), sum(f >= _MOST for f in ps), len(pa)
+            if j["speed"] is None:
                 speed += "; a variant diverged there, so this half is untestable."
-            elif na == m and ns == 0:
+            elif j["speed"]:
                 speed += (": amplify recovers most of it at every low lr and suppress at none, as "
                           "claim (2) predicts.")
             elif na == m and ns == m:
                 speed += (": both recover most of it at every low lr, so this budget does not "
-                          "separate them (claim (2) says suppress should not)"
-                          + ("; amplify is the faster of the two, the direction claim (2) predicts."
-                             if la < ls else "; suppress is not slower than amplify."))
+                          "separate them (claim (2) says suppress should not).")
             elif ns == m and na == 0:
                 speed += ": suppress recovers more than amplify, the opposite of claim (2)."
             elif na == 0 and ns == 0:
                 speed += ": neither recovers most of it, which disagrees with claim (2)."
             else:
                 speed += (f": amplify recovers most of it at {na} of {m} low lrs and suppress at "
-                          f"{ns} of {m}, so the budget gives no consistent separation.")
-        stable = ", ".join(f"{n} {v:g}" for n, v in s["max_stable_lr"].items())
-        stab = f"Stability: largest stable lr per norm: {stable} (nan = unstable at every lr)."
-        if s["separating_lrs"]:
-            stab += (f" At lr {fmt(s['separating_lrs'])} full and suppress stay finite while "
-                     "amplify diverges, as claim (2) predicts (whether they still learn there: "
-                     "see their final losses).")
+                          f"{ns} of {m}, so claim (2) is not borne out consistently.")
+        per_seed = "; ".join(f"{n} {fmt(v)}" for n, v in s["max_learning_lr"].items())
+        margin = self.params.get("learn_margin", _LEARN_MARGIN)
+        stab = (f"Stability (learns = final loss below {s['learn_below']:.2f}, chance ln "
+                f"{self.params.get('n_classes', 10)} minus {margin:g}): "
+                f"largest lr that learns, per seed: {per_seed} (nan = at no lr)")
+        if j["stability"] is None:
+            stab += "; full learns at no lr of the grid, so this half is untestable."
+        elif j["stability"]:
+            stab += ("; suppress learns up to full's limit (within one grid step) while amplify "
+                     "and no-BN stop earlier, as claim (2) predicts.")
         else:
-            frac = ", ".join(f"{n} {v:.0%}" for n, v in s["diverged_fraction"].items())
-            stab += (" No lr of the grid has full and suppress stable while amplify diverges, so "
-                     f"this half is not confirmed here; diverged fraction at the high lrs: {frac}.")
+            stab += ("; that is not the pattern claim (2) predicts (suppress learning as high as "
+                     "full, within one grid step, with amplify and no-BN stopping below it).")
+        fin = {n: v for n, v in s["finite_not_learning"].items() if v}
+        if fin:
+            stab += (" Finite without learning at: "
+                     + "; ".join(f"{n} lr {fmt(v)}" for n, v in fin.items()) + ".")
         if "none" in self.norms:
             nd = s["none_diverged_lrs"]
             stab += (f" The network without BatchNorm diverges at lr {fmt(nd)}." if nd else
-                     " The network without BatchNorm never diverges in this grid (claim (2) "
-                     "expects it to at high lrs); check its final losses for whether it learned.")
+                     " The network without BatchNorm never diverges with every seed in this grid"
+                     + (f" (some seeds at lr {fmt(s['none_some_diverged_lrs'])})."
+                        if s["none_some_diverged_lrs"] else "."))
         return speed + "\n" + stab
 
     def summary(self) -> str:
@@ -294,7 +412,10 @@ class LRSweep(Result):
             lines.append(f"  {n:<9} 2/lambda_max = {self.predicted_bound[k]:.3g} ({layer}); "
                          f"divergence lr {self.divergence_lr[k]:.3g}; largest stable lr "
                          f"{self.max_stable_lr[k]:.3g}; ratio {self.bound_ratio[k]:.3g}")
-        return "\n".join(lines + [self.verdict()])
+        lines.append(self.verdict())
+        if self.isolation is not None:
+            lines.append(self.isolation.summary())
+        return "\n".join(lines)
 
     @classmethod
     def _example(cls) -> LRSweep:
@@ -316,7 +437,8 @@ class LRSweep(Result):
 def lr_sweep(*, lrs=None, norms=NORMS, seeds=(0,), steps=None, batch_size: int = 32,
              target_loss: float = 1.5, widths=None, n_train=None, n_eval=None, X=None, y=None,
              executor=None, n_jobs: int = 1, progress: bool = False, quick: bool = False,
-             n_probe: int = 128, rng=0) -> LRSweep:
+             n_probe: int = 128, learn_margin: float = _LEARN_MARGIN, isolation: bool = True,
+             rng=0) -> LRSweep:
     r"""Learning rate x normalisation x seed: speed, divergence, and the LMS-predicted bound.
 
     Parameters
@@ -348,6 +470,12 @@ def lr_sweep(*, lrs=None, norms=NORMS, seeds=(0,), steps=None, batch_size: int =
         Much smaller defaults for tests and the tour (explicit arguments still win).
     n_probe : int, default 128
         Training images the initial layer spectra (the predicted bound) are measured on.
+    learn_margin : float, default 0.2
+        A run *learns* when its final loss is below ln(n_classes) minus this many nats.
+    isolation : bool, default True
+        Also measure :func:`lmsbn.experiments.chai.variant_isolation` on the sweep's training
+        data, widths and first seed (50 steps at lr 0.03; about 3 more trainings) when
+        ``center``, ``amplify`` and ``suppress`` are all swept.
     rng : int, default 0
         Seed of the procedural data and of the spectra's row subsampling.
 
@@ -379,6 +507,7 @@ def lr_sweep(*, lrs=None, norms=NORMS, seeds=(0,), steps=None, batch_size: int =
     n_train = check_int(pick("n_train", n_train), "n_train", min_value=2)
     n_eval = check_int(pick("n_eval", n_eval), "n_eval", min_value=1)
     n_probe = check_int(n_probe, "n_probe", min_value=2)
+    learn_margin = check_positive(learn_margin, "learn_margin", allow_zero=True)
     rng = check_int(rng, "rng", min_value=0)  # an int: it must travel to worker processes
     if X is None and y is None:
         data = (n_train, n_eval, rng)
@@ -417,13 +546,24 @@ def lr_sweep(*, lrs=None, norms=NORMS, seeds=(0,), steps=None, batch_size: int =
     lam = _initial_lambda_max(norms, Xtr, n_classes, widths, seeds[0], n_probe, rng)
     params = {"steps": steps, "batch_size": batch_size, "target_loss": target_loss,
               "widths": list(widths), "n_train": int(Xtr.shape[0]), "n_eval": n_eval,
-              "n_probe": n_probe, "quick": quick,
-              "rng": rng_param(rng),
-              "data": "shapes" if X is None else "given"}
+              "n_probe": n_probe, "quick": quick, "rng": rng_param(rng),
+              "data": "shapes" if X is None else "given", "n_classes": n_classes,
+              "learn_margin": learn_margin}
+    iso = None
+    if isolation and set(VARIANTS) <= set(norms):
+        iso_layers, iso_lam, iso_spread = _isolation(
+            Xtr, ytr, n_classes, seeds=seeds[:1], steps=50, lr=0.03, batch_size=batch_size,
+            widths=widths, n_probe=min(256, Xtr.shape[0]), max_rows=8192, rng=rng)
+        iso = VariantIsolation(iso_layers, np.asarray(seeds[:1], dtype=np.int64),
+                               iso_lam[..., 0], iso_lam[..., 1], iso_spread,
+                               {"steps": 50, "lr": 0.03, "batch_size": batch_size,
+                                "widths": list(widths), "n_probe": min(256, Xtr.shape[0]),
+                                "max_rows": 8192, "rng": rng, "n_train": int(Xtr.shape[0]),
+                                "data": params["data"]})
     return LRSweep(norms, lrs, np.asarray(seeds, dtype=np.int64), out["final_loss"],
                    out["steps_to_target"], out["diverged"], out["diverged_at"],
                    reason.astype(str), out["eval_accuracy"], out["loss_curves"],
-                   errors.astype(str), tuple(lam[1]), lam[0], params)
+                   errors.astype(str), tuple(lam[1]), lam[0], params, iso)
 
 
 def _initial_lambda_max(norms, Xtr, n_classes, widths, seed, n_probe, rng):

@@ -4,10 +4,11 @@ Every variant is one per-channel map
 
 .. math:: \hat x = \frac{x - \mu_c}{s_c}, \qquad y = \gamma_c \hat x + \beta_c,
 
-and the variants differ only in the centre :math:`\mu_c` and the divisor :math:`s_c` (Chai,
-Pilanci and Murmann 2020; tutorial 06 compares them). With :math:`m_c` and :math:`v_c` the batch
-mean and the *biased* batch variance of channel :math:`c` (over every axis except axis 1) and
-:math:`\sigma_c = \sqrt{v_c + \epsilon}`:
+and the variants differ only in the centre :math:`\mu_c` and the divisor :math:`s_c`
+(tutorial 06 compares them). With :math:`m_c` and :math:`v_c` the batch mean and the *biased*
+batch variance of channel :math:`c` (over every axis except axis 1),
+:math:`\sigma_c = \sqrt{v_c + \epsilon}`, and the layer's **reference scale**
+:math:`\sigma_{ref} = \operatorname{median}_c \sigma_c` (the median over the layer's channels):
 
 ============  ==================  =================================================  ============
 mode          centre              divisor :math:`s_c`                                what it does
@@ -15,10 +16,32 @@ mode          centre              divisor :math:`s_c`                           
 ``full``      :math:`m_c`         :math:`\sigma_c`                                   standard BN
 ``center``    :math:`m_c`         :math:`1`                                          centre only
 ``scale``     :math:`0`           :math:`\sqrt{\overline{x^2}_c + \epsilon}`         uncentred RMS
-``amplify``   :math:`m_c`         :math:`\min(\sigma_c, 1)`                          boost weak
-``suppress``  :math:`m_c`         :math:`\max(\sigma_c, 1)`                          shrink strong
+``amplify``   :math:`m_c`         :math:`\min(\sigma_c, \sigma_{ref})/\sigma_{ref}`  boost weak
+``suppress``  :math:`m_c`         :math:`\max(\sigma_c, \sigma_{ref})/\sigma_{ref}`  shrink strong
 ``frozen``    first batch's       first batch's :math:`\sigma_c`, kept fixed         constant map
 ============  ==================  =================================================  ============
+
+``amplify`` raises every channel weaker than the reference to the reference's spread and leaves
+the others exactly as ``center`` does; ``suppress`` lowers every channel stronger than the
+reference to it and leaves the others as ``center`` does. Both are therefore ``center`` plus a
+one-sided change, relative to the layer's *own* scale: whatever the scale of the layer's input,
+about half of the channels are touched. The intent is that the next layer's input
+autocorrelation gains small eigenvalues (``amplify``) or loses large ones (``suppress``) and
+keeps the other end; how well that holds is measured, not assumed
+(:func:`lmsbn.experiments.chai.variant_isolation`: each moves its own end more, but the other
+end moves too, because eigenvectors mix channels).
+
+**Provenance.** These two definitions (the median reference, the one-sided rescale) are lmsbn's
+own design of the experiment that Chai, Pilanci and Murmann (2020) describe in their abstract
+(BatchNorm's amplification of the smallest eigenvalues versus its suppression of the largest);
+the project has only the abstract, so nothing here reproduces the paper's own variants. An earlier lmsbn
+design clipped at the fixed value 1 (:math:`\min(\sigma_c, 1)`); at He initialisation the
+channels' :math:`\sigma_c` straddle 1, so it behaved like ``center`` and ``full`` respectively.
+
+The reference is a batch statistic like :math:`m_c` and :math:`\sigma_c`, so in training the
+gradient flows through it (through the one or two middle channels that define the median); in
+evaluation mode its running average ``running_ref`` (PyTorch momentum semantics, over the
+unbiased :math:`\sigma_c`) takes its place.
 
 In evaluation mode (``train=False``) the same map uses the running estimates of the statistics in
 place of the batch ones, so it is a constant affine map whose gradient is simply
@@ -26,7 +49,8 @@ place of the batch ones, so it is a constant affine map whose gradient is simply
 
 The one function :func:`batchnorm_backward` differentiates all six modes exactly, because each
 mode is the standard formula with two switches: whether the centre is a function of the batch
-(``center_from_batch``) and, per channel, whether the divisor is (``sigma_from_batch``).
+(``center_from_batch``) and, per channel, whether the divisor is (``sigma_from_batch``), plus,
+for ``amplify``/``suppress``, the term through the reference scale.
 """
 
 from __future__ import annotations
@@ -52,7 +76,7 @@ BN_MODES = ("full", "center", "scale", "amplify", "suppress", "frozen")
 
 @dataclasses.dataclass
 class BatchNormState:
-    """Running statistics of one BatchNorm layer, updated in place by training-mode forwards.
+    r"""Running statistics of one BatchNorm layer, updated in place by training-mode forwards.
 
     Attributes
     ----------
@@ -63,6 +87,10 @@ class BatchNormState:
     running_meansq : ndarray, shape (C,)
         Exponential moving average of the batch means of :math:`x^2`, the ``scale`` mode's
         evaluation statistic (starts at 1, consistent with mean 0 and variance 1).
+    running_ref : ndarray, shape ()
+        Exponential moving average of the reference scale, the median over channels of the
+        *unbiased* batch :math:`\sigma_c`, the ``amplify``/``suppress`` evaluation statistic
+        (starts at 1, consistent with ``running_var``). ``None`` at construction means 1.
     frozen_mean, frozen_var : ndarray of shape (C,) or None
         The mean and the *biased* variance of the first training batch seen in ``frozen`` mode;
         ``None`` until then.
@@ -82,6 +110,11 @@ class BatchNormState:
     frozen_mean: np.ndarray | None = None
     frozen_var: np.ndarray | None = None
     num_batches_tracked: int = 0
+    running_ref: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.running_ref is None:  # states built field by field (before running_ref existed)
+            self.running_ref = np.ones((), dtype=np.asarray(self.running_mean).dtype)
 
     @classmethod
     def create(cls, num_features: int, dtype=np.float64) -> BatchNormState:
@@ -94,6 +127,7 @@ class BatchNormState:
             running_mean=np.zeros(num_features, dtype=dtype),
             running_var=np.ones(num_features, dtype=dtype),
             running_meansq=np.ones(num_features, dtype=dtype),
+            running_ref=np.ones((), dtype=dtype),
         )
 
     @property
@@ -106,6 +140,7 @@ class BatchNormState:
         self.running_mean[...] = 0
         self.running_var[...] = 1
         self.running_meansq[...] = 1
+        self.running_ref[...] = 1
         self.frozen_mean = None
         self.frozen_var = None
         self.num_batches_tracked = 0
@@ -117,6 +152,7 @@ class BatchNormState:
             running_mean=self.running_mean.copy(),
             running_var=self.running_var.copy(),
             running_meansq=self.running_meansq.copy(),
+            running_ref=self.running_ref.copy(),
             frozen_mean=None if self.frozen_mean is None else self.frozen_mean.copy(),
             frozen_var=None if self.frozen_var is None else self.frozen_var.copy(),
         )
@@ -131,7 +167,8 @@ class BatchNormCache(NamedTuple):
         The normalised input :math:`(x - \mu_c) / s_c`, before ``gamma`` and ``beta``.
     sigma : ndarray, shape (C,)
         The per-channel divisor :math:`s_c` actually used: :math:`\sqrt{v_c + \epsilon}` for
-        ``full``, 1 for ``center``, the clipped value for ``amplify``/``suppress``, and so on.
+        ``full``, 1 for ``center``, :math:`\sigma_c/\sigma_{ref}` or 1 for
+        ``amplify``/``suppress``, and so on.
     center : ndarray, shape (C,)
         The per-channel centre :math:`\mu_c` that was subtracted (0 for ``scale``).
     gamma : ndarray, shape (C,)
@@ -145,7 +182,17 @@ class BatchNormCache(NamedTuple):
         True when :math:`\mu_c` is the current batch mean, so the gradient flows through it.
     sigma_from_batch : ndarray of bool, shape (C,)
         True for the channels whose divisor is a function of the current batch (for
-        ``amplify``/``suppress``: the channels on the active, non-constant side of the clip).
+        ``amplify``/``suppress``: the channels strictly weaker, resp. stronger, than the
+        reference, whose divisor is :math:`\sigma_c / \sigma_{ref}`).
+    ref : float or None
+        ``amplify``/``suppress`` only: the reference scale :math:`\sigma_{ref}` used (the batch
+        median of :math:`\sigma_c` in training, ``running_ref`` in evaluation).
+    ref_weights : ndarray, shape (C,), or None
+        Training ``amplify``/``suppress`` only: :math:`\partial \sigma_{ref} / \partial
+        \sigma_c` (1 for the middle channel of an odd C, 1/2 for the two middle ones of an even C,
+        0 elsewhere), the path of the gradient through the reference.
+    batch_sigma : ndarray, shape (C,), or None
+        Training ``amplify``/``suppress`` only: the batch :math:`\sigma_c = \sqrt{v_c + \epsilon}`.
     """
 
     xhat: np.ndarray
@@ -156,6 +203,9 @@ class BatchNormCache(NamedTuple):
     train: bool
     center_from_batch: bool
     sigma_from_batch: np.ndarray
+    ref: float | None = None
+    ref_weights: np.ndarray | None = None
+    batch_sigma: np.ndarray | None = None
 
 
 def _channel_view(v: np.ndarray, ndim: int) -> np.ndarray:
@@ -226,9 +276,14 @@ def batchnorm_forward(x, gamma, beta, state: BatchNormState, *, train: bool, mom
         \bar m \leftarrow (1 - \alpha) \bar m + \alpha m, \quad
         \bar v \leftarrow (1 - \alpha) \bar v + \alpha \tfrac{M}{M - 1} v, \quad
         \overline{x^2} \leftarrow (1 - \alpha) \overline{x^2} + \alpha \tfrac1M \textstyle\sum_i x_i^2,
+        \quad \bar r \leftarrow (1 - \alpha) \bar r + \alpha
+        \operatorname{median}_c \sqrt{\tfrac{M}{M - 1} v_c + \epsilon},
 
     with :math:`\alpha` = ``momentum``: the running variance takes the *unbiased* batch variance,
-    while the normalisation uses the biased one. ``frozen`` mode stores the first training batch's
+    while the normalisation uses the biased one; the running reference :math:`\bar r`
+    (``running_ref``, starting at 1) is built from the same unbiased spreads, so that in
+    evaluation ``amplify``/``suppress`` compare :math:`\sqrt{\bar v_c + \epsilon}` with
+    :math:`\bar r` on one footing. ``frozen`` mode stores the first training batch's
     :math:`m` and biased :math:`v` and from then on (training and evaluation alike) applies the
     constant map :math:`(x - m_0)/\sqrt{v_0 + \epsilon}`; the statistics are treated as
     constants, so not even the first batch back-propagates through them. In evaluation mode a
@@ -256,7 +311,8 @@ def batchnorm_forward(x, gamma, beta, state: BatchNormState, *, train: bool, mom
     .. [1] S. Ioffe and C. Szegedy, "Batch Normalization: Accelerating deep network training by
        reducing internal covariate shift", ICML 2015.
     .. [2] E. Chai, M. Pilanci and B. Murmann, "Separating the effects of batch normalization on
-       CNN training speed and stability using classical adaptive filter theory", Asilomar 2020.
+       CNN training speed and stability using classical adaptive filter theory", Asilomar 2020
+       (abstract only: the ``amplify``/``suppress`` definitions here are lmsbn's own).
 
     Examples
     --------
@@ -296,10 +352,10 @@ def batchnorm_forward(x, gamma, beta, state: BatchNormState, *, train: bool, mom
         if M < 2:
             raise ValueError("x must have more than 1 value per channel when train=True (the batch "
                              f"variance is undefined), got shape {x.shape}")
-        center, sigma, center_from_batch, sigma_from_batch = _train_statistics(
+        center, sigma, center_from_batch, sigma_from_batch, extra = _train_statistics(
             x, state, axes=axes, momentum=momentum, eps=eps, mode=mode)
     else:
-        center, sigma = _eval_statistics(state, eps=eps, mode=mode, dtype=x.dtype)
+        center, sigma, extra = _eval_statistics(state, eps=eps, mode=mode, dtype=x.dtype)
         center_from_batch, sigma_from_batch = False, np.zeros(C, dtype=bool)
 
     if np.any(sigma == 0):
@@ -310,7 +366,7 @@ def batchnorm_forward(x, gamma, beta, state: BatchNormState, *, train: bool, mom
     out = _channel_view(gamma, x.ndim) * xhat + _channel_view(beta, x.ndim)
     cache = BatchNormCache(xhat=xhat, sigma=sigma, center=center, gamma=gamma, mode=mode,
                            train=train, center_from_batch=center_from_batch,
-                           sigma_from_batch=sigma_from_batch)
+                           sigma_from_batch=sigma_from_batch, **extra)
     return out, cache
 
 
@@ -324,33 +380,50 @@ def _train_statistics(x, state, *, axes, momentum, eps, mode):
 
     # Running statistics are tracked in every mode so that evaluation works everywhere.
     keep = 1.0 - momentum
+    unbiased = var * (M / (M - 1))
     state.running_mean[...] = keep * state.running_mean + momentum * mean
-    state.running_var[...] = keep * state.running_var + momentum * var * (M / (M - 1))
+    state.running_var[...] = keep * state.running_var + momentum * unbiased
     state.running_meansq[...] = keep * state.running_meansq + momentum * meansq
+    state.running_ref[...] = keep * state.running_ref + momentum * np.median(np.sqrt(unbiased + eps))
     state.num_batches_tracked += 1
 
     sigma = np.sqrt(var + eps)
     one = np.ones(C, dtype=x.dtype)
     if mode == "full":
-        return mean, sigma, True, np.ones(C, dtype=bool)
+        return mean, sigma, True, np.ones(C, dtype=bool), {}
     if mode == "center":
-        return mean, one, True, np.zeros(C, dtype=bool)
+        return mean, one, True, np.zeros(C, dtype=bool), {}
     if mode == "scale":
-        return np.zeros(C, dtype=x.dtype), np.sqrt(meansq + eps), False, np.ones(C, dtype=bool)
-    if mode == "amplify":
-        # At the kink sigma == 1 the constant branch is taken (strict inequality), so the
-        # returned gradient is the one-sided derivative of s_c = 1, the `center` gradient.
-        active = sigma < 1
-        return mean, np.where(active, sigma, one), True, active
-    if mode == "suppress":
-        active = sigma > 1  # same tie rule as amplify: at sigma == 1 the divisor is the constant 1
-        return mean, np.where(active, sigma, one), True, active
+        return np.zeros(C, dtype=x.dtype), np.sqrt(meansq + eps), False, np.ones(C, dtype=bool), {}
+    if mode in ("amplify", "suppress"):
+        ref, weights = _median_and_weights(sigma)
+        # Strict inequalities: a channel exactly at the reference (the middle channel of an odd
+        # C, always) takes the constant branch s_c = 1, so its gradient is `center`'s there.
+        active = sigma < ref if mode == "amplify" else sigma > ref
+        extra = {"ref": x.dtype.type(ref), "ref_weights": weights, "batch_sigma": sigma}
+        return mean, np.where(active, sigma / ref, one), True, active, extra
     # frozen: the first training batch fixes the map for good.
     if state.frozen_mean is None:
         state.frozen_mean = mean.astype(state.running_mean.dtype)
         state.frozen_var = var.astype(state.running_mean.dtype)
     return (state.frozen_mean.astype(x.dtype), np.sqrt(state.frozen_var.astype(x.dtype) + eps),
-            False, np.zeros(C, dtype=bool))
+            False, np.zeros(C, dtype=bool), {})
+
+
+def _median_and_weights(sigma):
+    """The median of ``sigma`` (C,) and its derivative with respect to each entry.
+
+    The median is the middle order statistic (odd C) or the mean of the two middle ones (even
+    C), so its derivative is 1 or 1/2 on those channels and 0 elsewhere. Ties between channels
+    are resolved by a stable sort (the lower channel index counts as the smaller): the median's
+    value does not depend on that choice, its one-sided derivative does.
+    """
+    C = sigma.shape[0]
+    order = np.argsort(sigma, kind="stable")
+    middle = order[[(C - 1) // 2, C // 2]]
+    weights = np.zeros(C, dtype=sigma.dtype)
+    np.add.at(weights, middle, 0.5)
+    return (sigma[middle[0]] + sigma[middle[1]]) / 2, weights
 
 
 def _eval_statistics(state, *, eps, mode, dtype):
@@ -359,18 +432,20 @@ def _eval_statistics(state, *, eps, mode, dtype):
     sigma = np.sqrt(state.running_var.astype(dtype) + dtype.type(eps))
     one = np.ones_like(sigma)
     if mode == "full":
-        return mean, sigma
+        return mean, sigma, {}
     if mode == "center":
-        return mean, one
+        return mean, one, {}
     if mode == "scale":
-        return np.zeros_like(mean), np.sqrt(state.running_meansq.astype(dtype) + dtype.type(eps))
-    if mode == "amplify":
-        return mean, np.minimum(sigma, one)
-    if mode == "suppress":
-        return mean, np.maximum(sigma, one)
+        return (np.zeros_like(mean), np.sqrt(state.running_meansq.astype(dtype) + dtype.type(eps)),
+                {})
+    if mode in ("amplify", "suppress"):
+        ref = state.running_ref.astype(dtype)[()]
+        clip = np.minimum if mode == "amplify" else np.maximum
+        return mean, clip(sigma, ref) / ref, {"ref": ref}
     if state.frozen_mean is None:  # frozen, never trained: behave like a fresh BatchNorm
-        return mean, sigma
-    return state.frozen_mean.astype(dtype), np.sqrt(state.frozen_var.astype(dtype) + dtype.type(eps))
+        return mean, sigma, {}
+    return (state.frozen_mean.astype(dtype),
+            np.sqrt(state.frozen_var.astype(dtype) + dtype.type(eps)), {})
 
 
 def batchnorm_backward(dout, cache: BatchNormCache):
@@ -405,9 +480,24 @@ def batchnorm_backward(dout, cache: BatchNormCache):
     Both switches on is standard BatchNorm. The ``scale`` mode has only the divisor switch: for
     :math:`s = \sqrt{\overline{x^2} + \epsilon}`, :math:`\partial s / \partial x_i = \hat x_i / M`,
     which gives the same last term. ``center`` has only the centre switch (:math:`s = 1`);
-    ``amplify``/``suppress`` switch the divisor term per channel, on the active side of the clip
-    (at :math:`\sigma = 1` exactly the constant side; see :func:`batchnorm_forward`); ``frozen``
-    and evaluation mode have both switches off: :math:`\partial L/\partial x = \gamma g / s`.
+    ``frozen`` and evaluation mode have both switches off: :math:`\partial L/\partial x = \gamma g / s`.
+
+    ``amplify``/``suppress`` (training) switch the divisor term on for the active channels
+    :math:`A` (strictly weaker, resp. stronger, than :math:`r = \sigma_{ref}`), where
+    :math:`\hat x = r (x - m)/\sigma` has variance :math:`r^2`, so the projection reads
+    :math:`\hat x_i\, \overline{\delta \hat x} / r^2`. The reference adds one term: with
+    :math:`w_k = \partial r / \partial \sigma_k` (1 or 1/2 on the middle channel(s), else 0),
+
+    .. math::
+
+        \frac{\partial L}{\partial r} = \frac1r \sum_{c \in A} \sum_i \delta_{ci} \hat x_{ci},
+        \qquad
+        \frac{\partial L}{\partial x_{ki}} \mathrel{+}= \frac{\partial L}{\partial r}\, w_k\,
+        \frac{x_{ki} - m_k}{M \sigma_k}
+        = \frac{\partial L}{\partial r}\, w_k\, \frac{s_k \hat x_{ki}}{M \sigma_k}.
+
+    It couples the channels: the middle channel(s) carry the gradient of every active channel's
+    dependence on the reference. In evaluation mode the reference is ``running_ref``, a constant.
     """
     if not isinstance(cache, BatchNormCache):
         raise TypeError(f"cache must be the BatchNormCache returned by batchnorm_forward, "
@@ -423,9 +513,21 @@ def batchnorm_backward(dout, cache: BatchNormCache):
     dxhat = dout * _channel_view(cache.gamma, ndim)
     if cache.center_from_batch:
         dxhat = dxhat - dxhat.mean(axis=axes, keepdims=True)
-    if np.any(cache.sigma_from_batch):
-        # The projection off xhat only for channels whose divisor moves with the batch.
-        proj = (dxhat * xhat).mean(axis=axes) * cache.sigma_from_batch
+    active = np.asarray(cache.sigma_from_batch, dtype=bool)
+    if np.any(active):
+        # The projection off xhat only for channels whose divisor moves with the batch. With a
+        # reference, xhat = ref (x - m) / sigma has variance ref^2 instead of 1, hence 1/ref^2.
+        unit = 1.0 if cache.ref is None else 1.0 / (cache.ref * cache.ref)
+        proj = (dxhat * xhat).mean(axis=axes) * active * unit
         dxhat = dxhat - xhat * _channel_view(proj.astype(xhat.dtype), ndim)
     dx = dxhat / _channel_view(cache.sigma, ndim)
+    if cache.ref_weights is not None and np.any(active):
+        # The path through the reference: xhat_c = ref (x_c - m_c) / sigma_c on the active
+        # channels, and ref = median of sigma moves with the middle channels' sigma_k, whose
+        # derivative is (x_k - m_k) / (M sigma_k) = xhat_k s_k / (M sigma_k).
+        delta = dout * _channel_view(cache.gamma, ndim)
+        dref = np.sum((delta * xhat).sum(axis=axes) * active) / cache.ref
+        M = xhat.size // xhat.shape[1]
+        coef = dref * cache.ref_weights * cache.sigma / (M * cache.batch_sigma)
+        dx = dx + xhat * _channel_view(coef.astype(xhat.dtype), ndim)
     return dx, dgamma, dbeta

@@ -340,6 +340,9 @@ class BatchNorm1d(_BatchNorm):
     num_features : int
         C, the number of channels.
     mode : {"full", "center", "scale", "amplify", "suppress", "frozen"}, default "full"
+        ``amplify``/``suppress`` rescale only the channels weaker/stronger than the layer's
+        reference scale (the median over channels of the batch sigma; ``state.running_ref`` in
+        evaluation), lmsbn's own design.
     momentum : float in [0, 1], default 0.1
         PyTorch convention: running = (1 - momentum) running + momentum batch_stat.
     eps : float, default 1e-5

@@ -24,7 +24,10 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
     red X annotated with the mean divergence step; some seeds diverged is a hollow X over the
     circle. A short vertical tick in each row marks that norm's predicted LMS bound
     ``min over layers 2 / lambda_max`` at initialisation -- in raw LMS step-size units, which
-    are *not* the SGD learning rate (see :class:`lmsbn.experiments.chai.LRSweep` Notes).
+    are *not* the SGD learning rate (see :class:`lmsbn.experiments.chai.LRSweep` Notes). A green
+    triangle under a row marks the largest lr at which that norm still *learns* (seed median of
+    ``LRSweep.max_learning_lr``), and the title carries ``LRSweep.headline`` (both halves of
+    claim (2)) when the sweep can judge it.
 
     Parameters
     ----------
@@ -83,12 +86,27 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
         for k, b in enumerate(bound):
             ax.plot([b, b], [k - 0.35, k + 0.35], color=NORM_COLORS.get(result.norms[k], "k"),
                     lw=2, label="2/lambda_max" if k == 0 else "_2/lambda_max")
+    learn = getattr(result, "max_learning_lr", None)
+    if learn is not None:
+        # Stable means *learns* (final loss below chance by a margin), not merely finite.
+        first = True
+        for k in rows:
+            v = learn[k][np.isfinite(learn[k])]
+            if v.size:
+                ax.plot([np.median(v)], [k - 0.3], "^", color="#009E73", ms=7, ls="none", zorder=4,
+                        label="largest lr that learns (seed median)" if first else "_nolegend_")
+                first = False
     ax.set_xscale("log")
     ax.set_yticks(rows, result.norms)
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.set_xlabel("SGD learning rate (ticks: LMS bound 2/λmax, raw step units)")
     ax.set_ylabel("normalisation")
-    ax.set_title(f"learning-rate sweep: {_METRIC_LABEL[metric]}")
+    title = f"learning-rate sweep: {_METRIC_LABEL[metric]}"
+    headline = getattr(result, "headline", "")
+    if headline.startswith("claim (2): "):  # both halves of the claim, as the sweep judged them
+        import textwrap
+        title += "\n" + textwrap.fill(headline, 110)
+    ax.set_title(title, fontsize=7 if "\n" in title else None)
     # Below the axes, so it never covers a row of cells.
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, fontsize=7, frameon=False)
     return ax
