@@ -19,6 +19,14 @@ Provenance: the paper's abstract states that BatchNorm satisfies the same optimi
 on the first training step and approximates it afterwards; rho, its spread
 (:func:`rho_spread`) and the first-order comparison are lmsbn's own ways of testing that.
 
+Units of the stability bound
+----------------------------
+The LMS bound :math:`2/\lambda_{max}(R)` assumes an error of unit gain. Inside a network the
+error is back-propagated, so the bound in the units of ``train``'s learning rate is
+:math:`2/\lambda_{max}` of the Gauss-Newton matrix of the mean loss: :func:`stability_bound`
+(from :mod:`lmsbn.stability`) measures it, and for each layer puts its Gauss-Newton block next
+to :math:`\lambda_{max}(R)`, the ratio being the gain the rest of the network applies.
+
 References
 ----------
 Chai, Pilanci, Murmann (2020), "Separating the Effects of Batch Normalization on CNN Training
@@ -39,11 +47,12 @@ from .nn import functional as F
 from .nn.layers import BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Linear
 from .nn.sequential import Sequential
 from .spectral import Spectrum, autocorrelation
+from .stability import StabilityBound, stability_bound
 
 __all__ = [
     "FilterComparison", "FirstStepReport", "LayerModes", "ModeTracker", "bn_followers", "bn_nlms_quantities",
     "capture_regressors", "compare_first_step", "layer_case", "layer_spectra", "layer_weights",
-    "regressors", "rho", "rho_spread",
+    "regressors", "rho", "rho_spread", "StabilityBound", "stability_bound",
 ]
 
 #: Layers that are adaptive linear combiners.

@@ -8,7 +8,9 @@ which is also the Gauss-Newton matrix of the mean squared error
 :math:`\frac{1}{2N}\sum_n \lVert f_\theta(x_n) - t_n\rVert^2`. Its largest eigenvalue sets the
 largest stable learning rate of gradient descent (Wei, Stokes and Schwab 2019; LeCun et al. 1998).
 
-:func:`fim_matvec` computes :math:`I v` without forming :math:`I`:
+:func:`fim_matvec` computes :math:`I v` without forming :math:`I`, with the Gauss-Newton
+machinery of :mod:`lmsbn.stability` (the ``"gaussian"`` loss there: this matrix *is* the
+Gauss-Newton matrix of :math:`\frac{1}{2N}\sum_n \lVert f_\theta(x_n) - t_n\rVert^2`):
 
 * :math:`u_n = J_n v` by a **central finite difference** of the forward pass along :math:`v`,
   :math:`(f(\theta + h v) - f(\theta - h v)) / 2h`. For a ReLU network the output is a polynomial
@@ -20,48 +22,23 @@ largest stable learning rate of gradient descent (Wei, Stokes and Schwab 2019; L
 BatchNorm in training mode couples the examples of a batch: :math:`f(x_n)` depends on the whole
 batch through its statistics. We use the **batch-level Jacobian**: :math:`J_n` is the derivative
 of the *batch* forward pass's n-th output, statistics included, which is exactly what the
-training step differentiates. Running statistics are saved before and restored after, so the
-model is left untouched.
+training step differentiates. Parameters, gradients and running statistics are restored after,
+so the model is left untouched.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import as_float_array, as_generator, check_int, check_positive
-from ..io import Result, rng_param
-from ..nn.sequential import Sequential
+from ..io import rng_param
+from ..stability import GNEstimate, gn_explicit, gn_lambda_max, gn_matvec
 
 __all__ = ["FIMEstimate", "fim_explicit", "fim_lambda_max", "fim_matvec"]
 
 
-def _params(model):
-    return [(p, g) for _, p, g in model.named_parameters()]
-
-
-def _states(model):
-    return [(layer, layer.state.copy()) for _, layer in model.named_layers() if hasattr(layer, "state")]
-
-
-def _restore(saved):
-    for layer, state in saved:
-        layer.state = state.copy()
-
-
-def _flat(arrays):
-    return np.concatenate([a.ravel() for a in arrays])
-
-
-def _assign(params, theta):
-    i = 0
-    for p, _ in params:
-        p[...] = theta[i:i + p.size].reshape(p.shape)
-        i += p.size
-
-
-def fim_matvec(model: Sequential, x, v, *, fd_step: float = 1e-4) -> np.ndarray:
+def fim_matvec(model, x, v, *, fd_step: float = 1e-4) -> np.ndarray:
     r"""Return :math:`I v = \frac1N \sum_n J_n^\top J_n v` for the parameters of ``model``.
 
     Parameters
@@ -78,62 +55,21 @@ def fim_matvec(model: Sequential, x, v, *, fd_step: float = 1e-4) -> np.ndarray:
     -------
     ndarray, shape (P,)
     """
-    params = _params(model)
-    theta = _flat([p for p, _ in params])
-    v = as_float_array(v, "v", ndim=1)
-    if v.size != theta.size:
-        raise ValueError(f"v must have {theta.size} entries (the model's parameters), got {v.size}")
-    fd_step = check_positive(fd_step, "fd_step")
-    vn = np.sqrt(np.mean(v * v))
-    if vn == 0:
-        return np.zeros_like(theta)
-    h = fd_step * max(1.0, float(np.sqrt(np.mean(theta * theta)))) / vn
-    saved = _states(model)
-    try:
-        _assign(params, theta + h * v)
-        f_plus = model.forward(x, train=True)
-        _restore(saved)
-        _assign(params, theta - h * v)
-        f_minus = model.forward(x, train=True)
-        _restore(saved)
-        _assign(params, theta)
-        u = (f_plus - f_minus) / (2 * h)
-        model.forward(x, train=True)
-        model.backward(u / x.shape[0])
-        out = _flat([g for _, g in params])
-    finally:
-        _assign(params, theta)
-        _restore(saved)
-    return out
+    return gn_matvec(model, x, v, loss="gaussian", fd_step=fd_step)
 
 
-def fim_explicit(model: Sequential, x) -> np.ndarray:
+def fim_explicit(model, x) -> np.ndarray:
     """The full Fisher matrix (P x P) from the exact batch Jacobian, one backward pass per output.
 
     For small networks only (tests, tutorials): row (n, c) of J is the parameter gradient of
     output ``f[n, c]``, obtained with ``dout`` = the indicator of that entry.
     """
-    params = _params(model)
-    theta = _flat([p for p, _ in params])
-    saved = _states(model)
-    try:
-        out = model.forward(x, train=True)
-        rows = []
-        for idx in np.ndindex(out.shape):
-            dout = np.zeros_like(out)
-            dout[idx] = 1.0
-            model.backward(dout)
-            rows.append(_flat([g for _, g in params]))
-    finally:
-        _assign(params, theta)
-        _restore(saved)
-    J = np.array(rows)
-    return J.T @ J / out.shape[0]
+    return gn_explicit(model, x, loss="gaussian")
 
 
 @dataclass
-class FIMEstimate(Result):
-    """Result of :func:`fim_lambda_max`.
+class FIMEstimate(GNEstimate):
+    """Result of :func:`fim_lambda_max`: a :class:`lmsbn.stability.GNEstimate` of the Fisher matrix.
 
     Attributes
     ----------
@@ -150,12 +86,6 @@ class FIMEstimate(Result):
         The arguments of :func:`fim_lambda_max` (and the batch size).
     """
 
-    lambda_max: float
-    history: np.ndarray
-    converged: bool
-    vector: np.ndarray
-    params: dict = field(default_factory=dict)
-
     def summary(self) -> str:
         """One line: the estimate and how the power iteration ended."""
         return (f"Fisher lambda_max ~ {self.lambda_max:.6g} after {self.history.size} power "
@@ -166,11 +96,8 @@ class FIMEstimate(Result):
         return cls(4.2, np.array([3.0, 4.1, 4.2]), True, np.array([0.6, 0.8, 0.0]),
                    {"iters": 3, "tol": 1e-3, "fd_step": 1e-4, "rng": 0, "batch_size": 8})
 
-    def __float__(self):
-        return float(self.lambda_max)
 
-
-def fim_lambda_max(model: Sequential, x, *, iters: int = 50, tol: float = 1e-6, rng=None,
+def fim_lambda_max(model, x, *, iters: int = 50, tol: float = 1e-6, rng=None,
                    fd_step: float = 1e-4) -> FIMEstimate:
     r"""Largest eigenvalue of the Fisher information of ``model`` on the batch ``x``.
 
@@ -194,35 +121,15 @@ def fim_lambda_max(model: Sequential, x, *, iters: int = 50, tol: float = 1e-6, 
 
     Notes
     -----
-    Power iteration :math:`v \leftarrow I v / \|I v\|` converges to the top eigenvector at the rate
-    :math:`\lambda_2/\lambda_1` per step. Each iteration costs three forward and one backward pass
-    (:func:`fim_matvec`), about twice a training step. The largest stable learning rate of full-batch
-    gradient descent on the squared error :math:`\frac{1}{2N}\sum_n \|f(x_n) - t_n\|^2` is
-    :math:`2/\lambda_{max}`; for lmsbn's ``mse_loss`` (mean over all N*C entries) it is
-    :math:`2C/\lambda_{max}`.
+    Power iteration :math:`v \leftarrow I v / \|I v\|` (:func:`lmsbn.stability.gn_lambda_max`)
+    converges to the top eigenvector at the rate :math:`\lambda_2/\lambda_1` per step. Each
+    iteration costs two forward and one backward pass, about one and a half training steps. The
+    largest stable learning rate of full-batch gradient descent on the squared error
+    :math:`\frac{1}{2N}\sum_n \|f(x_n) - t_n\|^2` is :math:`2/\lambda_{max}`; for lmsbn's
+    ``mse_loss`` (mean over all N*C entries) it is :math:`2C/\lambda_{max}`.
     """
-    if not isinstance(model, Sequential):
-        raise TypeError(f"model must be a lmsbn.nn.Sequential, got {type(model).__name__}")
-    x = as_float_array(x, "x", min_ndim=2)
-    iters = check_int(iters, "iters", min_value=1)
-    tol = check_positive(tol, "tol")
     params = {"iters": iters, "tol": tol, "fd_step": fd_step, "rng": rng_param(rng),
-              "batch_size": int(x.shape[0])}
-    rng = as_generator(rng)
-    P = model.num_parameters()
-    v = rng.standard_normal(P)
-    v /= np.linalg.norm(v)
-    history, converged = [], False
-    with np.errstate(over="ignore", invalid="ignore"):
-        for _ in range(iters):
-            w = fim_matvec(model, x, v, fd_step=fd_step)
-            lam = float(v @ w)
-            history.append(lam)
-            norm = np.linalg.norm(w)
-            if not np.isfinite(norm) or norm == 0:
-                break
-            v = w / norm
-            if len(history) > 1 and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
-                converged = True
-                break
-    return FIMEstimate(history[-1], np.asarray(history), converged, v, params)
+              "batch_size": int(np.shape(x)[0])}
+    est = gn_lambda_max(model, x, loss="gaussian", iters=iters, tol=tol, rng=rng,
+                        fd_step=fd_step)
+    return FIMEstimate(est.lambda_max, est.history, est.converged, est.vector, params)
