@@ -57,10 +57,10 @@ import numpy as np
 from ._checks import as_float_array, as_generator, check_choice, check_int, check_positive
 from .io import Result, rng_param
 from .nn.sequential import Sequential
-from .train import LOSSES, _check_labels, _loss_fn
+from .train import LOSSES, Callback, _check_labels, _loss_fn
 
-__all__ = ["GN_LOSSES", "GNEstimate", "StabilityBound", "gn_explicit", "gn_lambda_max",
-           "gn_matvec", "stability_bound"]
+__all__ = ["GN_LOSSES", "GNEstimate", "Sharpness", "StabilityBound", "gn_explicit",
+           "gn_lambda_max", "gn_matvec", "stability_bound"]
 
 #: The losses whose output Hessian :func:`gn_matvec` knows (``train``'s two, and ``"gaussian"``).
 GN_LOSSES = (*LOSSES, "gaussian")
@@ -513,3 +513,70 @@ def stability_bound(model: Sequential, X, y, *, loss: str = "cross_entropy", ite
         n=int(X.shape[0]), converged=bool(est.converged), history=est.history, per_layer=layers,
         params={"iters": iters, "tol": float(tol), "fd_step": float(fd_step), "max_rows": max_rows,
                 "rng": rng_record})
+
+
+# ---------------------------------------------------------------------- sharpness in training
+class Sharpness(Callback):
+    r"""A training callback recording :math:`\lambda_{max}(G)` as the network trains.
+
+    Watch :math:`2/\lambda_{max}(t)` fall towards the learning rate (progressive sharpening) and
+    the loss start to rise when :math:`\eta\,\lambda_{max}(t)` passes 2 (the edge of stability,
+    Cohen et al. 2021).
+
+    Parameters
+    ----------
+    every : int, default 10
+        Record after every ``every``-th step.
+    X : ndarray, optional
+        A fixed batch to measure on (e.g. the whole training set of full-batch descent); then
+        :math:`\theta_0` is measured too. Default: each recorded step's own minibatch.
+    loss : {"cross_entropy", "mse"}, default "cross_entropy"
+        The loss ``train`` is given.
+    iters, tol, rng, fd_step :
+        As in :func:`gn_lambda_max`; each estimate is warm-started from the previous one.
+
+    Attributes
+    ----------
+    steps : ndarray of int (T,)
+        ``t`` of each record: :math:`\lambda_{max}` at the parameters :math:`\theta_t` that
+        step ``t`` starts from (after step ``t - 1``'s update).
+    lambda_max : ndarray (T,)
+    lr : float
+        The learning rate of the run (``2 / lambda_max <= lr`` marks the edge).
+    """
+
+    def __init__(self, every: int = 10, *, X=None, loss: str = "cross_entropy", iters: int = 20,
+                 tol: float = 1e-3, rng=None, fd_step: float = 1e-4):
+        self.every = check_int(every, "every", min_value=1)
+        self.X = None if X is None else as_float_array(X, "X", min_ndim=2)
+        self.loss = check_choice(loss, "loss", LOSSES)
+        self.iters = check_int(iters, "iters", min_value=1)
+        self.tol = check_positive(tol, "tol")
+        self.rng = as_generator(rng)
+        self.fd_step = check_positive(fd_step, "fd_step")
+        self.steps, self.lambda_max, self.lr = np.zeros(0, np.int64), np.zeros(0), float("nan")
+
+    def measure(self, model, X) -> float:
+        """lambda_max(G) of ``model`` on ``X`` now, warm-started from the last measurement."""
+        v0 = self._v if self._v is not None and self._v.size == model.num_parameters() else None
+        est = gn_lambda_max(model, X, loss=self.loss, iters=self.iters, tol=self.tol,
+                            rng=self.rng, v0=v0, fd_step=self.fd_step)
+        if np.all(np.isfinite(est.vector)):
+            self._v = est.vector
+        return float(est.lambda_max)
+
+    def on_train_begin(self, model):
+        self._v, self._steps, self._lam = None, [], []
+        if self.X is not None:
+            self._steps.append(0)
+            self._lam.append(self.measure(model, self.X))
+
+    def on_step(self, event):
+        self.lr = float(event.lr)
+        if (event.step + 1) % self.every == 0:
+            self._steps.append(event.step + 1)
+            self._lam.append(self.measure(event.model, event.x if self.X is None else self.X))
+
+    def on_train_end(self, model, history):
+        self.steps = np.asarray(self._steps, dtype=np.int64)
+        self.lambda_max = np.asarray(self._lam, dtype=float)

@@ -35,7 +35,8 @@ def sweep():
     return LRSweep(("none", "full"), np.array([0.01, 0.1, 1.0]), np.array([0, 1]), loss,
                    np.full(shape, -1), diverged, at, np.full(shape, ""), np.full(shape, 0.5),
                    np.zeros((*shape, 3)), np.full(shape, ""), ("conv1", "conv2"),
-                   np.array([[10.0, 400.0], [10.0, 40.0]]), {"steps": 3, "batch_size": 8})
+                   np.array([[10.0, 400.0], [10.0, 40.0]]), {"steps": 3, "batch_size": 8},
+                   gn_lambda_max=np.array([5.0, 0.5]))
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +57,14 @@ def test_lr_sweep_map_shows_means_divergence_and_bounds(sweep):
     np.testing.assert_array_equal(lines["diverged (number: mean step)"].get_xdata(), [1.0])
     np.testing.assert_array_equal(lines["diverged (number: mean step)"].get_ydata(), [0])
     np.testing.assert_array_equal(lines["some seeds diverged"].get_xdata(), [1.0])
-    assert lines["2/lambda_max"].get_xdata()[0] == pytest.approx(2 / 400)
-    bounds = [line for line in ax.get_lines() if "2/lambda_max" in line.get_label()]
-    assert [b.get_xdata()[0] for b in bounds] == pytest.approx([2 / 400, 2 / 40])
+    gn = [line for line in ax.get_lines() if line.get_label().endswith("2/lambda_max(G)")]
+    assert [b.get_xdata()[0] for b in gn] == pytest.approx([2 / 5.0, 2 / 0.5])
+    unit = [line for line in ax.get_lines() if "unit-gain" in line.get_label()]
+    assert unit[0].get_label() == "unit-gain LMS picture 2/lambda_max(R)"
+    assert [b.get_xdata()[0] for b in unit] == pytest.approx([2 / 400, 2 / 40])
     assert ax.get_xscale() == "log"
     assert [t.get_text() for t in ax.get_yticklabels()] == ["none", "full"]
-    assert "2/λmax" in ax.get_xlabel() and "raw" in ax.get_xlabel()
+    assert "2/λmax(G)" in ax.get_xlabel() and "raw" in ax.get_xlabel()
     assert [t.get_text() for t in ax.texts] == ["7"]  # the divergence step
 
 

@@ -4,7 +4,6 @@ The paper's abstract (the only part of it the project has) makes three claims; e
 here measures one of them on the procedural
 dataset (:func:`lmsbn.data.shapes`, the offline default) or on data you pass in (e.g. MNIST):
 
-=========================  ========================================================================
 :func:`eigen_spectra`      claim (1): a conv layer's update has natural modes set by the eigenvalues
                            of its input autocorrelation R, and BatchNorm controls them through R's
                            channel structure -- including the scale test (inputs x10: without BN
@@ -22,7 +21,26 @@ dataset (:func:`lmsbn.data.shapes`, the offline default) or on data you pass in 
                            :func:`lmsbn.bridge.rho_spread`; the drift after the first step is
                            measured step by step (its direction is not assumed).
 =========================  ========================================================================
-
+=======
+=====================  ==========================================================================
+:func:`eigen_spectra`  claim (1): a conv layer's update has natural modes set by the eigenvalues
+                       of its input autocorrelation R, and BatchNorm controls them through R's
+                       channel structure -- including the scale test (inputs x10: without BN
+                       the deeper layers' eigenvalues grow x100, with BN they do not).
+:func:`lr_sweep`       claim (2): at low learning rates BN's amplification of the smallest
+                       eigenvalues buys speed; at high ones its suppression of the largest buys
+                       stability (the ``amplify`` / ``suppress`` BatchNorm variants separate the
+                       two). Lives in :mod:`lmsbn.experiments.chai_sweep`, re-exported here.
+:func:`bound_check`    the stability bound in the units of ``train``: the onset and blow-up
+                       learning rates of full-batch descent against 2/lambda_max of the
+                       Gauss-Newton matrix (:mod:`lmsbn.experiments.chai_bound`, re-exported).
+:func:`first_step`     claim (3), stated exactly: per filter, BatchNorm's step is the NLMS step
+                       divided by rho; on average over the random initialisation E[rho] = 1,
+                       with a per-filter spread predicted by
+                       :func:`lmsbn.bridge.rho_spread`; the drift after the first step is
+                       measured step by step (its direction is not assumed).
+=====================  ==========================================================================
+=========================  =================================================================
 Each returns a result dataclass with the arrays, the parameters, ``summary()`` and
 ``save``/``load`` (:mod:`lmsbn.io`); the figures are in :mod:`lmsbn.plot.sweeps`.
 
@@ -55,8 +73,8 @@ from ..spectral import Spectrum, channel_blocks
 from ..train import train
 from ._inputs import _data, _norms, _widths
 
-__all__ = ["EigenSpectra", "FirstStep", "LRSweep", "VariantIsolation", "eigen_spectra",
-           "first_step", "lr_sweep", "variant_isolation"]
+__all__ = ["BoundCheck", "EigenSpectra", "FirstStep", "LRSweep", "VariantIsolation",
+           "bound_check", "eigen_spectra", "first_step", "lr_sweep", "variant_isolation"]
 
 STAGES = ("init", "trained")
 
@@ -473,5 +491,6 @@ def first_step(*, X=None, y=None, lr: float = 0.1, probe_lr: float = 1e-4, steps
 
 
 # lr_sweep is long enough for its own module; it is part of this experiment's API.
+from .chai_bound import BoundCheck, bound_check  # noqa: E402
 from .chai_isolation import VariantIsolation, variant_isolation  # noqa: E402
 from .chai_sweep import LRSweep, lr_sweep  # noqa: E402

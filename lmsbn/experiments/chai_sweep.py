@@ -2,8 +2,10 @@ r"""Claim (2) of Chai et al. (2020): separating BatchNorm's speed from its stabi
 
 :func:`lr_sweep` trains ``small_cnn(norm=...)`` over a grid learning rate x normalisation x seed
 for a fixed budget, records what happened at every point (final loss, steps to a target loss,
-divergence step and cause, held-out accuracy), and puts next to it the stability bound that the
-LMS picture predicts from each layer's :math:`\lambda_{max}` at initialisation. The
+divergence step and cause, held-out accuracy), and puts next to it the stability bound
+:math:`2/\lambda_{max}` of the network's Gauss-Newton matrix at initialisation (in the units of
+the learning rate, :mod:`lmsbn.stability`), with each layer's raw :math:`\lambda_{max}(R)`
+beside it as the unit-gain LMS picture. The
 :class:`LRSweep` result then answers the separation question from the measured numbers.
 
 The BatchNorm variants (:data:`lmsbn.nn.batchnorm.BN_MODES`) are meant to isolate the two
@@ -35,6 +37,7 @@ from .._checks import as_float_array, as_generator, check_int, check_positive
 from ..bridge import layer_spectra
 from ..io import Result, rng_param
 from ..nn import NORMS, small_cnn
+from ..stability import gn_lambda_max
 from ..sweep import run_sweep
 from ..train import evaluate, train
 from ._inputs import _data, _norms, _widths
@@ -115,11 +118,17 @@ class LRSweep(Result):
         What ``amplify``/``suppress`` did to the normalised layers' input spectra relative to
         ``center``, on the sweep's data, widths and first seed (50 steps at lr 0.03); None when
         the sweep lacks one of the three norms or ``isolation=False``.
+    gn_lambda_max : ndarray (N,)
+        :math:`\lambda_{max}` of the whole network's Gauss-Newton matrix at initialisation, per
+        norm (:func:`lmsbn.stability.gn_lambda_max`), the mean over the probe images' minibatches
+        of ``batch_size``: the curvature one SGD step sees, in the units of ``lr``.
 
     Notes
     -----
-    **Units of the predicted bound.** ``predicted_bound = min over layers of 2 / lambda_max``
-    is the raw LMS bound on the step size :math:`\mu` of the update
+    **Units of the predicted bound.** ``predicted_bound`` is ``2 / gn_lambda_max``, the
+    Gauss-Newton bound in the units of ``train``'s learning rate (:mod:`lmsbn.stability`).
+    ``lms_bound = min over layers of 2 / lambda_max(R)`` is the **unit-gain LMS picture**: the raw
+    LMS bound on the step size :math:`\mu` of the update
     :math:`w \leftarrow w + \mu\, e\, u` of a single regressor with R = E[u u^T]. SGD on a loss
     averaged over a batch of B images moves a conv filter by
     :math:`\eta \sum_m e_m u_m` where :math:`e_m = -\partial L/\partial y_m` already carries the
@@ -147,11 +156,19 @@ class LRSweep(Result):
     layer_lambda_max: np.ndarray
     params: dict = field(default_factory=dict)
     isolation: VariantIsolation | None = None
+    gn_lambda_max: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     # ---------------------------------------------------------------- bounds vs measurement
     @property
     def predicted_bound(self) -> np.ndarray:
-        """(N,) smallest ``2 / lambda_max`` over the layers, in raw step-size units (see Notes)."""
+        """(N,) ``2 / gn_lambda_max``: the Gauss-Newton bound on ``lr`` (NaN if not measured)."""
+        if self.gn_lambda_max.size != len(self.norms):
+            return np.full(len(self.norms), np.nan)
+        return 2.0 / self.gn_lambda_max
+
+    @property
+    def lms_bound(self) -> np.ndarray:
+        """(N,) smallest ``2 / lambda_max(R)`` over the layers: the unit-gain LMS picture (Notes)."""
         return np.min(2.0 / self.layer_lambda_max, axis=1)
 
     @property
@@ -405,11 +422,13 @@ class LRSweep(Result):
                 cells.append(f"{'x':>10}" if d.all() else
                              f"{np.mean(self.final_loss[k, j]):>9.3f}{'!' if d.any() else ' '}")
             lines.append(f"{n:<10}" + "".join(cells))
-        lines.append("predicted bound min_layers 2/lambda_max (raw LMS step units, see LRSweep "
-                     "Notes) vs measured divergence lr:")
+        lines.append("predicted bound 2/lambda_max(G) (Gauss-Newton, units of lr; unit-gain LMS "
+                     "picture min_layers 2/lambda_max(R) in raw LMS step units, see LRSweep Notes) "
+                     "vs measured divergence lr:")
         for k, n in enumerate(self.norms):
             layer = self.bound_layers[int(np.argmax(self.layer_lambda_max[k]))]
-            lines.append(f"  {n:<9} 2/lambda_max = {self.predicted_bound[k]:.3g} ({layer}); "
+            lines.append(f"  {n:<9} 2/lambda_max(G) = {self.predicted_bound[k]:.3g} "
+                         f"(unit-gain LMS 2/lambda_max(R) = {self.lms_bound[k]:.3g}, {layer}); "
                          f"divergence lr {self.divergence_lr[k]:.3g}; largest stable lr "
                          f"{self.max_stable_lr[k]:.3g}; ratio {self.bound_ratio[k]:.3g}")
         lines.append(self.verdict())
@@ -431,7 +450,8 @@ class LRSweep(Result):
                    np.where(div, -1, 3), div, np.where(div, 1, -1), reason,
                    np.where(div, np.nan, 0.5), curves, np.full(shape, ""), ("conv1", "fc1"),
                    np.array([[4.0, 2.0], [1.0, 0.5], [2.0, 1.0], [1.5, 0.7]]),
-                   {"steps": 4, "batch_size": 8, "target_loss": 1.5, "widths": [4, 8], "rng": 0})
+                   {"steps": 4, "batch_size": 8, "target_loss": 1.5, "widths": [4, 8], "rng": 0},
+                   gn_lambda_max=np.array([40.0, 1.0, 2.0, 1.5]))
 
 
 def lr_sweep(*, lrs=None, norms=NORMS, seeds=(0,), steps=None, batch_size: int = 32,
@@ -439,7 +459,7 @@ def lr_sweep(*, lrs=None, norms=NORMS, seeds=(0,), steps=None, batch_size: int =
              executor=None, n_jobs: int = 1, progress: bool = False, quick: bool = False,
              n_probe: int = 128, learn_margin: float = _LEARN_MARGIN, isolation: bool = True,
              rng=0) -> LRSweep:
-    r"""Learning rate x normalisation x seed: speed, divergence, and the LMS-predicted bound.
+    r"""Learning rate x normalisation x seed: speed, divergence, and the predicted bound.
 
     Parameters
     ----------
@@ -469,7 +489,7 @@ def lr_sweep(*, lrs=None, norms=NORMS, seeds=(0,), steps=None, batch_size: int =
     quick : bool, default False
         Much smaller defaults for tests and the tour (explicit arguments still win).
     n_probe : int, default 128
-        Training images the initial layer spectra (the predicted bound) are measured on.
+        Training images the initial layer spectra and the Gauss-Newton bound are measured on.
     learn_margin : float, default 0.2
         A run *learns* when its final loss is below ln(n_classes) minus this many nats.
     isolation : bool, default True
@@ -543,7 +563,7 @@ def lr_sweep(*, lrs=None, norms=NORMS, seeds=(0,), steps=None, batch_size: int =
     # initialisation of the sweep's first seed (a different output size would draw other weights).
     split = _procedural_split(*data) if len(data) == 3 else data
     n_classes = int(max(split[1].max(), split[3].max())) + 1
-    lam = _initial_lambda_max(norms, Xtr, n_classes, widths, seeds[0], n_probe, rng)
+    lam = _initial_lambda_max(norms, Xtr, n_classes, widths, seeds[0], n_probe, rng, batch_size)
     params = {"steps": steps, "batch_size": batch_size, "target_loss": target_loss,
               "widths": list(widths), "n_train": int(Xtr.shape[0]), "n_eval": n_eval,
               "n_probe": n_probe, "quick": quick, "rng": rng_param(rng),
@@ -563,12 +583,13 @@ def lr_sweep(*, lrs=None, norms=NORMS, seeds=(0,), steps=None, batch_size: int =
     return LRSweep(norms, lrs, np.asarray(seeds, dtype=np.int64), out["final_loss"],
                    out["steps_to_target"], out["diverged"], out["diverged_at"],
                    reason.astype(str), out["eval_accuracy"], out["loss_curves"],
-                   errors.astype(str), tuple(lam[1]), lam[0], params, iso)
+                   errors.astype(str), tuple(lam[1]), lam[0], params, iso, lam[2])
 
 
-def _initial_lambda_max(norms, Xtr, n_classes, widths, seed, n_probe, rng):
-    """(N, n_layers) lambda_max of each layer's R at the initialisation of seed ``seed``."""
-    rows, names = [], None
+def _initial_lambda_max(norms, Xtr, n_classes, widths, seed, n_probe, rng, batch_size):
+    """(N, n_layers) lambda_max of each layer's R, and (N,) of the Gauss-Newton matrix (mean
+    over the probe's minibatches), at the initialisation of seed ``seed``."""
+    rows, names, gn = [], None, []
     for norm in norms:
         init_ss = np.random.SeedSequence(seed).spawn(2)[0]  # the same init as the sweep's points
         model = small_cnn(Xtr.shape[1], n_classes, widths, norm,
@@ -576,4 +597,7 @@ def _initial_lambda_max(norms, Xtr, n_classes, widths, seed, n_probe, rng):
         spectra = layer_spectra(model, Xtr[:n_probe], max_rows=4096, rng=as_generator(rng))
         names = tuple(spectra)
         rows.append([spectra[n].lambda_max for n in names])
-    return np.asarray(rows), names
+        probe = Xtr[:n_probe]
+        gn.append(np.mean([gn_lambda_max(model, probe[i:i + batch_size], iters=30, rng=rng).lambda_max
+                           for i in range(0, max(len(probe) - batch_size, 0) + 1, batch_size)]))
+    return np.asarray(rows), names, np.asarray(gn)

@@ -22,8 +22,9 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
 
     Each cell is the seed mean of ``metric`` (a circle); a run where every seed diverged is a
     red X annotated with the mean divergence step; some seeds diverged is a hollow X over the
-    circle. A short vertical tick in each row marks that norm's predicted LMS bound
-    ``min over layers 2 / lambda_max`` at initialisation -- in raw LMS step-size units, which
+    circle. A short solid tick in each row marks that norm's Gauss-Newton bound
+    ``2 / lambda_max(G)`` at initialisation, in the units of the learning rate; a dotted tick the
+    unit-gain LMS picture ``min over layers 2 / lambda_max(R)``, in raw LMS step-size units, which
     are *not* the SGD learning rate (see :class:`lmsbn.experiments.chai.LRSweep` Notes). A green
     triangle under a row marks the largest lr at which that norm still *learns* (seed median of
     ``LRSweep.max_learning_lr``), and the title carries ``LRSweep.headline`` (both halves of
@@ -41,7 +42,7 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
         ``ax.collections[0]`` holds the stable cells with a value (offsets = (lr, row)); the X
         markers are the line labelled ``"diverged (number: mean step)"``, stable cells without a
         value (target never reached, or a failed point) hollow grey circles, the bounds the lines
-        labelled ``"2/lambda_max"``.
+        labelled ``"2/lambda_max(G)"`` and ``"unit-gain LMS picture 2/lambda_max(R)"``.
     """
     metric = check_choice(metric, "metric", _METRICS)
     _need(result, ("lrs", "norms", "diverged", metric), "an LRSweep")
@@ -81,11 +82,16 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
         step = np.mean(result.diverged_at[k, j])
         ax.annotate(f"{step:.0f}", (result.lrs[j], k), textcoords="offset points", xytext=(7, 5),
                     fontsize=7, color="#D55E00")
-    bound = getattr(result, "predicted_bound", None)
-    if bound is not None:
+    # The Gauss-Newton bound (units of lr) as a solid tick; the raw R bound, which assumes a
+    # unit-gain error, as a faint dotted one (the unit-gain LMS picture).
+    for attr, style, lw, label in (("predicted_bound", "-", 2, "2/lambda_max(G)"),
+                                   ("lms_bound", ":", 1.2, "unit-gain LMS picture 2/lambda_max(R)")):
+        bound = np.asarray(getattr(result, attr, np.full(len(rows), np.nan)), dtype=float)
         for k, b in enumerate(bound):
-            ax.plot([b, b], [k - 0.35, k + 0.35], color=NORM_COLORS.get(result.norms[k], "k"),
-                    lw=2, label="2/lambda_max" if k == 0 else "_2/lambda_max")
+            if np.isfinite(b):
+                ax.plot([b, b], [k - 0.35, k + 0.35], style, lw=lw,
+                        color=NORM_COLORS.get(result.norms[k], "k"),
+                        label=label if k == np.flatnonzero(np.isfinite(bound))[0] else "_" + label)
     learn = getattr(result, "max_learning_lr", None)
     if learn is not None:
         # Stable means *learns* (final loss below chance by a margin), not merely finite.
@@ -99,7 +105,7 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
     ax.set_xscale("log")
     ax.set_yticks(rows, result.norms)
     ax.set_ylim(-0.6, len(rows) - 0.4)
-    ax.set_xlabel("SGD learning rate (ticks: LMS bound 2/λmax, raw step units)")
+    ax.set_xlabel("SGD learning rate (ticks: 2/λmax(G); dotted: unit-gain 2/λmax(R), raw units)")
     ax.set_ylabel("normalisation")
     title = f"learning-rate sweep: {_METRIC_LABEL[metric]}"
     headline = getattr(result, "headline", "")
