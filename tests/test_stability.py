@@ -170,3 +170,174 @@ def test_validation():
     with pytest.raises(ValueError, match="v0"):
         gn_lambda_max(model, x, v0=np.zeros(model.num_parameters()))
     assert bridge.stability_bound is stability_bound
+
+
+# ------------------------------------------------------------------------------ bound_check
+from pathlib import Path  # noqa: E402
+
+from lmsbn.data import shapes  # noqa: E402
+from lmsbn.experiments.chai import BoundCheck, bound_check  # noqa: E402
+
+MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist5k.npz"
+TINY_CHECK = {"n": 16, "widths": (2, 2, 2), "k_max": 14, "onset_steps": 8, "blowup_steps": 16,
+              "sharp_every": 4, "iters": 6}
+
+
+@pytest.fixture(scope="module")
+def check():
+    return bound_check(datasets={"tiny": shapes(16, size=8, rng=0)}, seeds=(0,), **TINY_CHECK)
+
+
+def test_bound_check_finds_a_bracketed_onset_and_blow_up(check):
+    assert check.lr_max.shape == (1, 2, 1)
+    np.testing.assert_array_equal(check.lr_max, 2 / check.lambda0)
+    for case, p in check.probes.items():
+        idx = (0, check.norms.index(case.split("/")[1]), 0)
+        k_on, k_bu = check.k_onset[idx], check.k_blowup[idx]
+        rise = dict(zip(p["probe_k"].tolist(), p["probe_rise"].tolist()))
+        div = dict(zip(p["probe_k"].tolist(), p["probe_diverged_at"].tolist()))
+        if k_on != -999:
+            # the onset rose within onset_steps, and every grid lr run below it did not
+            assert 1 <= rise[k_on] <= TINY_CHECK["onset_steps"]
+            assert all(r == -1 for k, r in rise.items() if k < k_on)
+            assert k_on - 1 in rise
+        if k_bu != -999:
+            # a neighbouring pair: diverged at the blow-up, finite one grid step below
+            assert 0 <= div[k_bu] < TINY_CHECK["blowup_steps"]
+            assert div[k_bu - 1] == -1
+            checked = dict(zip(p["probe_k"].tolist(), p["probe_blowup_checked"].tolist()))
+            assert checked[k_bu - 1]
+    f = check.onset_factor
+    np.testing.assert_allclose(check.onset[np.isfinite(f)], (check.lr_max * f)[np.isfinite(f)])
+    # Step 0 of the onset run has lambda0's parameters, and its estimate continues lambda0's
+    # power iteration (warm start): for a PSD matrix the Rayleigh quotients of successive power
+    # iterates never decrease (1e-6: finite-difference noise), and 6 iterations were close.
+    on = check.k_onset != -999
+    assert np.all(check.trajectory[..., 0, 0][on] >= check.lambda0[on] * (1 - 1e-6))
+    np.testing.assert_allclose(check.trajectory[..., 0, 0][on], check.lambda0[on], rtol=0.1)
+
+
+def test_bound_check_summary_verdict_and_round_trip(check, tmp_path):
+    text = check.summary()
+    verdicts = check.case_verdicts()
+    assert set(verdicts) == {"tiny/none/0", "tiny/full/0"}
+    for case, v in verdicts.items():
+        assert case in text and v in ("within", "explained", "miss")
+    assert "Onset/lr_max" in check.verdict()
+    back = BoundCheck.load(check.save(tmp_path / "bc"))
+    for name in ("lr_max", "k_onset", "k_blowup", "trajectory", "curves", "lambda_at_rise"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(check, name))
+    for case in check.probes:
+        for key, value in check.probes[case].items():
+            np.testing.assert_array_equal(back.probes[case][key], value)
+    assert back.summary() == text
+
+
+def _synthetic_check(k_onset, rise, lam_at_rise, traj):
+    shape = (1, 1, 1)
+    return BoundCheck(("d",), ("none",), np.array([0]), 1.25, lambda0=np.full(shape, 1.0),
+                      lr_max=np.full(shape, 2.0), converged=np.ones(shape, bool),
+                      k_onset=np.full(shape, k_onset), k_blowup=np.full(shape, 10),
+                      rise_step=np.full(shape, rise), lambda_at_rise=np.full(shape, lam_at_rise),
+                      traj_steps=np.array([0, 4, 8]), trajectory=np.array(traj).reshape(1, 1, 1, 2, 3),
+                      curves=np.zeros((1, 1, 1, 2, 9)), params={"k_max": 20})
+
+
+def test_verdict_rules():
+    nan = [np.nan] * 3
+    # onset 2.44 x lr_max: inside the 3x window
+    assert _synthetic_check(4, 5, 1.0, [[1, 1, 1], nan]).case_verdicts()["d/none/0"] == "within"
+    # onset 3.05 x: its bracket (2.44, 3.05] still meets the window
+    assert _synthetic_check(5, 5, 1.0, [[1, 1, 1], nan]).case_verdicts()["d/none/0"] == "within"
+    # onset 3.81 x: outside; lr*lambda(0) = 7.6 > 2 and it never fell below 2 -> a miss
+    assert _synthetic_check(6, 8, 1.0, [[1, 1, 1], nan]).case_verdicts()["d/none/0"] == "miss"
+    # same, but the sharpness fell (0.1 at step 4: lr*lambda 0.76) and regrew to 1.0 -> explained
+    assert _synthetic_check(6, 8, 1.0, [[1, 0.1, 1], nan]).case_verdicts()["d/none/0"] == \
+        "explained"
+    # early onset 0.21 x (lr 0.42): lambda grew from 1 to 5 -> lr*lambda = 2.1 at the rise
+    early = _synthetic_check(-7, 9, 5.0, [[1, 3, 5], nan])
+    assert early.case_verdicts()["d/none/0"] == "explained"
+    assert early.sharpening[0, 0, 0] == 5.0
+    # early onset with lr*lambda(t) still below 2 at the rise: the theory's statement fails
+    assert _synthetic_check(-7, 9, 3.0, [[1, 3, 3], nan]).case_verdicts()["d/none/0"] == "miss"
+    assert "NOT explained" in _synthetic_check(-7, 9, 3.0, [[1, 3, 3], nan]).verdict()
+
+
+def test_bound_check_validation():
+    with pytest.raises(ValueError, match="ratio"):
+        bound_check(ratio=3.0)
+    with pytest.raises(TypeError, match="datasets"):
+        bound_check(datasets=[("a", None)])
+    with pytest.raises(ValueError, match="need n="):
+        bound_check(datasets={"a": shapes(8, rng=0)}, n=16)
+    with pytest.raises(ValueError, match="norms"):
+        bound_check(norms=("none", "none"))
+
+
+@pytest.mark.skipif(not MNIST.exists(), reason="the MNIST sample ../shared/data/mnist5k.npz is absent")
+def test_bound_check_runs_on_real_mnist():
+    from lmsbn.data import load_npz
+    X, y = load_npz(MNIST, normalize=True)
+    res = bound_check(datasets={"mnist": (X[:, :, 6:22, 6:22], y)}, norms=("full",), seeds=(1,),
+                      **TINY_CHECK)
+    assert res.datasets == ("mnist",) and np.isfinite(res.lr_max).all()
+    assert res.lr_max[0, 0, 0] == 2 / res.lambda0[0, 0, 0]
+    assert res.probes["mnist/full/1"]["probe_k"].size >= 2
+
+
+# ------------------------------------------------- the theory's own statement, measured directly
+from lmsbn.stability import Sharpness  # noqa: E402
+from lmsbn.train import train  # noqa: E402
+
+
+def _tiny_mlp(bn, seed):
+    layers = [Linear(4, 6, rng=seed, bias=not bn)]
+    if bn:
+        layers.append(BatchNorm1d(6))
+    return Sequential(*layers, ReLU(), Linear(6, 3, rng=seed + 100))
+
+
+def _descent(bn, seed, c, steps=12):
+    """Full-batch GD at lr = c * 2/lambda_max(0): losses and lr*lambda_max(t) at every step."""
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_normal((16, 4)), rng.integers(0, 3, 16)
+    lam0 = gn_lambda_max(_tiny_mlp(bn, seed), X, iters=500, tol=1e-10, rng=0).lambda_max
+    lr = c * 2 / lam0
+    sharp = Sharpness(every=1, X=X, iters=300, tol=1e-10, rng=0)
+    h = train(_tiny_mlp(bn, seed), X, y, steps=steps, batch_size=16, lr=lr, callbacks=[sharp],
+              rng=0)
+    assert not h.diverged
+    return h.loss, lr * sharp.lambda_max[:h.loss.size]
+
+
+@pytest.mark.parametrize("bn", [False, True])
+def test_loss_never_rises_while_lr_lambda_below_two_at_lrs_up_to_the_initial_bound(bn):
+    """The LMS statement: while lr * lambda_max(t) < 2 the step cannot raise the loss.
+
+    Measured over 3 seeds, both norms and lr = 0.5 and 1 x the initial bound (132 steps): it
+    holds at every step (the 4 rises at 1x all come after lambda_max(t) grew past 2/lr). At
+    larger lrs it does NOT hold in general -- see the next test.
+    """
+    rises_at_edge = 0
+    for seed in range(3):
+        for c in (0.5, 1.0):
+            loss, lr_lam = _descent(bn, seed, c)
+            rise = loss[1:] > loss[:-1]
+            assert not np.any(rise & (lr_lam[:-1] < 2)), (seed, c, lr_lam[:-1][rise])
+            rises_at_edge += int(np.sum(rise))
+    # the statement is not vacuous here: the loss did rise, once lr*lambda_max(t) passed 2
+    assert rises_at_edge > 0 or not bn
+
+
+def test_the_statement_fails_for_steps_past_the_initial_bound():
+    """A measured counterexample (no BatchNorm, seed 1, lr = 3x the initial bound).
+
+    At step 1, lr * lambda_max = 1.58 < 2 and yet the loss rises by 0.52: the quadratic model at
+    theta_t does not describe a step that long -- the step lands where lr * lambda_max = 3.8.
+    Over 3 seeds, both norms and lr = 1.5, 3 and 6 x the bound, 12 of 198 steps rose with
+    lr * lambda_max(t) < 2, and 10 of those 12 ended where lr * lambda_max(t + 1) >= 2.
+    """
+    loss, lr_lam = _descent(False, 1, 3.0, steps=3)
+    # margins far beyond any rounding: 1.58 vs 2, and a rise of 0.52 on a loss of about 1.5
+    assert lr_lam[1] < 1.8 and loss[2] - loss[1] > 0.3
+    assert lr_lam[2] > 2
