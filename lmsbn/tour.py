@@ -7,7 +7,8 @@ The tour runs, on the embedded procedural dataset (or on real files with ``--dat
 2. the same picture inside a CNN: the eigenvalues of each conv layer's input autocorrelation,
    with and without BatchNorm, and the scale test;
 3. training with and without BatchNorm at a small and a large learning rate;
-4. the learning-rate sweep over the normalisation variants that separate speed from stability;
+4. the learning-rate sweep over the normalisation variants that separate speed from stability,
+   with the Gauss-Newton stability bound (and a quick full-batch check of it);
 5. BatchNorm against NLMS on the first training step, and the drift after it.
 
 Every sentence of the report that states a result is built from the measured numbers, which are
@@ -209,6 +210,19 @@ def _section_sweep(out, figures, summary, X, y, quick, seed):
                f"not agree. " + res.verdict().replace("\n", " ")
                + ("" if iso is None else " " + iso.verdict()))
     headline = res.headline
+    # The bound in the units of lr, tested where it is exact in spirit: full-batch descent.
+    from .experiments.chai import bound_check
+
+    bc = bound_check(datasets={"tour": (X, y)}, seeds=(seed,), quick=True)
+    factors = {n: float(bc.onset_factor[0, j, 0]) for j, n in enumerate(bc.norms)}
+    summary["bound_check"] = {"lr_max": dict(zip(bc.norms, map(float, bc.lr_max[0, :, 0]))),
+                              "onset_factor": factors, "verdicts": bc.case_verdicts(),
+                              "verdict": bc.verdict()}
+    caption += (" Solid ticks: the Gauss-Newton bound 2/lambda_max(G) in units of lr; dotted: the "
+                "unit-gain LMS picture 2/lambda_max(R). Quick full-batch bound check on "
+                f"{bc.params['n']} images: " + bc.verdict().replace("\n", " "))
+    headline += ("; full-batch onset / Gauss-Newton bound: "
+                 + ", ".join(f"{n} {_fmt(f)}" for n, f in factors.items()))
     _save(fig, out, "lr_sweep", figures, caption, headline)
 
 

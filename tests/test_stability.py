@@ -341,3 +341,31 @@ def test_the_statement_fails_for_steps_past_the_initial_bound():
     # margins far beyond any rounding: 1.58 vs 2, and a rise of 0.52 on a loss of about 1.5
     assert lr_lam[1] < 1.8 and loss[2] - loss[1] > 0.3
     assert lr_lam[2] > 2
+
+
+# ------------------------------------------------------------------------------------- figures
+def test_plot_bound_check_and_sharpness(check):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lmsbn.plot import plot_bound_check, plot_sharpness
+
+    ax = plot_bound_check(check)
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_allclose(lines["onset"].get_xdata(), check.lr_max.ravel())
+    np.testing.assert_allclose(lines["onset"].get_ydata(), check.onset.ravel())
+    np.testing.assert_allclose(lines["blow-up"].get_ydata(), check.blowup.ravel())
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    plt.close(ax.figure)
+    norm = next(n for j, n in enumerate(check.norms) if check.k_onset[0, j, 0] != -999)
+    ax = plot_sharpness(check, norm=norm)
+    curves = [line for line in ax.get_lines() if line.get_label().startswith("2/λmax(t)")]
+    j = check.norms.index(norm)
+    np.testing.assert_allclose(curves[0].get_ydata(), 2 / check.trajectory[0, j, 0, 0])
+    plt.close(ax.figure)
+    with pytest.raises(TypeError, match="BoundCheck"):
+        plot_bound_check(object())
+    with pytest.raises(ValueError, match="seed"):
+        plot_sharpness(check, seed=7)

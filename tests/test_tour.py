@@ -29,6 +29,8 @@ def test_quick_tour_writes_report_figures_and_numbers(tmp_path, capsys):
     assert summary["seed"] == 1 and summary["data"] == "shapes"
     assert set(summary["training"]) == {"none@0.02", "full@0.02", "none@1.0", "full@1.0"}
     assert "verdict" in summary["lr_sweep"] and "verdict" in summary["first_step"]
+    assert set(summary["bound_check"]["onset_factor"]) == {"none", "full"}
+    assert "onset / Gauss-Newton bound" in out
     assert str((tmp_path / "report.html").resolve()) in out
 
 

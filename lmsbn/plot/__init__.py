@@ -10,6 +10,8 @@ One module per topic:
 ``sweeps``       learning-rate sweep maps, BatchNorm/NLMS ratio and rho over training steps
 ``animate``      ``animate_modes``: the weight modes evolving during training
 ``papers``       figures of the other seed papers (Bjorck, Wei, Ergen)
+``bounds``       the stability bound: measured onset and blow-up against 2/lambda_max of the
+                 Gauss-Newton matrix, and the sharpness 2/lambda_max(t) meeting the lr
 ===============  ==============================================================================
 
 ``from lmsbn.plot import plot_spectrum`` works for any of them: names are looked up in these
@@ -18,7 +20,7 @@ modules on first use, so importing :mod:`lmsbn.plot` stays cheap.
 
 import importlib
 
-_MODULES = ("spectra", "curves", "sweeps", "animate", "papers", "style")
+_MODULES = ("spectra", "curves", "sweeps", "animate", "papers", "bounds", "style")
 
 
 def __getattr__(name):
