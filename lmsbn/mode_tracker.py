@@ -36,6 +36,7 @@ from .bridge import (
 from .io import Result
 from .layer_modes import GaussNewtonBlock, ModeDecay, mode_decay
 from .spectral import Spectrum, autocorrelation
+from .stability import Sharpness
 from .train import Callback
 
 __all__ = ["LayerModes", "ModeTracker"]
@@ -122,11 +123,21 @@ class ModeTracker(Callback, Result):
         Regressor rows per layer and record used for R (a seeded subsample of the batch's rows).
     rng : None, int or numpy.random.Generator
         Drives the row subsampling.
+    sharpness : bool, default False
+        Also record lambda_max of the whole network's Gauss-Newton matrix every ``every`` steps
+        (:class:`lmsbn.stability.Sharpness`, on that step's minibatch), to watch
+        2 / lambda_max(t) fall to meet the learning rate. Costs about 1.5 training steps
+        per power iteration (up to 20 per record, warm-started).
+    loss : {"cross_entropy", "mse"}, default "cross_entropy"
+        The loss ``train`` is given (the Gauss-Newton matrix depends on it).
 
     Attributes
     ----------
     record : dict of str to LayerModes
         Filled in by training; saved and loaded with :meth:`save` / :meth:`load`.
+    sharpness : Sharpness or None
+        With ``sharpness=True``: its ``steps``, ``lambda_max`` and ``lr`` after training
+        (:func:`lmsbn.plot.plot_sharpness` draws them).
 
     Examples
     --------
@@ -140,7 +151,8 @@ class ModeTracker(Callback, Result):
     (3, 144)
     """
 
-    def __init__(self, every: int = 20, *, layers=None, max_rows: int = 2048, rng=None):
+    def __init__(self, every: int = 20, *, layers=None, max_rows: int = 2048, rng=None,
+                 sharpness: bool = False, loss: str = "cross_entropy"):
         self.every = check_int(every, "every", min_value=1)
         self.max_rows = check_int(max_rows, "max_rows", min_value=2)
         self.rng = as_generator(rng)
@@ -151,6 +163,7 @@ class ModeTracker(Callback, Result):
         self.first_basis: dict[str, np.ndarray] = {}
         #: The learning rate of the recorded run (not saved).
         self.lr: float | None = None
+        self.sharpness = Sharpness(self.every, loss=loss, rng=self.rng) if sharpness else None
 
     # ------------------------------------------------------------------ callback protocol
     def on_train_begin(self, model):
@@ -167,6 +180,8 @@ class ModeTracker(Callback, Result):
                 self._inputs[name] = inp  # a reference, not a copy: the next forward replaces it
 
         self._hook = model.register_forward_hook(hook)
+        if self.sharpness is not None:
+            self.sharpness.on_train_begin(model)
 
     def on_step(self, event):
         """Keep each layer's last weights; every ``every`` steps, record its spectrum and modes."""
@@ -179,10 +194,14 @@ class ModeTracker(Callback, Result):
             if event.step % self.every == 0:
                 self._record(event.model, name, event.step, before, W, event.lr)
         self.lr = float(event.lr)
+        if self.sharpness is not None:  # after the layer records, which read the layer caches
+            self.sharpness.on_step(event)
 
     def on_train_end(self, model, history):
         """Unhook, project every record onto the final weights and build :attr:`record`."""
         self._hook.remove()
+        if self.sharpness is not None:
+            self.sharpness.on_train_end(model, history)
         for name in self._names:
             rows = self._rows[name]
             if not rows["steps"]:
@@ -294,19 +313,29 @@ class ModeTracker(Callback, Result):
     def params(self) -> dict:
         """How the record was taken: ``every``, ``max_rows`` and ``layers`` (stored with it)."""
         return {"every": self.every, "max_rows": self.max_rows,
-                "layers": None if self.layers is None else list(self.layers)}
+                "layers": None if self.layers is None else list(self.layers),
+                "sharpness": self.sharpness is not None,
+                "loss": "cross_entropy" if self.sharpness is None else self.sharpness.loss}
 
     def _state(self) -> dict:
         # A callback, not a dataclass: what it stores is its record and its settings.
-        return {"record": self.record, "params": self.params}
+        s = self.sharpness
+        sharp = None if s is None else {"steps": s.steps, "lambda_max": s.lambda_max, "lr": s.lr}
+        return {"record": self.record, "params": self.params, "sharpness": sharp}
 
     @classmethod
     def _from_state(cls, state: dict) -> ModeTracker:
         p, record = state["params"], state["record"]
         if not (isinstance(record, dict) and all(isinstance(r, LayerModes) for r in record.values())):
             raise ValueError("its record is not a dict of LayerModes")
-        tracker = cls(every=p["every"], layers=p["layers"], max_rows=p["max_rows"])
+        tracker = cls(every=p["every"], layers=p["layers"], max_rows=p["max_rows"],
+                      sharpness=bool(p.get("sharpness")), loss=p.get("loss", "cross_entropy"))
         tracker.record = record
+        sharp = state.get("sharpness")
+        if tracker.sharpness is not None and sharp is not None:
+            tracker.sharpness.steps = np.asarray(sharp["steps"], dtype=np.int64)
+            tracker.sharpness.lambda_max = np.asarray(sharp["lambda_max"], dtype=float)
+            tracker.sharpness.lr = float(sharp["lr"])
         return tracker
 
     def summary(self) -> str:

@@ -539,7 +539,8 @@ class Sharpness(Callback):
     ----------
     steps : ndarray of int (T,)
         ``t`` of each record: :math:`\lambda_{max}` at the parameters :math:`\theta_t` that
-        step ``t`` starts from (after step ``t - 1``'s update).
+        step ``t`` starts from (after step ``t - 1``'s update), measured on ``X`` or, without
+        it, on step ``t - 1``'s minibatch.
     lambda_max : ndarray (T,)
     lr : float
         The learning rate of the run (``2 / lambda_max <= lr`` marks the edge).

@@ -369,3 +369,35 @@ def test_plot_bound_check_and_sharpness(check):
         plot_bound_check(object())
     with pytest.raises(ValueError, match="seed"):
         plot_sharpness(check, seed=7)
+
+
+def test_mode_tracker_records_the_sharpness(tmp_path):
+    from lmsbn.bridge import ModeTracker
+
+    from lmsbn.nn import small_cnn
+
+    X, y = shapes(16, size=8, rng=1)
+    model = small_cnn(3, 10, (2, 2, 2), "full", rng=0)
+    tracker = ModeTracker(every=3, sharpness=True, rng=0)
+    train(model, X, y, steps=6, batch_size=16, lr=0.5, callbacks=[tracker], rng=0)
+    sharp = tracker.sharpness
+    np.testing.assert_array_equal(sharp.steps, [3, 6])
+    assert sharp.lr == 0.5
+    # the last record is lambda_max at the final parameters on the (permuted) full batch;
+    # power iteration stops at tol 1e-3 from different starts, hence 5 %
+    final = gn_lambda_max(model, X, iters=200, tol=1e-8, rng=0).lambda_max
+    assert sharp.lambda_max[-1] == pytest.approx(final, rel=0.05)
+    back = ModeTracker.load(tracker.save(tmp_path / "mt"))
+    np.testing.assert_array_equal(back.sharpness.lambda_max, sharp.lambda_max)
+    assert back.sharpness.lr == 0.5 and ModeTracker(every=3).sharpness is None
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lmsbn.plot import plot_sharpness
+
+    ax = plot_sharpness(tracker)
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), 2 / sharp.lambda_max)
+    plt.close(ax.figure)
