@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._checks import check_int, check_positive
-from ..io import load_arrays, save_arrays
+from ..io import Result
 from ..nn import small_cnn
 from ..stability import gn_lambda_max
 from ..sweep import run_sweep
@@ -198,7 +198,7 @@ _PROBES = ("probe_k", "probe_steps", "probe_rise", "probe_diverged_at", "probe_l
 
 
 @dataclass
-class BoundCheck:
+class BoundCheck(Result):
     r"""The result of :func:`bound_check`; arrays are indexed ``[dataset, norm, seed]``.
 
     Attributes
@@ -403,25 +403,24 @@ class BoundCheck:
                     f"{self.sharpening[idx]:>8.3g}  {verdicts[c]}")
         return "\n".join(lines + [self.verdict()])
 
-    # ------------------------------------------------------------------ persistence
-    def save(self, path):
-        """Save to ``path`` (.npz + JSON metadata via :mod:`lmsbn.io`; no pickle)."""
-        arrays = {k: getattr(self, k) for k in (*_CASE_ARRAYS, *_FIELDS)}
-        for case, probe in self.probes.items():
-            for key, value in probe.items():
-                arrays[f"probes/{case}/{key}"] = value
-        meta = {"datasets": list(self.datasets), "norms": list(self.norms), "ratio": self.ratio,
-                "cases": list(self.probes), "params": self.params}
-        return save_arrays(path, "chai.BoundCheck", arrays, meta)
-
     @classmethod
-    def load(cls, path) -> BoundCheck:
-        """Inverse of :meth:`save`: equal arrays, bit for bit."""
-        arrays, meta = load_arrays(path, "chai.BoundCheck")
-        probes = {c: {k: arrays[f"probes/{c}/{k}"] for k in _PROBES} for c in meta["cases"]}
-        return cls(datasets=tuple(meta["datasets"]), norms=tuple(meta["norms"]),
-                   ratio=meta["ratio"], probes=probes, params=meta["params"],
-                   **{k: arrays[k] for k in (*_CASE_ARRAYS, *_FIELDS)})
+    def _example(cls) -> BoundCheck:
+        shape, nan = (1, 2, 1), np.nan
+        probe = {"probe_k": np.array([-1, 0, 5]), "probe_steps": np.array([21, 100, 4]),
+                 "probe_rise": np.array([-1, 3, 1]), "probe_diverged_at": np.array([-1, -1, 3]),
+                 "probe_last_loss": np.array([2.2, 1.9, 1e5]),
+                 "probe_blowup_checked": np.array([False, True, True])}
+        return cls(("shapes",), ("none", "full"), np.array([0]), 1.25,
+                   lambda0=np.array([[[20.0], [1.0]]]), lr_max=np.array([[[0.1], [2.0]]]),
+                   converged=np.ones(shape, bool), k_onset=np.array([[[0], [-999]]]),
+                   k_blowup=np.array([[[5], [-999]]]), rise_step=np.array([[[3], [-1]]]),
+                   lambda_at_rise=np.array([[[25.0], [nan]]]), traj_steps=np.array([0, 4]),
+                   trajectory=np.array([[[[[20.0, 25.0], [20.0, 18.0]]], [[[nan, nan]] * 2]]]),
+                   curves=np.full((*shape, 2, 5), 2.0),
+                   probes={"shapes/none/0": probe, "shapes/full/0": probe},
+                   params={"n": 8, "widths": [2, 2, 2], "k_start": -1, "k_max": 5,
+                           "onset_steps": 4, "blowup_steps": 8, "sharp_every": 4, "iters": 3,
+                           "tol": 1e-3, "rng": 0, "quick": True, "data": {"shapes": "shapes"}})
 
 
 def bound_check(*, datasets=None, norms=("none", "full"), seeds=None, n=None, widths=None,
