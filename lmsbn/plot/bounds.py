@@ -31,7 +31,8 @@ def plot_bound_check(result, *, ax=None):
     (both log). A filled marker is the onset (the loss first rises within ``onset_steps``), an X
     the blow-up (the divergence rule fires), joined by a line: the catapult range. Colour = norm,
     marker shape = dataset. The diagonal is "measured = bound"; the grey band is the 3x window
-    the verdict accepts. A blow-up never reached is drawn as an arrow at the top of the grid.
+    the verdict accepts. A blow-up never reached is drawn as a dotted line from the onset to an
+    arrow at the top of the grid.
 
     Parameters
     ----------
@@ -67,9 +68,10 @@ def plot_bound_check(result, *, ax=None):
         if np.isfinite(bu):
             ax.plot([x], [bu], "x", color=color, ms=8, mew=2, zorder=3)
             ax.plot([x, x], [on, bu], color=color, lw=1, alpha=0.6, zorder=2)
-        else:  # no divergence up to the top of the grid
+        else:  # no divergence up to the top of the grid: an arrow up from there
             ax.annotate("", xy=(x, x * top * 1.6), xytext=(x, x * top),
                         arrowprops={"arrowstyle": "->", "color": color}, zorder=2)
+            ax.plot([x, x], [on, x * top], color=color, lw=1, ls=":", alpha=0.6, zorder=2)
     # Invisible carriers of the data and the legend entries.
     ax.plot(xo, yo, "o", color="0.3", ls="none", ms=0, label="onset")
     ax.plot(xb, yb, "x", color="0.3", ls="none", ms=0, label="blow-up")
@@ -85,7 +87,7 @@ def plot_bound_check(result, *, ax=None):
     ax.set_title("stability bound: onset (markers) and blow-up (x)")
     handles, labels = ax.get_legend_handles_labels()
     keep = [(h, lab) for h, lab in zip(handles, labels) if lab not in ("onset", "blow-up")]
-    ax.legend(*zip(*keep), fontsize=7, loc="upper left", frameon=False)
+    ax.legend(*zip(*keep), fontsize=7, loc="lower right", frameon=False)
     return ax
 
 
@@ -135,7 +137,7 @@ def plot_sharpness(record, *, dataset=None, norm=None, seed=None, ax=None):
         if rise > 0 and np.isfinite(record.lambda_at_rise[idx]):
             ax.plot([rise - 1], [2 / record.lambda_at_rise[idx]], "*", color="#D55E00", ms=13,
                     label=f"step before the loss first rises (t = {rise - 1})")
-        ax.set_title(f"sharpness along the onset runs: {d} / {n} / seed {s}")
+        ax.set_title(f"sharpness at the onset: {d}/{n}/seed {s}")
     else:
         sharp = getattr(record, "sharpness", record)
         steps, lam = getattr(sharp, "steps", None), getattr(sharp, "lambda_max", None)
