@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._checks import as_float_array, as_generator, check_choice, check_int, check_positive
-from .bridge import COMBINERS, _BatchNormSnapshot, layer_weights, regressors, rows_last
+from .bridge import COMBINERS, layer_weights, regressors, rows_last
 from .io import Result, rng_param
 from .nn.sequential import Sequential
 from .spectral import Spectrum, mode_coordinates, predicted_modes
+from .stability import _GaussNewton
 from .train import LOSSES, train
 
 __all__ = ["ExactLayerModes", "GaussNewtonBlock", "ModeDecay", "exact_layer_modes",
@@ -261,11 +262,10 @@ def gauss_newton_block(model, x, layer: str, *, loss: str = "cross_entropy", k: 
     network output (training-mode BatchNorm statistics included) and :math:`H_L` the Hessian of
     the loss in the output: :math:`(\operatorname{diag} p_n - p_n p_n^T)/N` per example for the
     mean softmax cross-entropy, :math:`I/S` for lmsbn's MSE. :math:`Jv` is a central difference
-    of the forward pass; :math:`J^T(\cdot)` one exact backward pass. Subspace iteration with a
-    Rayleigh-Ritz step at every iteration. The weights and BatchNorm running statistics are left
-    unchanged; the layers' ``grads`` hold the last product's backward pass. This is a local
-    helper of the mode comparison;
-    a network-wide Gauss-Newton stability bound belongs with it in one module when both exist.
+    of the forward pass; :math:`J^T(\cdot)` one exact backward pass -- the products of
+    :mod:`lmsbn.stability` (whose :func:`~lmsbn.stability.stability_bound` is the network-wide
+    bound). Subspace iteration with a Rayleigh-Ritz step at every iteration. The model is left
+    unchanged (weights, gradients and BatchNorm running statistics).
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a lmsbn.nn.Sequential, got {type(model).__name__}")
@@ -281,39 +281,15 @@ def gauss_newton_block(model, x, layer: str, *, loss: str = "cross_entropy", k: 
     w = model[layer].params["weight"]
     if k > w.size:
         raise ValueError(f"k must be at most the layer's {w.size} weights, got {k}")
-    w0 = w.copy()
     gen = as_generator(rng)
 
-    with _BatchNormSnapshot(model), np.errstate(over="ignore", invalid="ignore"):
-        out = model.forward(x, train=True)
-        if loss == "cross_entropy":
-            z = out - out.max(axis=1, keepdims=True)
-            p = np.exp(z)
-            p /= p.sum(axis=1, keepdims=True)
-
-            def hess(u):
-                return (p * u - p * np.sum(p * u, axis=1, keepdims=True)) / out.shape[0]
-        else:
-            def hess(u):
-                return u / out.size
-        h = fd_step * max(1.0, float(np.sqrt(np.mean(w0 * w0))))
-
-        def matvec(v):
-            v = v.reshape(w0.shape)
-            try:
-                w[...] = w0 + h * v
-                f_plus = model.forward(x, train=True)
-                w[...] = w0 - h * v
-                f_minus = model.forward(x, train=True)
-            finally:
-                w[...] = w0
-            model.forward(x, train=True)
-            model.backward(hess((f_plus - f_minus) / (2 * h)))
-            return model[layer].grads["weight"].ravel().copy()
-
-        V = np.linalg.qr(gen.standard_normal((w0.size, k)))[0]
+    # The Gauss-Newton products of lmsbn.stability, over this layer's weights only (it restores
+    # the weights, gradients, caches and BatchNorm statistics when done).
+    with _GaussNewton(model, x, loss, [f"{layer}.weight"], fd_step) as G, \
+            np.errstate(over="ignore", invalid="ignore"):
+        V = np.linalg.qr(gen.standard_normal((w.size, k)))[0]
         for _ in range(iters):
-            GV = np.column_stack([matvec(v) for v in V.T])
+            GV = np.column_stack([G.matvec(v) for v in V.T])
             small = V.T @ GV
             lam, S = np.linalg.eigh((small + small.T) / 2)
             order = np.argsort(lam)[::-1]
