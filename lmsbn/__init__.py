@@ -15,6 +15,7 @@ A pure-NumPy teaching simulator. The rooms, in the order a course meets them:
 ``lmsbn.data``              the embedded procedural image dataset
 ``lmsbn.gradcheck``         numerical gradients and ``rel_error``
 ``lmsbn.bridge``            a conv layer seen as an adaptive filter; BatchNorm versus NLMS
+``lmsbn.stability``         the Gauss-Newton stability bound, in the units of the learning rate
 ``lmsbn.layer_modes``       natural modes inside a layer: the exact case, Gauss-Newton blocks
 ``lmsbn.experiments``       one module per paper (Chai et al., Bjorck et al., Wei et al., Ergen et al.)
 ``lmsbn.plot``              figures and animations
@@ -32,7 +33,7 @@ from ._version import __version__
 _SUBMODULES = (
     "adaptive", "assignments", "bench", "bridge", "cli", "data", "exercises", "experiments",
     "filters", "gradcheck", "io", "layer_modes", "learning_curves", "mode_tracker", "nn",
-    "notebooks", "plot", "signals", "spectral", "sweep", "swap", "tour", "train",
+    "notebooks", "plot", "signals", "spectral", "stability", "sweep", "swap", "tour", "train",
 )
 
 
