@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import lmsbn.plot  # noqa: E402
+from figcheck import cut_off  # noqa: E402
 from lmsbn.plot.style import LINE_COLORS, MARKERS, readable_log_axis  # noqa: E402
 
 #: Public callables that draw nothing themselves; each is exercised by the case named here.
@@ -54,28 +55,13 @@ def _public_functions():
     return found
 
 
-def _outside(fig):
-    """The axes of ``fig`` whose drawn artists (title, labels, tick labels, legend, annotations)
-    stick out of the figure, as ``(title or index, bounding box)``."""
-    renderer = fig.canvas.get_renderer()      # the figure was just drawn (savefig)
-    box = fig.bbox
-    out = []
-    for i, ax in enumerate(fig.axes):
-        bb = ax.get_tightbbox(renderer)
-        # One pixel of slack: antialiased glyph edges may round to the border.
-        if bb is not None and (bb.x0 < box.x0 - 1 or bb.x1 > box.x1 + 1
-                               or bb.y0 < box.y0 - 1 or bb.y1 > box.y1 + 1):
-            out.append((ax.get_title() or i, bb.bounds, box.bounds))
-    return out
-
-
 def draw_checked(fig):
     """Render ``fig`` to PNG bytes; fail on a draw error or a text outside the figure."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=60)
     png = buf.getvalue()
     assert png[:4] == b"\x89PNG"
-    assert _outside(fig) == [], "parts of the figure are cut off"
+    assert cut_off(fig) == [], "parts of the figure are cut off"
     return png
 
 
