@@ -144,7 +144,7 @@ def _section_training(out, figures, summary, X, y, quick, seed):
     import matplotlib.pyplot as plt
 
     from .nn import small_cnn
-    from .plot.style import NORM_COLORS
+    from .plot.style import NORM_COLORS, readable_log_axis
     from .train import train
 
     n_eval = len(X) // 4
@@ -165,6 +165,7 @@ def _section_training(out, figures, summary, X, y, quick, seed):
                 (f" (diverged at step {h.diverged_at})" if h.diverged else f" ({acc:.0%} held out)")
             ax.plot(h.loss, color=NORM_COLORS[norm], label=label)
         ax.set(title=f"lr = {lr}", xlabel="SGD step", yscale="log")
+        readable_log_axis(ax.yaxis)  # plain 2, 3, 4 rather than 2x10^0 on a narrow range
         ax.legend(fontsize=8)
     axes[0].set_ylabel("minibatch cross-entropy")
     summary["training"] = result
