@@ -369,3 +369,13 @@ def test_save_animation_writes_a_gif_and_html(tmp_path, spectrum):
         save_animation(anim, tmp_path / "missing" / "modes.gif")
     with pytest.raises(TypeError, match="Animation"):
         to_html(plt.figure())
+
+
+def test_layer_modes_repr_is_one_short_line(trained):
+    # A notebook cell ending in tracker.record["conv2"] shows a summary, not the arrays.
+    _, _, tracker, _ = trained
+    rec = tracker.record["conv2"]
+    text = repr(rec)
+    T, F, K = rec.weights.shape
+    assert "\n" not in text and len(text) < 200
+    assert text.startswith(f"LayerModes({T} records, steps 0..{int(rec.steps[-1])}, {F} filters x {K} taps")
