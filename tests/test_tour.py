@@ -52,6 +52,21 @@ def test_tour_rejects_unknown_data(capsys):
     assert "data must be one of" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("content, what", [
+    (b"images,labels\n0,1\n", "a text file starting with 'images,labels'"),
+    (b"\x80\x04K\x01.", "a Python pickle"),
+    (b"", "an empty file"),
+])
+def test_tour_names_a_file_that_is_no_npz_archive_and_never_suggests_unpickling(
+        tmp_path, capsys, content, what):
+    path = tmp_path / "data.npz"
+    path.write_bytes(content)
+    assert main(["tour", "--data", "npz", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} is {what}, not an .npz archive" in err
+    assert "allow_pickle" not in err
+
+
 def test_tour_data_from_an_npz_archive(tmp_path):
     # The same path as the MNIST test below, on a small archive CI always has.
     rng = np.random.default_rng(0)
