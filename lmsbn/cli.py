@@ -3,9 +3,12 @@
 ==========================  ========================================================================
 ``lmsbn tour``              the headline experiments: figures, ``report.html`` and ``summary.json``
 ``lmsbn bench``             speed and memory ratios measured in one run (:mod:`lmsbn.bench`)
-``lmsbn notebooks [DIR]``   turn the tutorials (jupytext ``.py``) into ``.ipynb`` notebooks
+``lmsbn notebooks [DIR]``   turn the tutorials in DIR (jupytext ``.py``) into ``.ipynb`` notebooks;
+                            ``--html PAGES`` also runs them and writes HTML pages
 ``lmsbn assignment ...``    a homework notebook: student, teacher, nbgrader or otter version
 ==========================  ========================================================================
+
+``lmsbn --version`` prints the version; ``python -m lmsbn ...`` is the same command.
 """
 
 from __future__ import annotations
@@ -46,8 +49,11 @@ def _delegate(module: str, rest) -> int:
 
 def main(argv=None) -> int:
     """Entry point of the ``lmsbn`` command; returns the exit code."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="lmsbn", description="Why BatchNorm works, seen "
                                      "through classical adaptive-filter theory.")
+    parser.add_argument("--version", action="version", version=f"lmsbn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("tour", help="the headline experiments, as a report with figures")
     p.add_argument("--out", default="lmsbn-tour", help="output folder (default: lmsbn-tour)")
