@@ -108,15 +108,6 @@ class LayerModes(Result):
                    if bn else {},
                    params={"layer": layer, "every": 5, "max_rows": 64})
 
-    def __repr__(self):
-        # One line, not the arrays: a notebook cell ending in tracker.record["conv2"] stays short.
-        T, F, K = np.shape(self.weights) if np.ndim(self.weights) == 3 else (len(self.steps), 0, 0)
-        span = f"steps {int(self.steps[0])}..{int(self.steps[-1])}" if len(self.steps) else "no steps"
-        lam = (f", lambda_max {self.lambda_max[0]:.3g} -> {self.lambda_max[-1]:.3g}"
-               if len(self.lambda_max) else "")
-        return (f"LayerModes({T} records, {span}, {F} filters x {K} taps, LMS picture "
-                f"{self.case}{lam}{', BatchNorm/NLMS record' if self.bn else ''})")
-
 
 class ModeTracker(Callback, Result):
     """A training callback that records the natural modes of each conv/linear layer.

@@ -372,10 +372,9 @@ def test_save_animation_writes_a_gif_and_html(tmp_path, spectrum):
 
 
 def test_layer_modes_repr_is_one_short_line(trained):
-    # A notebook cell ending in tracker.record["conv2"] shows a summary, not the arrays.
+    # A notebook cell ending in tracker.record["conv2"] shows a summary, not the arrays (the
+    # repr comes from lmsbn.io.Result, shared by every result type).
     _, _, tracker, _ = trained
-    rec = tracker.record["conv2"]
-    text = repr(rec)
-    T, F, K = rec.weights.shape
-    assert "\n" not in text and len(text) < 200
-    assert text.startswith(f"LayerModes({T} records, steps 0..{int(rec.steps[-1])}, {F} filters x {K} taps")
+    text = repr(tracker.record["conv2"])
+    assert text.startswith("LayerModes(") and "\n" not in text and len(text) < 600
+    assert "weights=float64[" in text           # shape and dtype of the (T, F, K) arrays only
