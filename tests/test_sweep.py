@@ -146,7 +146,7 @@ def test_sweep_command_writes_the_result_and_its_figure(tmp_path, capsys):
     saved = LRSweep.load(tmp_path / "a" / "chai_lr_sweep.npz")
     assert (tmp_path / "a" / "chai_lr_sweep.png").read_bytes()[:4] == b"\x89PNG"
     assert saved.diverged[0, 1].all() and not saved.diverged[1].any()   # none @ lr 30 only
-    assert saved.verdict in out.out and "ran serially" in out.err
+    assert saved.verdict() in out.out and "ran serially" in out.err
     # A process pool of 2 gives the same result: the point seeds do not depend on scheduling,
     # and the workers run the same NumPy on the same inputs.
     assert main(["sweep", "chai", *TINY_CHAI, "--workers", "2", "--out", str(tmp_path / "b")]) == 0
