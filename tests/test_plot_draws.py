@@ -162,6 +162,20 @@ def _(d):
     return lmsbn.plot.plot_training_modes(d["tracker"].record["conv2"]).figure
 
 
+@case("plot_mode_decay")
+def _(d):
+    from lmsbn.layer_modes import mode_decay
+
+    # Weights whose 3 modes decay geometrically (ratios 0.6, -0.4, 0.8) in a random basis.
+    rng = np.random.default_rng(1)
+    Q = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    v = np.array([0.6, -0.4, 0.8]) ** np.arange(10)[:, None] * rng.normal(size=3)
+    W = (v @ Q.T).reshape(10, 1, 3)
+    fits = [mode_decay(W, lam, Q, 0.5, basis=basis) for lam, basis in
+            ((np.array([1.0, 0.6, 0.2]), "gauss_newton"), (np.array([5.0, 1.0, 0.4]), "R"))]
+    return lmsbn.plot.plot_mode_decay(fits).figure
+
+
 @case("plot_lr_sweep")
 def _(d):
     return lmsbn.plot.plot_lr_sweep(d["sweep"]).figure

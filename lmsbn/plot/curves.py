@@ -372,9 +372,10 @@ def plot_mode_decay(decays, *, ax=None):
     for i, d in enumerate(items):
         x, y = np.asarray(d.tau_predicted, float), np.asarray(d.tau_measured, float)
         ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-        colour = OKABE_ITO[i % len(OKABE_ITO)]
+        style = line_style(i)   # colour and marker: the results differ in greyscale too
+        colour = style["color"]
         hidden = f", {int(np.sum(~ok))} with infinite tau not drawn" if np.any(~ok) else ""
-        ax.scatter(x[ok], y[ok], color=colour, zorder=3,
+        ax.scatter(x[ok], y[ok], color=colour, marker=style["marker"], zorder=3,
                    label=f"{d.layer} {d.basis} (mu = {d.mu:.3g}{hidden})")
         for k in np.flatnonzero(ok):
             ax.annotate(str(k + 1), (x[k], y[k]), textcoords="offset points", xytext=(4, 3),
