@@ -1,5 +1,8 @@
 r"""``lmsbn notebooks [DIR]``: turn the tutorials' ``.py`` sources into Jupyter notebooks.
 
+With ``--html OUT`` the notebooks are also executed and written to ``OUT`` as self-contained HTML
+pages (figures embedded), which a student reads in any browser without Jupyter (:func:`to_html`).
+
 The tutorials are kept as jupytext *percent-format* Python files: they diff cleanly, run as plain
 scripts, and step through in a debugger. Notebooks are generated from them (and are not kept
 in git). The conversion uses, in order of preference:
@@ -27,7 +30,7 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["convert", "convert_dir", "main", "read_percent"]
+__all__ = ["convert", "convert_dir", "main", "read_percent", "to_html"]
 
 _EXTRA_HINT = ('install jupytext (pip install "lmsbn[notebooks]") or at least nbformat '
                '(pip install nbformat)')
@@ -210,8 +213,75 @@ def convert_dir(directory="tutorials", out=None, *, pattern: str = "*.py",
     return written
 
 
+def to_html(notebooks, out, *, cwd=None, timeout: int = 600, allow_errors=()) -> list[Path]:
+    """Execute notebooks and write each as a self-contained HTML page, readable without Jupyter.
+
+    Parameters
+    ----------
+    notebooks : sequence of str or Path
+        ``.ipynb`` files (e.g. from :func:`convert_dir`).
+    out : str or Path
+        Folder that receives ``<stem>.html`` for each notebook (created if needed).
+    cwd : str or Path, optional
+        Working directory of the kernel (default: each notebook's folder).
+    timeout : int, default 600
+        Seconds allowed per cell.
+    allow_errors : collection of str, default ()
+        Notebook stems whose cells may raise (a student homework's stubs do, by design); any
+        other notebook stops at its first error.
+
+    Returns
+    -------
+    list of Path
+        The pages written. Figures are embedded in them (base64), so each page is one file.
+
+    Raises
+    ------
+    RuntimeError
+        A cell of a notebook not in ``allow_errors`` failed (the message holds its traceback).
+
+    Notes
+    -----
+    Needs nbclient, ipykernel and nbconvert (``pip install "lmsbn[notebooks]"``). The kernel is
+    this Python's own (ipykernel's native ``python3`` spec), so it sees the installed lmsbn.
+    """
+    try:
+        import nbclient
+        import nbformat
+        from jupyter_client.kernelspec import KernelSpecManager
+        from jupyter_client.manager import KernelManager
+        from nbconvert import HTMLExporter
+    except ImportError as exc:
+        raise ImportError(f"--html needs nbconvert, nbclient and ipykernel ({exc}): "
+                          'pip install "lmsbn[notebooks]"') from exc
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter(embed_images=True)   # markdown images inlined too: one file per page
+    written = []
+    for path in map(Path, notebooks):
+        nb = nbformat.read(str(path), as_version=4)
+        # Only ipykernel's native spec (this interpreter), never another python3 on the machine.
+        ksm = KernelSpecManager(kernel_dirs=[])
+        km = KernelManager(kernel_name="python3", kernel_spec_manager=ksm)
+        run_in = Path(cwd) if cwd is not None else path.parent
+        client = nbclient.NotebookClient(nb, km=km, kernel_name="python3", timeout=timeout,
+                                         allow_errors=path.stem in allow_errors,
+                                         resources={"metadata": {"path": str(run_in)}})
+        try:
+            client.execute()
+        except nbclient.exceptions.CellExecutionError as exc:
+            raise RuntimeError(f"{path.name}: a cell failed while executing:\n{exc}") from None
+        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
+        dst = out / (path.stem + ".html")
+        tmp = dst.with_name(dst.name + ".tmp")
+        tmp.write_text(body, encoding="utf-8")
+        tmp.replace(dst)
+        written.append(dst)
+    return written
+
+
 def main(argv=None) -> int:
-    """``lmsbn notebooks [DIR] [--out OUT] [--pattern GLOB] [--backend ...]``."""
+    """``lmsbn notebooks [DIR] [--out OUT] [--pattern GLOB] [--backend ...] [--html HTML]``."""
     parser = argparse.ArgumentParser(
         prog="lmsbn notebooks",
         description="Convert the tutorials (jupytext percent-format .py files) to .ipynb.")
@@ -223,11 +293,22 @@ def main(argv=None) -> int:
     parser.add_argument("--homework", default="skip", choices=("skip", "student", "teacher"),
                         help="hw_*.py assignments: leave them out (default, they hold the "
                              "solutions), or write their student or teacher version")
+    parser.add_argument("--html", metavar="HTML", default=None,
+                        help="also execute the notebooks and write them to this folder as "
+                             "self-contained HTML pages, readable in a browser without Jupyter "
+                             "(needs nbconvert: the [notebooks] extra)")
+    parser.add_argument("--timeout", type=int, default=600,
+                        help="with --html: seconds allowed per cell (default 600)")
     args = parser.parse_args(argv)
     try:
         written = convert_dir(args.directory, args.out, pattern=args.pattern,
                               backend=args.backend, homework=args.homework)
-    except (OSError, ImportError, ValueError) as exc:
+        if written and args.html is not None:
+            # The kernel runs in DIR, as a student running the lessons there would.
+            pages = to_html(written, args.html, cwd=args.directory, timeout=args.timeout,
+                            allow_errors={p.stem for p in written if p.stem.startswith("hw_")
+                                          and args.homework == "student"})
+    except (OSError, ImportError, ValueError, RuntimeError) as exc:
         print(f"lmsbn notebooks: {exc}", file=sys.stderr)
         return 1
     if not written:
@@ -238,6 +319,11 @@ def main(argv=None) -> int:
         print(path)
     print(f"{len(written)} notebook(s) written; open them with `jupyter lab {written[0].parent}`",
           file=sys.stderr)
+    if args.html is not None:
+        for page in pages:
+            print(page)
+        print(f"{len(pages)} HTML page(s) written to {args.html}; open them in any browser",
+              file=sys.stderr)
     return 0
 
 

@@ -86,7 +86,7 @@ def _section_equalizer(out, figures, summary, quick, seed):
     from .signals import equalizer
 
     runs, n, mu = (40, 300, 0.075) if quick else (150, 600, 0.075)
-    fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(8.5, 4), layout="constrained")
     rows = {}
     for k, W in enumerate((2.9, 3.1, 3.3, 3.5)):
         eq = equalizer(W)
@@ -99,6 +99,8 @@ def _section_equalizer(out, figures, summary, quick, seed):
         rows[str(W)] = {"spread": eq.spectrum.spread, "steps_to_0.1": int(hit[0]) + 19 if hit.size else -1}
         plot_learning_curve(curve, ax=ax, label=f"W={W} (spread {eq.spectrum.spread:.1f})")
     ax.set_title(f"LMS equalizer, mu={mu}, {runs} runs")
+    # Eight entries: beside the curves, not over the slow ones.
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     summary["equalizer"] = rows
     steps = [r["steps_to_0.1"] for r in rows.values()]
     order = "in the same order" if steps == sorted(steps) else "not strictly in that order"
@@ -143,7 +145,7 @@ def _section_training(out, figures, summary, X, y, quick, seed):
     import matplotlib.pyplot as plt
 
     from .nn import small_cnn
-    from .plot.style import NORM_COLORS
+    from .plot.style import NORM_COLORS, readable_log_axis
     from .train import train
 
     n_eval = len(X) // 4
@@ -164,6 +166,7 @@ def _section_training(out, figures, summary, X, y, quick, seed):
                 (f" (diverged at step {h.diverged_at})" if h.diverged else f" ({acc:.0%} held out)")
             ax.plot(h.loss, color=NORM_COLORS[norm], label=label)
         ax.set(title=f"lr = {lr}", xlabel="SGD step", yscale="log")
+        readable_log_axis(ax.yaxis)  # plain 2, 3, 4 rather than 2x10^0 on a narrow range
         ax.legend(fontsize=8)
     axes[0].set_ylabel("minibatch cross-entropy")
     summary["training"] = result
@@ -277,11 +280,16 @@ def _write_html(out: Path, figures: dict, summary: dict, header: str) -> Path:
         parts.append(f"<section><h2>{html.escape(name.replace('_', ' '))}</h2>"
                      f"<img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
                      f"<p>{html.escape(caption)}</p></section>")
-    parts.append("<h2>Numbers</h2><pre>" + html.escape(json.dumps(summary, indent=1, default=str))
-                 + "</pre>")
+    # The same strict JSON as summary.json (null, not Infinity/NaN, for a diverged run).
+    numbers = json.dumps(_strict_json(summary), indent=1, default=str, allow_nan=False)
+    parts.append("<h2>Numbers <small>(as in summary.json)</small></h2><pre>"
+                 + html.escape(numbers) + "</pre>")
+    # Figures are saved at most ~1100 px wide (10 in at 110 dpi): the page is wide enough to
+    # show them unscaled, so their text stays readable; the text itself keeps a 60em measure.
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>lmsbn tour</title><style>"
-            "body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
-            "img{max-width:100%}pre{font-size:.8em;background:#f4f4f4;padding:1em;overflow:auto}"
+            "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em;"
+            "line-height:1.4}p{max-width:60em}img{max-width:100%;height:auto}"
+            "pre{font-size:.8em;background:#f4f4f4;padding:1em;overflow:auto}"
             "</style></head><body>" + "\n".join(parts) + "</body></html>")
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")

@@ -46,3 +46,47 @@ def test_tour_rejects_unknown_options():
     with pytest.raises(SystemExit) as info:
         main(["tour", "--bogus"])
     assert info.value.code == 2
+
+
+def test_notebooks_html_executes_and_writes_self_contained_pages(tmp_path, capsys):
+    pytest.importorskip("nbconvert", reason="--html needs nbconvert (the [notebooks] extra)")
+    pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    # A two-cell lesson (markdown, then code that prints and draws): the page must hold the
+    # executed output and the figure inline, so it reads without Jupyter or files beside it.
+    src = tmp_path / "lessons"
+    src.mkdir()
+    (src / "01_tiny.py").write_text(
+        "# %% [markdown]\n# # A tiny lesson\n\n"
+        "# %%\nimport matplotlib.pyplot as plt\nimport lmsbn\n"
+        "print('version', lmsbn.__version__)\nplt.plot([1, 2, 4])\nplt.show()\n",
+        encoding="utf-8")
+    html = tmp_path / "html"
+    assert main(["notebooks", str(src), "--out", str(tmp_path / "nb"), "--html", str(html),
+                 "--timeout", "120"]) == 0
+    page = (html / "01_tiny.html").read_text(encoding="utf-8")
+    import lmsbn
+
+    assert "A tiny lesson" in page and f"version {lmsbn.__version__}" in page
+    assert "data:image/png;base64," in page                 # the figure, embedded
+    assert str(html / "01_tiny.html") in capsys.readouterr().out
+    # A failing cell is reported, not written as a page that hides the error.
+    (src / "01_tiny.py").write_text("# %%\nraise RuntimeError('broken lesson')\n", encoding="utf-8")
+    assert main(["notebooks", str(src), "--out", str(tmp_path / "nb"), "--html", str(html)]) == 1
+    assert "broken lesson" in capsys.readouterr().err
+
+
+def test_version_and_python_dash_m(capsys):
+    import subprocess
+    import sys
+
+    import lmsbn
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"lmsbn {lmsbn.__version__}"
+    # ``python -m lmsbn`` is the same command (here its --version, which needs no work).
+    run = subprocess.run([sys.executable, "-m", "lmsbn", "--version"], capture_output=True,
+                         text=True, check=False)
+    assert run.returncode == 0 and run.stdout.strip() == f"lmsbn {lmsbn.__version__}"

@@ -369,3 +369,12 @@ def test_save_animation_writes_a_gif_and_html(tmp_path, spectrum):
         save_animation(anim, tmp_path / "missing" / "modes.gif")
     with pytest.raises(TypeError, match="Animation"):
         to_html(plt.figure())
+
+
+def test_layer_modes_repr_is_one_short_line(trained):
+    # A notebook cell ending in tracker.record["conv2"] shows a summary, not the arrays (the
+    # repr comes from lmsbn.io.Result, shared by every result type).
+    _, _, tracker, _ = trained
+    text = repr(tracker.record["conv2"])
+    assert text.startswith("LayerModes(") and "\n" not in text and len(text) < 600
+    assert "weights=float64[" in text           # shape and dtype of the (T, F, K) arrays only

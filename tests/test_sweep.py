@@ -112,3 +112,84 @@ def test_bad_arguments_raise_clear_errors(kwargs, err, match):
     args = {"fn": fails_on_three, "points": [{"a": 1}], **kwargs}
     with pytest.raises(err, match=match):
         run_sweep(args.pop("fn"), args.pop("points"), **args)
+
+
+# ------------------------------------------------------------------------- the lmsbn sweep command
+# A tiny Chai grid: 2 norms x 2 lrs x 3 steps (lr 30 diverges without BatchNorm, so a diverged
+# point travels through every executor too).
+TINY_CHAI = ["--quick", "--lrs", "0.1,30", "--norms", "none,full", "--steps", "3"]
+
+
+def _tiny_chai_serial():
+    """What ``lmsbn sweep chai <TINY_CHAI> --seed 0`` computes, run serially."""
+    from lmsbn.experiments.chai import lr_sweep
+
+    return lr_sweep(quick=True, lrs=[0.1, 30.0], norms=["none", "full"], steps=3, seeds=(0,),
+                    rng=0)
+
+
+def _same(a, b):
+    """Every array and parameter of two LRSweeps equal, bit for bit (NaN equal to NaN)."""
+    for name, value in vars(a).items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(getattr(b, name), value, err_msg=name)
+        else:
+            assert getattr(b, name) == value, name
+
+
+def test_sweep_command_writes_the_result_and_its_figure(tmp_path, capsys):
+    from lmsbn.cli import main
+    from lmsbn.experiments.chai import LRSweep
+
+    assert main(["sweep", "chai", *TINY_CHAI, "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr()
+    saved = LRSweep.load(tmp_path / "a" / "chai_lr_sweep.npz")
+    assert (tmp_path / "a" / "chai_lr_sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert saved.diverged[0, 1].all() and not saved.diverged[1].any()   # none @ lr 30 only
+    assert saved.verdict() in out.out and "ran serially" in out.err
+    # A process pool of 2 gives the same result: the point seeds do not depend on scheduling,
+    # and the workers run the same NumPy on the same inputs.
+    assert main(["sweep", "chai", *TINY_CHAI, "--workers", "2", "--out", str(tmp_path / "b")]) == 0
+    assert "2 worker processes" in capsys.readouterr().err
+    _same(saved, LRSweep.load(tmp_path / "b" / "chai_lr_sweep.npz"))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sweep", "wei", "--norms", "none"], "--norms is for the chai sweep"),
+    (["sweep", "chai", "--gammas", "1"], "--gammas is for the wei sweep"),
+])
+def test_sweep_command_rejects_options_of_the_other_experiment(argv, message, capsys, tmp_path):
+    from lmsbn.cli import main
+
+    assert main([*argv, "--quick", "--steps", "1", "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sweep_command_scheduler_needs_the_distributed_extra(monkeypatch, capsys, tmp_path):
+    import sys
+
+    from lmsbn.cli import main
+
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)   # import fails as if absent
+    assert main(["sweep", "chai", "--scheduler", "tcp://127.0.0.1:1", "--out", str(tmp_path)]) == 2
+    assert 'pip install "lmsbn[distributed]"' in capsys.readouterr().err
+
+
+def test_sweep_command_on_a_dask_local_cluster_matches_the_serial_run(tmp_path, capsys):
+    distributed = pytest.importorskip("distributed", reason="needs the [distributed] extra")
+    from lmsbn.cli import main
+    from lmsbn.experiments.chai import LRSweep
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        # The serial reference runs in one of the cluster's worker processes: dask gives its
+        # workers one BLAS thread (OPENBLAS_NUM_THREADS=1), and the same NumPy with the same
+        # threads on the same inputs is what makes bit-identity a fair demand.
+        serial = client.submit(_tiny_chai_serial, pure=False).result()
+        assert main(["sweep", "chai", *TINY_CHAI, "--scheduler", cluster.scheduler_address,
+                     "--out", str(tmp_path)]) == 0
+        assert f"dask scheduler {cluster.scheduler_address}" in capsys.readouterr().err
+        assert len(client.scheduler_info()["workers"]) == 2   # the cluster outlived the CLI's client
+    _same(serial, LRSweep.load(tmp_path / "chai_lr_sweep.npz"))
+    assert serial.diverged[0, 1].all()

@@ -1,11 +1,14 @@
 """``lmsbn tour``: the main job writes its figures, report and numbers, and the CLI wires it."""
 
 import json
+from html import unescape
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import lmsbn.tour
+from figcheck import cut_off
 from lmsbn.cli import main
 from lmsbn.tour import load_tour_data
 
@@ -13,8 +16,17 @@ MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist5k.npz"
 
 
 @pytest.mark.slow
-def test_quick_tour_writes_report_figures_and_numbers(tmp_path, capsys):
+def test_quick_tour_writes_report_figures_and_numbers(tmp_path, capsys, monkeypatch):
+    # Every figure, as saved, has nothing cut off (a title or legend past the edge).
+    cut, save = {}, lmsbn.tour._save
+
+    def checked_save(fig, out, name, *rest):
+        save(fig, out, name, *rest)
+        cut[name] = cut_off(fig)
+
+    monkeypatch.setattr(lmsbn.tour, "_save", checked_save)
     assert main(["tour", "--quick", "--out", str(tmp_path), "--seed", "1"]) == 0
+    assert cut == {name: [] for name in cut} and len(cut) == 5
     out = capsys.readouterr().out
     summary = json.loads((tmp_path / "summary.json").read_text())
     for name in ("equalizer", "layer_spectra", "training", "lr_sweep", "bn_vs_nlms"):
@@ -32,11 +44,29 @@ def test_quick_tour_writes_report_figures_and_numbers(tmp_path, capsys):
     assert set(summary["bound_check"]["onset_factor"]) == {"none", "full"}
     assert "onset / Gauss-Newton bound" in out
     assert str((tmp_path / "report.html").resolve()) in out
+    # The numbers block prints what summary.json holds (null, never Infinity or NaN).
+    numbers = html.split("<pre>")[1].split("</pre>")[0]
+    assert json.loads(unescape(numbers)) == summary
 
 
 def test_tour_rejects_unknown_data(capsys):
     assert main(["tour", "--data", "imagenet"]) == 2
     assert "data must be one of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, what", [
+    (b"images,labels\n0,1\n", "a text file starting with 'images,labels'"),
+    (b"\x80\x04K\x01.", "a Python pickle"),
+    (b"", "an empty file"),
+])
+def test_tour_names_a_file_that_is_no_npz_archive_and_never_suggests_unpickling(
+        tmp_path, capsys, content, what):
+    path = tmp_path / "data.npz"
+    path.write_bytes(content)
+    assert main(["tour", "--data", "npz", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} is {what}, not an .npz archive" in err
+    assert "allow_pickle" not in err
 
 
 def test_tour_data_from_an_npz_archive(tmp_path):

@@ -68,7 +68,7 @@ GN_ITERS = 8  # test: 2
 # %%
 X, y = shapes(N_IMAGES, rng=SEED)
 models = {norm: small_cnn(norm=norm, rng=SEED) for norm in ("none", "full")}
-models["full"].summary((3, 16, 16))
+print(models["full"].summary((3, 16, 16)))
 spectra = {norm: bridge.layer_spectra(m, X, rng=SEED) for norm, m in models.items()}
 
 print(f"\n{'layer':<6} {'K':>4} | {'lambda_max':>21} | {'lambda_min':>21} | {'spread':>19}")

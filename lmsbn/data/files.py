@@ -378,10 +378,16 @@ def load_npz(path, *, subset=None, normalize: bool = False,
     path = Path(_as_path(path, "path"))
     if not path.is_file():
         raise FileNotFoundError(f"no such .npz file: {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        # Say what the file is ourselves: NumPy's own error for a non-archive ends in advice
+        # to load it with allow_pickle=True, which would run any code a pickle carries.
+        raise ValueError(f"{path} is {_what_file(head)}, not an .npz archive. Expected "
+                         "a NumPy .npz archive (a zip file) with arrays 'images' and 'labels', "
+                         "e.g. written by np.savez(path, images=..., labels=...)")
     try:
         archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError(f"{path} is a single .npy array, expected an .npz archive")
         with archive:
             missing = [k for k in ("images", "labels") if k not in archive.files]
             if missing:
@@ -393,8 +399,10 @@ def load_npz(path, *, subset=None, normalize: bool = False,
     except ValueError as exc:
         if str(path) in str(exc):
             raise
-        raise ValueError(f"{path} is not a readable .npz archive (pickled or object arrays are "
-                         f"refused): {exc}") from None
+        # NumPy's text suggests allow_pickle=True: never pass that advice on.
+        raise ValueError(f"{path} holds pickled or object arrays; lmsbn reads only plain "
+                         "numeric arrays and never unpickles a file (that could run any code)"
+                         ) from None
     images = as_float_array(images, f"images in {path}", ndim=(3, 4))
     if images.ndim == 3:
         images = images[:, None]
@@ -406,6 +414,24 @@ def load_npz(path, *, subset=None, normalize: bool = False,
         raise ValueError(f"images in {path} must have pixel values in [0, 255], got range "
                          f"[{low}, {high}]")
     return _finish(images, labels, 1.0 if high <= 1 else 255.0, subset, normalize, rng)
+
+
+def _what_file(head: bytes) -> str:
+    """A short description of a file from its first bytes, for error messages."""
+    if not head:
+        return "an empty file"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single .npy array (save both arrays with np.savez instead)"
+    if head[:1] == b"\x80":
+        return "a Python pickle"
+    if head.startswith(b"\x1f\x8b"):
+        return "a gzip file"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"binary data starting with {head[:8]!r}"
+    first = text.splitlines()[0] if text.strip() else text
+    return f"a text file starting with {first[:40]!r}"
 
 
 def load_digits(*, subset=None, normalize: bool = False,

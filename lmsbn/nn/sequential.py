@@ -155,15 +155,19 @@ class Sequential:
         return dout
 
     # ----------------------------------------------------------------------- display
-    def summary(self, input_shape, *, file=None) -> str:
-        """Print (and return) each layer's name, output shape and parameter count.
+    def summary(self, input_shape) -> str:
+        """Each layer's name, output shape and parameter count, as a table (text).
 
         Parameters
         ----------
         input_shape : tuple of int
             Shape of one example, without the batch axis, e.g. ``(3, 16, 16)``.
-        file : file-like, optional
-            Where to print the table; default ``sys.stdout``.
+
+        Returns
+        -------
+        str
+            The table. Nothing is printed: like every ``summary()`` of lmsbn it returns the text,
+            so ``print(model.summary(...))`` shows it once, in a notebook too.
 
         Notes
         -----
@@ -185,9 +189,7 @@ class Sequential:
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.append(f"total parameters: {total}")
-        text = "\n".join(lines)
-        print(text, file=file)
-        return text
+        return "\n".join(lines)
 
     def __repr__(self):
         inner = "\n".join(f"  ({name}): {layer!r}" for name, layer in self._layers.items())

@@ -25,7 +25,7 @@ from lmsbn._checks import as_float_array, check_int, check_positive, describe
 from lmsbn.adaptive import FilterResult
 from lmsbn.learning_curves import LearningCurve, learning_curve
 from lmsbn.bridge import LayerModes
-from lmsbn.plot.style import OKABE_ITO, get_axes
+from lmsbn.plot.style import get_axes, line_style
 from lmsbn.spectral import Spectrum
 from lmsbn.train import History
 
@@ -151,15 +151,22 @@ def plot_learning_curve(curve_or_mse, *, theory=None, ax=None, log: bool = True,
         raise TypeError(f"label must be a str, got {describe(label)}")
 
     ax = get_axes(ax)
-    if color is None:
-        color = OKABE_ITO[len(ax.get_lines()) % len(OKABE_ITO)]
+    # The i-th curve on these axes gets the i-th colour and marker (the theory line carries the
+    # marker), so overlaid curves differ in greyscale too.
+    i = sum(line.get_gid() == _CURVE_GID for line in ax.get_lines())
+    style = line_style(i)
+    if color is not None:
+        style["color"] = color
+    color = style["color"]
     mask = _positive_or_nan if log else (lambda v: np.where(np.isfinite(v), v, np.nan))
     n = np.arange(T)
     # The measured curve is translucent so that the theory, dashed in the same colour (several
     # curves share one axes in the classical equalizer figure), stays visible on top of it.
-    ax.plot(n, mask(y), "-", color=color, linewidth=1.0, alpha=0.6, label=label or default_label)
+    ax.plot(n, mask(y), "-", color=color, linewidth=1.0, alpha=0.6, label=label or default_label,
+            gid=_CURVE_GID)
     if theory is not None:
-        ax.plot(n, mask(theory), "--", color=color, linewidth=2.0,
+        ax.plot(n, mask(theory), "--", color=color, marker=style["marker"], ms=5,
+                markevery=(i * max(T // 40, 1), max(T // 8, 1)), linewidth=2.0,
                 label="theory" if label is None else f"{label}, theory")
     if J_min is not None:
         ax.axhline(J_min, color="gray", linestyle=":", linewidth=1.0, label="$J_{min}$")
@@ -172,6 +179,9 @@ def plot_learning_curve(curve_or_mse, *, theory=None, ax=None, log: bool = True,
         ax.set_yscale("log")
     ax.legend(fontsize="small")
     return ax
+
+
+_CURVE_GID = "lmsbn-measured-curve"
 
 
 # Mode trajectories -------------------------------------------------------------------------------
@@ -254,13 +264,15 @@ def plot_mode_trajectories(measured, predicted=None, *, modes=None, ax=None, ste
     ax = get_axes(ax)
     show = (lambda a: _positive_or_nan(np.abs(a))) if log else (lambda a: a)
     for i, k in enumerate(modes):
-        color = OKABE_ITO[i % len(OKABE_ITO)]
+        style = line_style(i)
         # Legends count modes from 1 (v_1: largest eigenvalue), as the spectrum plots' x axis.
-        ax.plot(steps, show(v[:, k]), "-", color=color,
+        ax.plot(steps, show(v[:, k]), "-", color=style["color"],
                 label=f"$v_{{{k + 1}}}$ measured{extra[k]}")
         if predicted is not None:
-            ax.plot(np.arange(predicted.shape[0]), show(predicted[:, k]), "--", color=color,
-                    linewidth=1.5, label=f"$v_{{{k + 1}}}$ predicted")
+            # Markers on the prediction tell the modes apart in greyscale.
+            ax.plot(np.arange(predicted.shape[0]), show(predicted[:, k]), "--", **style, ms=4,
+                    markevery=max(predicted.shape[0] // 8, 1), linewidth=1.5,
+                    label=f"$v_{{{k + 1}}}$ predicted")
     ax.set_xlabel("iteration $n$")
     ax.set_ylabel(r"$|v_k(n)|$" if log else r"mode coordinate $v_k(n)$")
     if log:
@@ -320,8 +332,8 @@ def plot_training_modes(layer_modes, *, filter: int = 0, modes=None, ax=None):
 
     ax = get_axes(ax)
     for i, k in enumerate(modes):
-        ax.plot(steps, _positive_or_nan(np.abs(rec_modes[:, f, k])), "-o", markersize=3,
-                color=OKABE_ITO[i % len(OKABE_ITO)],
+        ax.plot(steps, _positive_or_nan(np.abs(rec_modes[:, f, k])), "-", markersize=4,
+                **line_style(i),
                 label=rf"$k$ = {k + 1}, $\lambda_k$ = {eig[0, k]:.3g} at step {int(steps[0])}")
     ax.set_yscale("log")
     ax.set_xlabel("training step (weights after its update)")
@@ -360,9 +372,10 @@ def plot_mode_decay(decays, *, ax=None):
     for i, d in enumerate(items):
         x, y = np.asarray(d.tau_predicted, float), np.asarray(d.tau_measured, float)
         ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-        colour = OKABE_ITO[i % len(OKABE_ITO)]
+        style = line_style(i)   # colour and marker: the results differ in greyscale too
+        colour = style["color"]
         hidden = f", {int(np.sum(~ok))} with infinite tau not drawn" if np.any(~ok) else ""
-        ax.scatter(x[ok], y[ok], color=colour, zorder=3,
+        ax.scatter(x[ok], y[ok], color=colour, marker=style["marker"], zorder=3,
                    label=f"{d.layer} {d.basis} (mu = {d.mu:.3g}{hidden})")
         for k in np.flatnonzero(ok):
             ax.annotate(str(k + 1), (x[k], y[k]), textcoords="offset points", xytext=(4, 3),

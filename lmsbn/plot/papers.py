@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .style import OKABE_ITO, get_axes
+from .style import LINE_COLORS, OKABE_ITO, get_axes, line_style
 
 __all__ = [
     # Bjorck et al. 2018
@@ -147,8 +147,8 @@ def plot_ergen_objectives(nonconvex, ax=None, *, closed=None, convex=None):
     """
     ax = get_axes(ax)
     for i, (hist, at) in enumerate(zip(nonconvex.history, nonconvex.diverged_at)):
-        ax.plot(np.arange(hist.size), hist, color=OKABE_ITO[i % len(OKABE_ITO)], linewidth=1.0,
-                alpha=0.8, label=f"GD restart {i}" + (f" (diverged at step {at})" if at >= 0 else ""))
+        ax.plot(np.arange(hist.size), hist, **line_style(i), markevery=max(hist.size // 8, 1),
+                ms=4, linewidth=1.0, alpha=0.8, label=f"GD restart {i}" + (f" (diverged at step {at})" if at >= 0 else ""))
     if closed is not None:
         ax.axhline(closed.value, color="black", linestyle="--" if closed.full_rank else ":",
                    label=f"closed form p* = {closed.value:.5f}"
@@ -158,7 +158,8 @@ def plot_ergen_objectives(nonconvex, ax=None, *, closed=None, convex=None):
                    label=f"convex program = {convex.objective:.5f}")
     ax.set_yscale("log")
     ax.set_xlabel("gradient step")
-    ax.set_ylabel(r"objective $\frac12\|f - y\|^2 + \frac\beta2\sum(\gamma^2+\alpha^2+v^2)$")
+    # Braced \frac arguments: mathtext rejects TeX's \frac12 shorthand when the figure is drawn.
+    ax.set_ylabel(r"objective $\frac{1}{2}\|f - y\|^2 + \frac{\beta}{2}\sum(\gamma^2+\alpha^2+v^2)$")
     ax.set_title("Non-convex training vs the convex optimum")
     ax.legend(fontsize="small")
     return ax
@@ -182,10 +183,10 @@ def plot_ergen_fit(y, outputs, ax=None):
     y = np.asarray(y, dtype=float).ravel()
     idx = np.arange(y.size)
     ax.plot(idx, y, "o", color="black", markerfacecolor="none", label="target y")
-    markers = "x+^vsd"
+    markers = "x+^vsd"   # not "o": that is the targets' open circle
     for i, (name, out) in enumerate(outputs.items()):
         ax.plot(idx, np.asarray(out, dtype=float).ravel(), markers[i % len(markers)],
-                color=OKABE_ITO[i % len(OKABE_ITO)], label=name)
+                color=LINE_COLORS[i % len(LINE_COLORS)], label=name)
     ax.axhline(0.0, color="0.7", linewidth=0.8)
     ax.set_xlabel("sample")
     ax.set_ylabel("output")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from lmsbn._checks import as_float_array, check_choice, describe
-from lmsbn.plot.style import NORM_COLORS, OKABE_ITO, get_axes
+from lmsbn.plot.style import LINE_COLORS, NORM_COLORS, get_axes
 from lmsbn.spectral import Spectrum, channel_blocks
 
 __all__ = ["plot_channel_blocks", "plot_spectra", "plot_spectrum"]
@@ -113,7 +113,7 @@ def plot_spectrum(spectrum_or_eigenvalues, *, ax=None, label=None, kind: str = "
         Put mode ``k`` at :math:`(k-1)/(K-1) \in [0, 1]` instead of at ``k``, so that spectra of
         different sizes (an 11-tap filter, a 288-tap conv layer) span the same width.
     color : matplotlib colour, optional
-        Default: the next colour of the Okabe-Ito palette.
+        Default: the next colour of :data:`lmsbn.plot.style.LINE_COLORS`.
 
     Returns
     -------
@@ -138,7 +138,7 @@ def plot_spectrum(spectrum_or_eigenvalues, *, ax=None, label=None, kind: str = "
         raise TypeError(f"label must be a str, got {describe(label)}")
     ax = get_axes(ax)
     if color is None:
-        color = OKABE_ITO[len(ax.get_legend_handles_labels()[0]) % len(OKABE_ITO)]
+        color = LINE_COLORS[len(ax.get_legend_handles_labels()[0]) % len(LINE_COLORS)]
     _draw(ax, lam, label=label, kind=kind, log=log, normalize=normalize, color=color)
     _label_axes(ax, log, normalize)
     ax.legend(fontsize="small")
@@ -163,7 +163,7 @@ def plot_spectra(spectra, *, ax=None, normalize=True, kind: str = "line", log: b
     colors : dict of str to colour, optional
         Per-label colours. By default a label that names a normalisation (``"full"``,
         ``"none"``, ...) gets its colour from :data:`lmsbn.plot.style.NORM_COLORS`, and the others
-        take Okabe-Ito colours in turn.
+        take the colours of :data:`lmsbn.plot.style.LINE_COLORS` in turn.
 
     Returns
     -------
@@ -194,7 +194,7 @@ def plot_spectra(spectra, *, ax=None, normalize=True, kind: str = "line", log: b
     # One common stem baseline, so overlaid stems all start at the same height.
     pos = np.concatenate([lam[lam > 0] for lam in eig.values()])
     bottom = 10.0 ** np.floor(np.log10(pos.min())) if log and pos.size else 0.0
-    cycle = iter(OKABE_ITO * (len(eig) // len(OKABE_ITO) + 1))
+    cycle = iter(LINE_COLORS * (len(eig) // len(LINE_COLORS) + 1))
     for label, lam in eig.items():
         color = colors.get(label) or NORM_COLORS.get(label) or next(cycle)
         _draw(ax, lam, label=label, kind=kind, log=log, normalize=normalize, color=color,

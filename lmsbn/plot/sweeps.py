@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_choice, describe
-from .style import NORM_COLORS, OKABE_ITO, get_axes
+from .style import NORM_COLORS, OKABE_ITO, get_axes, line_style, readable_log_axis
 
 __all__ = ["plot_bn_nlms_drift", "plot_eigen_spectra", "plot_first_step", "plot_lr_sweep"]
 
@@ -22,10 +22,10 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
 
     Each cell is the seed mean of ``metric`` (a circle); a run where every seed diverged is a
     red X annotated with the mean divergence step; some seeds diverged is a hollow X over the
-    circle. A short solid tick in each row marks that norm's Gauss-Newton bound
-    ``2 / lambda_max(G)`` at initialisation, in the units of the learning rate; a dotted tick the
-    unit-gain LMS picture ``min over layers 2 / lambda_max(R)``, in raw LMS step-size units, which
-    are *not* the SGD learning rate (see :class:`lmsbn.experiments.chai.LRSweep` Notes). A green
+    circle. Short ticks in each row, below the cells, mark that norm's bounds at initialisation: a
+    solid one the Gauss-Newton bound ``2 / lambda_max(G)``, in the units of the learning rate; a
+    dotted one the unit-gain LMS picture ``min over layers 2 / lambda_max(R)``, in raw LMS
+    step-size units, which are *not* the SGD learning rate (see :class:`lmsbn.experiments.chai.LRSweep` Notes). A green
     triangle under a row marks the largest lr at which that norm still *learns* (seed median of
     ``LRSweep.max_learning_lr``), and the title carries ``LRSweep.headline`` (both halves of
     claim (2)) when the sweep can judge it.
@@ -88,8 +88,10 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
                                    ("lms_bound", ":", 1.2, "unit-gain LMS picture 2/lambda_max(R)")):
         bound = np.asarray(getattr(result, attr, np.full(len(rows), np.nan)), dtype=float)
         for k, b in enumerate(bound):
+            # Below the row's cells (radius ~0.15 row at the default size), so a bound that falls
+            # on a sampled lr never hides its cell.
             if np.isfinite(b):
-                ax.plot([b, b], [k - 0.35, k + 0.35], style, lw=lw,
+                ax.plot([b, b], [k - 0.5, k - 0.24], style, lw=lw, zorder=1,
                         color=NORM_COLORS.get(result.norms[k], "k"),
                         label=label if k == np.flatnonzero(np.isfinite(bound))[0] else "_" + label)
     learn = getattr(result, "max_learning_lr", None)
@@ -104,7 +106,7 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
                 first = False
     ax.set_xscale("log")
     ax.set_yticks(rows, result.norms)
-    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_ylim(-0.6, len(rows) - 0.5)
     ax.set_xlabel("SGD learning rate (ticks: 2/λmax(G); dotted: unit-gain 2/λmax(R), raw units)")
     ax.set_ylabel("normalisation")
     title = f"learning-rate sweep: {_METRIC_LABEL[metric]}"
@@ -154,19 +156,23 @@ def plot_bn_nlms_drift(record, *, layer=None, ax=None):
     ax = get_axes(ax)
     for c, name in enumerate(names):
         steps, ratio, rho = series[name]
-        colour = OKABE_ITO[c % len(OKABE_ITO)]
+        # One colour and one marker per layer (markers tell the layers apart in greyscale, and
+        # with a single record a marker-less line would draw nothing).
+        style = line_style(c)
         q = np.percentile(ratio, [25, 50, 75], axis=1)
-        ax.fill_between(steps, q[0], q[2], color=colour, alpha=0.2, lw=0)
-        # Markers too: with a single record a marker-less line would draw nothing.
-        ax.plot(steps, q[1], color=colour, marker="o", ms=3, label=f"{name} BN/NLMS")
-        ax.plot(steps, np.median(rho, axis=1), color=colour, ls="--", marker="o", ms=3,
+        ax.fill_between(steps, q[0], q[2], color=style["color"], alpha=0.15, lw=0)
+        ax.plot(steps, q[1], **style, ms=4, label=f"{name} BN/NLMS")
+        ax.plot(steps, np.median(rho, axis=1), ls="--", **style, ms=4, mfc="white",
                 label=f"{name} rho")
     ax.axhline(1.0, color="k", ls=":", lw=1)
     ax.set_yscale("log")
+    readable_log_axis(ax.yaxis)
     ax.set_xlabel("training step")
     ax.set_ylabel("BN step / NLMS step  (dashed: ρ)")
-    ax.set_title("BatchNorm vs NLMS over training (median, 25-75% over filters)")
-    ax.legend(fontsize=7)
+    ax.set_title("BatchNorm vs NLMS over training")
+    # Beside the axes, so it never covers the bands; its title says what the lines are.
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
+              title="median over filters\n(band: 25-75%)", title_fontsize=7)
     return ax
 
 
@@ -227,7 +233,7 @@ def plot_first_step(report, *, ax=None):
     ax.set_xticks(range(len(names)), [f"{n}\nK={report.layers[n].K}" for n in names])
     ax.set_ylabel("ρ  and  BN step / NLMS step")
     ax.set_title(f"first step (lr {report.lr:g}): BatchNorm vs NLMS per filter")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="best")
     return ax
 
 
@@ -244,16 +250,23 @@ def plot_eigen_spectra(result, *, fig=None, stages=("init", "trained")):
     Returns
     -------
     matplotlib.figure.Figure
-        Axes titled by layer; in each, one line per (norm, stage) labelled ``"<norm> <stage>"``
+        Axes titled by layer, at most three per row (four layers make a 2 x 2 grid, so the text
+        stays readable when the figure is shown at page width); in each, one line per (norm, stage) labelled ``"<norm> <stage>"``
         (solid = init, dashed = trained), eigenvalue index on x, eigenvalue on a log y axis
         (they span decades).
     """
     _need(result, ("eigenvalues", "layers", "norms"), "an EigenSpectra")
     stages = [check_choice(s, "stages entry", ("init", "trained")) for s in stages]
+    n = len(result.layers)
+    nrows = -(-n // 3)
+    ncols = -(-n // nrows)
     if fig is None:
         import matplotlib.pyplot as plt
-        fig = plt.figure(figsize=(3.2 * len(result.layers), 3.2), layout="constrained")
-    axes = fig.subplots(1, len(result.layers), squeeze=False)[0]
+        fig = plt.figure(figsize=(3.4 * ncols, 3.0 * nrows), layout="constrained")
+    grid = fig.subplots(nrows, ncols, squeeze=False)
+    axes = grid.ravel()[:n]
+    for spare in grid.ravel()[n:]:
+        spare.remove()
     for i, (ax, layer) in enumerate(zip(axes, result.layers)):
         zeros = 0
         for norm in result.norms:
@@ -273,8 +286,10 @@ def plot_eigen_spectra(result, *, fig=None, stages=("init", "trained")):
         ax.set_yscale("log")
         ax.set_title(layer if not zeros else f"{layer} ({zeros} zero eigenvalues not shown)",
                      fontsize="medium" if not zeros else "small")
-        ax.set_xlabel("eigenvalue index k")
-    axes[0].set_ylabel("λ_k of R = UᵀU/M")
+        if i >= n - ncols:  # the bottom axes of each column
+            ax.set_xlabel("eigenvalue index k")
+        if i % ncols == 0:
+            ax.set_ylabel("λ_k of R = UᵀU/M")
     axes[0].legend(fontsize=7)
     return fig
 
