@@ -4,14 +4,16 @@
 ``*_backward(dout, cache)`` returns the gradients. The layer classes in :mod:`lmsbn.nn.layers`
 hold parameters and call these functions *through this module*, so a student's own
 forward/backward pair swapped in here (see ``lmsbn.use`` in the homework kit) drives the whole
-library. (The conv layers build their patches with a private fast path, so a swapped
-``im2col2d`` changes what :func:`lmsbn.bridge.regressors` sees, not the training.)
+library. The conv functions themselves look up ``im2col2d`` / ``col2im2d`` (``im2col1d`` /
+``col2im1d``) here at every call, so a swapped ``im2col2d`` is what training runs, and what
+:func:`lmsbn.bridge.regressors` reads back from the layer's cache.
 
 Where each concept lives:
 
 =====================  =========================================================================
 :mod:`.im2col`         ``im2col2d``, ``col2im2d``, ``im2col1d``, ``col2im1d`` and naive twins
 :mod:`.conv`           ``conv{1,2}d_forward`` / ``_backward`` and their naive twins
+:mod:`.conv_fast`      ``conv2d_forward_fast`` / ``conv2d_backward_fast``: opt-in, cache-blocked
 :mod:`.batchnorm`      ``batchnorm_forward`` / ``_backward`` (all modes), ``BatchNormState``
 :mod:`.linear`         ``linear_forward`` / ``_backward``
 :mod:`.activations`    ``relu_forward`` / ``_backward``
@@ -32,6 +34,7 @@ from .conv import (
     conv2d_forward,
     conv2d_forward_naive,
 )
+from .conv_fast import conv2d_backward_fast, conv2d_forward_fast
 from .im2col import (
     col2im1d,
     col2im1d_naive,
@@ -57,8 +60,8 @@ __all__ = [
     "BN_MODES", "BatchNormState", "avgpool2d_backward", "avgpool2d_forward",
     "batchnorm_backward", "batchnorm_forward", "col2im1d", "col2im1d_naive", "col2im2d",
     "col2im2d_naive", "conv1d_backward", "conv1d_backward_naive", "conv1d_forward",
-    "conv1d_forward_naive", "conv2d_backward", "conv2d_backward_naive", "conv2d_forward",
-    "conv2d_forward_naive", "global_avgpool_backward", "global_avgpool_forward", "im2col1d",
+    "conv1d_forward_naive", "conv2d_backward", "conv2d_backward_fast", "conv2d_backward_naive",
+    "conv2d_forward", "conv2d_forward_fast", "conv2d_forward_naive", "global_avgpool_backward", "global_avgpool_forward", "im2col1d",
     "im2col1d_naive", "im2col2d", "im2col2d_naive", "linear_backward", "linear_forward",
     "maxpool2d_backward", "maxpool2d_forward", "mse_loss", "relu_backward", "relu_forward",
     "softmax_cross_entropy",
