@@ -25,9 +25,10 @@ because the bridge to adaptive-filter theory reads the layer's regressors from i
 (:func:`lmsbn.bridge.regressors`) instead of computing im2col again.
 
 Speed (``lmsbn bench``): the three products dominate; im2col's one copy, the output transposes
-and col2im's kh*kw adds are the rest. An earlier cache-blocked kernel (U^T built and consumed in
-blocks of images) was deleted because it was at most ~15 % faster than this path at one
-thread, and not faster with threads, on the benchmark shapes (README, "Benchmarks").
+and col2im's kh*kw adds are the rest. :mod:`lmsbn.nn.conv_fast` holds an opt-in cache-blocked
+version of the same maths (``Conv2d(..., impl="fast")``), kept because it measured 1.1-1.6x
+faster than this path at one thread on the larger benchmark layers (it never writes the whole
+patch gradient dU to memory); with a threaded BLAS this path was as fast or faster.
 
 References
 ----------
