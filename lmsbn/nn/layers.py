@@ -136,7 +136,8 @@ class Conv2d(_ConvNd):
         ``"readable"``: :func:`~lmsbn.nn.conv.conv2d_forward` / ``conv2d_backward``, im2col and
         one matrix product, the path to step through (and the one ``lmsbn.use(im2col2d=...)``
         reaches). ``"fast"``: the cache-blocked :mod:`lmsbn.nn.conv_fast` pair, same results to
-        rounding, faster on large layers (``lmsbn bench``).
+        rounding; faster on the larger layers with BLAS on one thread, not with a threaded
+        BLAS on a busy machine (``lmsbn bench`` measures both).
 
     Notes
     -----
