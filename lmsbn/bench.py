@@ -107,6 +107,7 @@ def _conv_timers(x, wt, dout):
     """``{"readable", "fast", "floor"}``: lmsbn's two conv forward+backward paths, and the three
     products they must do, alone (row-major operands, the layout BLAS is fastest on)."""
     from .nn import functional as F
+    from .nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
 
     f = wt.shape[0]
     U = np.ascontiguousarray(F.im2col2d(x, 3, 3, pad=1))
@@ -123,8 +124,8 @@ def _conv_timers(x, wt, dout):
         F.conv2d_backward(dout, cch)
 
     def fast():
-        o, cch = F.conv2d_forward_fast(x, wt, pad=1)
-        F.conv2d_backward_fast(dout, cch)
+        o, cch = conv2d_forward_fast(x, wt, pad=1)
+        conv2d_backward_fast(dout, cch)
 
     return {"readable": readable, "fast": fast, "floor": floor}
 
@@ -321,6 +322,7 @@ def bench_memory(quick: bool, rows: list, rng: np.random.Generator):
     import tracemalloc
 
     from .nn import functional as F
+    from .nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
 
     n, c, f, h, w = CONV_SHAPES[1]
     x = rng.standard_normal((n, c, h, w))
@@ -328,7 +330,7 @@ def bench_memory(quick: bool, rows: list, rng: np.random.Generator):
     dout = rng.standard_normal((n, f, h, w))
     patch_bytes = n * h * w * c * 9 * 8
     for path, forward, backward in (("readable", F.conv2d_forward, F.conv2d_backward),
-                                    ("fast", F.conv2d_forward_fast, F.conv2d_backward_fast)):
+                                    ("fast", conv2d_forward_fast, conv2d_backward_fast)):
         tracemalloc.start()
         tracemalloc.reset_peak()
         out, cache = forward(x, wt, pad=1)

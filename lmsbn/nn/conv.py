@@ -26,7 +26,7 @@ because the bridge to adaptive-filter theory reads the layer's regressors from i
 
 Speed (``lmsbn bench``): the three products dominate; im2col's one copy, the output transposes
 and col2im's kh*kw adds are the rest. :mod:`lmsbn.nn.conv_fast` holds an opt-in cache-blocked
-version of the same maths (``Conv2d(..., impl="fast")``), kept because it measured 1.1-1.6x
+version of the same maths (``Conv2d(..., impl="fast")``), kept because it measured 1.03-1.66x
 faster than this path with BLAS on one thread on the benchmark layers (it never writes the
 whole patch gradient dU to memory); with a threaded BLAS on a busy 2-core machine this path was
 the faster one (its three large products thread better than many small ones).

@@ -13,13 +13,15 @@ Where each concept lives:
 =====================  =========================================================================
 :mod:`.im2col`         ``im2col2d``, ``col2im2d``, ``im2col1d``, ``col2im1d`` and naive twins
 :mod:`.conv`           ``conv{1,2}d_forward`` / ``_backward`` and their naive twins
-:mod:`.conv_fast`      ``conv2d_forward_fast`` / ``conv2d_backward_fast``: opt-in, cache-blocked
 :mod:`.batchnorm`      ``batchnorm_forward`` / ``_backward`` (all modes), ``BatchNormState``
 :mod:`.linear`         ``linear_forward`` / ``_backward``
 :mod:`.activations`    ``relu_forward`` / ``_backward``
 :mod:`.pooling`        max, average and global-average pooling
 :mod:`.losses`         ``softmax_cross_entropy``, ``mse_loss``
 =====================  =========================================================================
+
+The opt-in cache-blocked convolution (:mod:`lmsbn.nn.conv_fast`, ``Conv2d(..., impl="fast")``)
+is deliberately not in this namespace: it is not part of the ladder a student reads or swaps.
 """
 
 from .activations import relu_backward, relu_forward
@@ -34,7 +36,6 @@ from .conv import (
     conv2d_forward,
     conv2d_forward_naive,
 )
-from .conv_fast import conv2d_backward_fast, conv2d_forward_fast
 from .im2col import (
     col2im1d,
     col2im1d_naive,
@@ -60,8 +61,8 @@ __all__ = [
     "BN_MODES", "BatchNormState", "avgpool2d_backward", "avgpool2d_forward",
     "batchnorm_backward", "batchnorm_forward", "col2im1d", "col2im1d_naive", "col2im2d",
     "col2im2d_naive", "conv1d_backward", "conv1d_backward_naive", "conv1d_forward",
-    "conv1d_forward_naive", "conv2d_backward", "conv2d_backward_fast", "conv2d_backward_naive",
-    "conv2d_forward", "conv2d_forward_fast", "conv2d_forward_naive", "global_avgpool_backward", "global_avgpool_forward", "im2col1d",
+    "conv1d_forward_naive", "conv2d_backward", "conv2d_backward_naive", "conv2d_forward",
+    "conv2d_forward_naive", "global_avgpool_backward", "global_avgpool_forward", "im2col1d",
     "im2col1d_naive", "im2col2d", "im2col2d_naive", "linear_backward", "linear_forward",
     "maxpool2d_backward", "maxpool2d_forward", "mse_loss", "relu_backward", "relu_forward",
     "softmax_cross_entropy",

@@ -20,6 +20,7 @@ import numpy as np
 
 from .._checks import check_choice, check_int, check_positive
 from . import functional as F
+from .conv_fast import conv2d_backward_fast, conv2d_forward_fast
 from .init import kaiming_normal
 
 __all__ = [
@@ -162,13 +163,13 @@ class Conv2d(_ConvNd):
         common layer interface; a convolution computes the same in both modes.
         """
         _check_train(train)
-        forward = F.conv2d_forward_fast if self.impl == "fast" else F.conv2d_forward
+        forward = conv2d_forward_fast if self.impl == "fast" else F.conv2d_forward
         out, self.cache = forward(x, self.params["weight"], self.params.get("bias"),
                                   stride=self.stride, pad=self.padding)
         return out
 
     def _backward(self, dout):
-        backward = F.conv2d_backward_fast if self.impl == "fast" else F.conv2d_backward
+        backward = conv2d_backward_fast if self.impl == "fast" else F.conv2d_backward
         dx, dw, db = backward(dout, self.cache)
         self._store_grads(weight=dw, bias=db)
         return dx
