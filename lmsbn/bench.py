@@ -5,13 +5,15 @@ same shapes is not. So each row here is a *ratio* against a floor or a peer:
 
 * ``conv2d / GEMM floor``: conv forward+backward against the three matrix products it must do
   (``U W^T``, ``dY^T U``, ``dY W``) timed alone on the same shapes. What remains is im2col/col2im
-  overhead. Measured on one thread (in a child process with BLAS pinned), because a threaded
-  BLAS speeds up the floor's products but not im2col's copies: on n cores the default-threads
-  ratio mixes the overhead with n. That row is printed too, for information.
-* ``naive / fast``: how much the vectorised path saves over its loop twin.
+  overhead. For both paths: the readable default (im2col2d, one product, col2im2d) and the
+  opt-in cache-blocked ``fast`` one. Measured on one thread (in a child process with BLAS
+  pinned), because a threaded BLAS speeds up the floor's products but not im2col's copies: on
+  n cores the default-threads ratio mixes the overhead with n. The default-threads rows are
+  printed too, in the same run.
+* ``naive / readable``: how much the vectorised path saves over its loop twin.
 * ``batchnorm / conv``: BatchNorm forward+backward against the conv that precedes it.
-* ``lmsbn / torch``: against PyTorch's CPU time on the same shapes and dtype, both on one thread,
-  when torch is importable (never a dependency).
+* ``lmsbn / torch``: against PyTorch's CPU time on the same shapes and dtype (float64), at one
+  thread and at default threads, when torch is importable (never a dependency).
 * ``ensemble``: filters run as one broadcast ensemble against a padasip-style per-sample loop
   written here (:func:`padasip_style_loop`), and against the same realizations one by one.
 
@@ -75,12 +77,14 @@ def time_ratio(num: Callable, den: Callable, *, repeat: int = 7, min_time: float
     return float(np.median([_once(num, n_num) / _once(den, n_den) for _ in range(repeat)]))
 
 
-def _torch():
+def _torch(one_thread: bool):
+    """torch, or None when it is not installed; ``one_thread`` pins its intra-op pool to 1."""
     try:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(1)
+    if one_thread:
+        torch.set_num_threads(1)
     return torch
 
 
@@ -100,24 +104,30 @@ def _conv_problem(shape, rng):
 
 
 def _conv_timers(x, wt, dout):
-    """``(conv_fb, gemm_floor)``: lmsbn's conv forward+backward, and its three products alone."""
+    """``{"readable", "fast", "floor"}``: lmsbn's two conv forward+backward paths, and the three
+    products they must do, alone (row-major operands, the layout BLAS is fastest on)."""
     from .nn import functional as F
+    from .nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
 
     f = wt.shape[0]
-    U = F.im2col2d(x, 3, 3, pad=1)
+    U = np.ascontiguousarray(F.im2col2d(x, 3, 3, pad=1))
     W2 = wt.reshape(f, -1)
     dY = np.ascontiguousarray(dout.transpose(0, 2, 3, 1).reshape(-1, f))
 
-    def gemm_floor():
+    def floor():
         U @ W2.T
         dY.T @ U
         dY @ W2
 
-    def conv_fb():
+    def readable():
         o, cch = F.conv2d_forward(x, wt, pad=1)
         F.conv2d_backward(dout, cch)
 
-    return conv_fb, gemm_floor
+    def fast():
+        o, cch = conv2d_forward_fast(x, wt, pad=1)
+        conv2d_backward_fast(dout, cch)
+
+    return {"readable": readable, "fast": fast, "floor": floor}
 
 
 def _label(shape):
@@ -125,20 +135,21 @@ def _label(shape):
     return f"N={n} {c}->{f} {h}x{w}"
 
 
-def one_thread_rows(shapes, seed: int) -> list:
-    """The conv rows that must compare like with like: lmsbn, its GEMM floor and torch, all on
-    one thread. Call it in a process started with :data:`ONE_THREAD_ENV`."""
-    from .nn import functional as F
+#: What each conv path aims for against the GEMM floor at one thread (issue 13).
+_FLOOR_GOALS = {"readable": "goal <= 1.6 at 1 thread", "fast": "goal <= 1.2 at 1 thread"}
 
-    rng = np.random.default_rng(seed)
-    torch = _torch()
+
+def _conv_rows(shapes, rng, threads: str, torch, note: str = "") -> list:
+    """For each shape: both conv paths against the GEMM floor and, with torch, against torch's
+    conv2d forward+backward (float64), all in this process's thread setting ``threads``."""
     rows = []
     for shape in shapes:
         x, wt, dout = _conv_problem(shape, rng)
-        conv_fb, gemm_floor = _conv_timers(x, wt, dout)
-        rows.append({"name": "conv2d fwd+bwd / GEMM floor (1 thread)", "shape": _label(shape),
-                     "ratio": time_ratio(conv_fb, gemm_floor),
-                     "detail": "target <= 1.5 (float64): im2col/col2im overhead"})
+        timers = _conv_timers(x, wt, dout)
+        for path in ("readable", "fast"):
+            rows.append({"name": f"conv2d fwd+bwd / GEMM floor, {path} ({threads})",
+                         "shape": _label(shape), "ratio": time_ratio(timers[path], timers["floor"]),
+                         "detail": f"{_FLOOR_GOALS[path]}{note}"})
         if torch is None:
             continue
         tx = torch.tensor(x, requires_grad=True)
@@ -149,10 +160,28 @@ def one_thread_rows(shapes, seed: int) -> list:
             y = torch.nn.functional.conv2d(tx, tw, padding=1)
             y.backward(tg)
 
-        rows.append({"name": "conv2d fwd+bwd: lmsbn / torch CPU (1 thread)", "shape": _label(shape),
-                     "ratio": time_ratio(conv_fb, torch_fb), "detail": "float64"})
-        out, _ = F.conv2d_forward(x, wt, pad=1)
-        _torch_batchnorm(out, _label(shape), rows, rng, torch)
+        for path in ("readable", "fast"):
+            goal = "; goal <= 1.0 at default threads" if path == "fast" else ""
+            rows.append({"name": f"conv2d fwd+bwd: lmsbn {path} / torch CPU ({threads})",
+                         "shape": _label(shape), "ratio": time_ratio(timers[path], torch_fb),
+                         "detail": f"float64, torch threads: {torch.get_num_threads()}{goal}"})
+    return rows
+
+
+def one_thread_rows(shapes, seed: int) -> list:
+    """The conv rows that must compare like with like: lmsbn's two paths, their GEMM floor and
+    torch, all on one thread; and BatchNorm against torch. Call it in a process started with
+    :data:`ONE_THREAD_ENV`."""
+    from .nn import functional as F
+
+    rng = np.random.default_rng(seed)
+    torch = _torch(one_thread=True)
+    rows = _conv_rows(shapes, rng, "1 thread", torch)
+    if torch is not None:
+        for shape in shapes:
+            x, wt, _ = _conv_problem(shape, rng)
+            out, _ = F.conv2d_forward(x, wt, pad=1)
+            _torch_batchnorm(out, _label(shape), rows, rng, torch)
     return rows
 
 
@@ -176,31 +205,28 @@ def _rows_on_one_thread(shapes, seed: int) -> list:
 
 
 def bench_conv(quick: bool, rows: list, rng: np.random.Generator):
-    """conv2d against its GEMM floor, its naive twin and torch; BatchNorm on its output.
+    """conv2d (readable and fast) against its GEMM floor, torch and its naive twin; BatchNorm on
+    its output.
 
-    The GEMM-floor ratio is measured on one thread, in a child process. With a threaded BLAS
+    The GEMM-floor ratios are measured on one thread, in a child process. With a threaded BLAS
     the floor's products run on every core while im2col's copies and col2im's adds run on one,
     so the ratio would grow with the core count instead of measuring the overhead. The
-    default-threads ratio is reported too, for information.
+    default-threads rows (this process's BLAS and torch settings) are reported too.
     """
     from .nn import functional as F
 
     shapes = CONV_SHAPES[:1] if quick else CONV_SHAPES
     rows.extend(_rows_on_one_thread(shapes, int(rng.integers(2**32))))
-    # This process's own BLAS setting; when it is pinned to one thread this row would repeat the
-    # one-thread row above, so it is left out.
-    pinned = os.environ.get("OPENBLAS_NUM_THREADS") == "1"
-    threads = os.environ.get("OPENBLAS_NUM_THREADS") or "all"
+    # This process's own BLAS setting; when it is pinned to one thread these rows would repeat
+    # the one-thread rows above, so they are left out.
+    if os.environ.get("OPENBLAS_NUM_THREADS") != "1":
+        note = (f"; BLAS threads: {os.environ.get('OPENBLAS_NUM_THREADS') or 'all'} of "
+                f"{os.cpu_count()} CPUs")
+        rows.extend(_conv_rows(shapes, rng, "default threads", _torch(one_thread=False), note))
     for shape in shapes:
         x, wt, dout = _conv_problem(shape, rng)
-        conv_fb, gemm_floor = _conv_timers(x, wt, dout)
-        if not pinned:
-            rows.append({"name": "conv2d fwd+bwd / GEMM floor (default threads)",
-                         "shape": _label(shape), "ratio": time_ratio(conv_fb, gemm_floor),
-                         "detail": f"BLAS threads: {threads} of {os.cpu_count()} CPUs; GEMMs "
-                                   "threaded, copies not"})
         out, _ = F.conv2d_forward(x, wt, pad=1)
-        bench_batchnorm(out, conv_fb, _label(shape), rows, rng)
+        bench_batchnorm(out, _conv_timers(x, wt, dout)["readable"], _label(shape), rows, rng)
     # Naive twins are slow by design: time them on a small shape only.
     x = rng.standard_normal((2, 3, 12, 12))
     wt = rng.standard_normal((4, 3, 3, 3))
@@ -211,12 +237,13 @@ def bench_conv(quick: bool, rows: list, rng: np.random.Generator):
         o, cch = F.conv2d_forward_naive(x, wt, pad=1)
         F.conv2d_backward_naive(dout, cch)
 
-    def fast():
+    def readable():
         o, cch = F.conv2d_forward(x, wt, pad=1)
         F.conv2d_backward(dout, cch)
 
-    rows.append({"name": "conv2d fwd+bwd: naive / fast", "shape": "N=2 3->4 12x12",
-                 "ratio": time_ratio(naive, fast, repeat=3), "detail": "speedup of the fast path"})
+    rows.append({"name": "conv2d fwd+bwd: naive / readable", "shape": "N=2 3->4 12x12",
+                 "ratio": time_ratio(naive, readable, repeat=3),
+                 "detail": "speedup of the vectorised path"})
 
 
 def _bn_timer(x, rng):
@@ -285,30 +312,35 @@ def bench_train_step(quick: bool, rows: list, rng: np.random.Generator):
 
 
 def bench_memory(quick: bool, rows: list, rng: np.random.Generator):
-    """Peak memory of one conv forward+backward, in units of its patch matrix.
+    """Peak memory of one conv forward+backward, in units of its patch matrix, for both paths.
 
     NumPy reports its allocations to :mod:`tracemalloc`, so the peak is measured, not estimated.
-    "One patch matrix per layer at a time" means this ratio stays a small constant (the patch
-    matrix, its gradient, and the input/output-sized arrays), not growing with more copies.
+    The readable path holds two patch-sized arrays at its peak (U in the cache and the patch
+    gradient dU) plus input/output-sized ones; the fast path never allocates the full dU, so it
+    stays near one.
     """
     import tracemalloc
 
     from .nn import functional as F
+    from .nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
 
     n, c, f, h, w = CONV_SHAPES[1]
     x = rng.standard_normal((n, c, h, w))
     wt = rng.standard_normal((f, c, 3, 3))
     dout = rng.standard_normal((n, f, h, w))
     patch_bytes = n * h * w * c * 9 * 8
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    out, cache = F.conv2d_forward(x, wt, pad=1)
-    F.conv2d_backward(dout, cache)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    rows.append({"name": "conv2d fwd+bwd peak memory / one patch matrix",
-                 "shape": f"N={n} {c}->{f} {h}x{w}", "ratio": peak / patch_bytes,
-                 "detail": f"patch matrix {patch_bytes / 2**20:.0f} MiB"})
+    for path, forward, backward in (("readable", F.conv2d_forward, F.conv2d_backward),
+                                    ("fast", conv2d_forward_fast, conv2d_backward_fast)):
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        out, cache = forward(x, wt, pad=1)
+        backward(dout, cache)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        del out, cache
+        rows.append({"name": f"conv2d fwd+bwd peak memory / one patch matrix, {path}",
+                     "shape": f"N={n} {c}->{f} {h}x{w}", "ratio": peak / patch_bytes,
+                     "detail": f"patch matrix {patch_bytes / 2**20:.0f} MiB"})
 
 
 #: Realizations x samples x taps of the filter rows (the issue's size) and of ``--quick``.

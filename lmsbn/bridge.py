@@ -41,10 +41,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import as_float_array, as_generator, check_int, check_positive
+from ._checks import as_float_array, as_generator, check_int, check_positive, describe
 from .io import Result
 from .nn import functional as F
+from .nn.conv import ConvCache
 from .nn.layers import BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Linear
+from .nn.linear import LinearCache
 from .nn.sequential import Sequential
 from .spectral import Spectrum, autocorrelation
 from .stability import StabilityBound, stability_bound
@@ -60,21 +62,50 @@ COMBINERS = (Conv1d, Conv2d, Linear)
 
 
 # ------------------------------------------------------------------------------------ regressors
-def regressors(layer, x) -> np.ndarray:
-    """The regressor matrix U (M, K) a combiner layer sees for input ``x``.
+def regressors(layer, x=None) -> np.ndarray:
+    """The regressor matrix U (M, K) a combiner layer sees.
 
-    Conv2d: ``im2col2d`` of x with the layer's kernel, stride and padding (M = N Ho Wo,
-    K = C kh kw). Conv1d: ``im2col1d``. Linear: x itself (M = N, K = D). Row ``m`` times the
-    flattened filter ``W[f]`` is the layer's output ``f`` at position ``m`` (bias aside).
+    Parameters
+    ----------
+    layer : Conv1d, Conv2d or Linear
+    x : ndarray, optional
+        An input batch: U is computed for it. Conv2d: ``im2col2d`` of x with the layer's
+        kernel, stride and padding (M = N Ho Wo, K = C kh kw); Conv1d: ``im2col1d``; Linear: x
+        itself (M = N, K = D). Without ``x``: the U of the layer's last forward pass, read from
+        its cache (``cache.cols``) -- no im2col is computed again.
+
+    Returns
+    -------
+    U : ndarray, shape (M, K)
+        Row ``m`` times the flattened filter ``W[f]`` is the layer's output ``f`` at position
+        ``m`` (bias aside). Read from the cache, it is the cache's own array (no copy).
     """
+    if not isinstance(layer, COMBINERS):
+        raise TypeError(f"layer must be a Conv1d, Conv2d or Linear, got {type(layer).__name__}")
+    if x is None:
+        cache = layer.cache
+        if isinstance(cache, ConvCache):
+            return cache.cols
+        if isinstance(cache, LinearCache):
+            return cache.x
+        raise ValueError(f"regressors({type(layer).__name__}) without x reads the layer's last "
+                         f"forward cache, but it holds {describe(cache)}: run a forward pass "
+                         "with the library's forward function first, or pass x")
     if isinstance(layer, Conv2d):
         kh, kw = layer.kernel_shape
         return F.im2col2d(x, kh, kw, stride=layer.stride, pad=layer.padding)
     if isinstance(layer, Conv1d):
         return F.im2col1d(x, layer.kernel_shape[0], stride=layer.stride, pad=layer.padding)
-    if isinstance(layer, Linear):
-        return as_float_array(x, "x", ndim=2)
-    raise TypeError(f"layer must be a Conv1d, Conv2d or Linear, got {type(layer).__name__}")
+    return as_float_array(x, "x", ndim=2)
+
+
+def _regressors_of(layer, inp, cache):
+    """The U of a forward pass of ``layer`` on ``inp`` that left ``cache`` (from a forward hook).
+
+    A conv layer's ConvCache holds U already (``cols``); only a cache without it (a student's
+    forward swapped in with its own cache) makes this compute im2col of ``inp`` again.
+    """
+    return cache.cols if isinstance(cache, ConvCache) else regressors(layer, inp)
 
 
 def layer_weights(layer) -> np.ndarray:
@@ -134,8 +165,8 @@ def capture_regressors(model, x, *, max_rows: int = 20000, rng=None, train: bool
         A batch of inputs.
     max_rows : int, default 20000
         At most this many rows per layer, drawn without replacement with ``rng``: what is kept
-        stays bounded by ``max_rows * K`` per layer whatever the batch size (the full-batch
-        im2col of each layer exists transiently while its rows are drawn).
+        stays bounded by ``max_rows * K`` per layer whatever the batch size (the rows are drawn
+        from each conv layer's own forward cache, ``cache.cols``: no im2col is recomputed).
     rng : None, int or numpy.random.Generator
     train : bool, default True
         Run the forward pass in training mode (BatchNorm with batch statistics: what the layers
@@ -147,6 +178,7 @@ def capture_regressors(model, x, *, max_rows: int = 20000, rng=None, train: bool
     Returns
     -------
     dict of str to ndarray of shape (M, K)
+        A layer with at most ``max_rows`` rows gives its cache's own array (no copy).
     """
     _check_model(model)
     max_rows = check_int(max_rows, "max_rows", min_value=1)
@@ -156,7 +188,7 @@ def capture_regressors(model, x, *, max_rows: int = 20000, rng=None, train: bool
 
     def hook(name, layer, inp, out):
         if name in wanted:
-            captured[name] = _subsample(regressors(layer, inp), max_rows, rng)
+            captured[name] = _subsample(_regressors_of(layer, inp, layer.cache), max_rows, rng)
 
     with _BatchNormSnapshot(model), model.register_forward_hook(hook):
         model.forward(x, train=train)
@@ -493,7 +525,7 @@ def compare_first_step(model, x, y, lr, *, loss: str = "cross_entropy") -> First
 
     def fwd(name, layer, inp, out):
         if name in pairs:
-            inputs[name] = inp
+            inputs[name] = (inp, layer.cache)
 
     def bwd(name, layer, dout, din):
         if name in pairs.values():
@@ -510,7 +542,7 @@ def compare_first_step(model, x, y, lr, *, loss: str = "cross_entropy") -> First
         if bn.mode != "full":
             report.skipped[name] = f"{bn_name} is in mode {bn.mode!r}; the comparison is for 'full'"
             continue
-        U = regressors(layer, inputs[name])
+        U = _regressors_of(layer, *inputs[name])
         W = layer_weights(layer)
         dW = layer.grads["weight"].reshape(W.shape)
         gamma, sigma = bn.params["weight"], bn.cache.sigma

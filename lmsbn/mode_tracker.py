@@ -17,9 +17,9 @@ that step (through a ``Sequential`` forward hook), decomposes their autocorrelat
 :math:`(1 - \mu\lambda_k)^n`, for the eigenvalues of R or of the layer's Gauss-Newton block
 (:mod:`lmsbn.layer_modes`).
 
-Cost per layer per record: one im2col of the batch (transient), of which at most ``max_rows``
-rows are kept, one K x K product and one ``eigh`` (K is a few hundred at most); nothing the size
-of the whole dataset.
+Cost per layer per record: at most ``max_rows`` rows drawn from the patch matrix the layer's
+forward pass left in its cache (no im2col is recomputed), one K x K product and one ``eigh``
+(K is a few hundred at most); nothing the size of the whole dataset.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import numpy as np
 
 from ._checks import as_generator, check_int
 from .bridge import (
-    _combiner_names, _subsample, bn_followers, bn_nlms_quantities, layer_case, layer_weights,
-    regressors,
+    _combiner_names, _regressors_of, _subsample, bn_followers, bn_nlms_quantities, layer_case,
+    layer_weights,
 )
 from .io import Result
 from .layer_modes import GaussNewtonBlock, ModeDecay, mode_decay
@@ -177,7 +177,9 @@ class ModeTracker(Callback, Result):
 
         def hook(name, layer, inp, out):
             if name in self._prev:
-                self._inputs[name] = inp  # a reference, not a copy: the next forward replaces it
+                # References, not copies (the next forward replaces them): the input, and the
+                # cache whose cols are the regressors of this pass.
+                self._inputs[name] = (inp, layer.cache)
 
         self._hook = model.register_forward_hook(hook)
         if self.sharpness is not None:
@@ -217,7 +219,7 @@ class ModeTracker(Callback, Result):
 
     # ------------------------------------------------------------------ one record
     def _record(self, model, name, step, W_before, W_after, lr):
-        U = _subsample(regressors(model[name], self._inputs[name]), self.max_rows, self.rng)
+        U = _subsample(_regressors_of(model[name], *self._inputs[name]), self.max_rows, self.rng)
         spec = Spectrum.from_regressors(U)
         Q = spec.eigenvectors
         rows = self._rows[name]

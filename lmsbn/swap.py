@@ -25,9 +25,12 @@ each reference function's docstring). Three consequences worth knowing:
 * The ModeTracker and the BatchNorm/NLMS bridge read ``cache.sigma`` and ``cache.xhat`` of
   BatchNorm layers, so a swapped ``batchnorm_forward`` should return a cache with those
   attributes (a ``namedtuple`` is enough) for them to keep working.
-* Conv layers compute their patches with an internal fast path, so ``im2col2d`` swapped in here
-  changes what :func:`lmsbn.bridge.regressors` (and hence the spectra) see, not the training;
-  swap ``conv2d_forward`` with a version built on your ``im2col`` to train with it.
+* The library's conv functions call ``im2col2d`` and ``col2im2d`` (``im2col1d`` / ``col2im1d``
+  for Conv1d) through :mod:`lmsbn.nn.functional` too, so
+  ``with use(im2col2d=mine, col2im2d=mine2): train(...)`` trains every Conv2d through your
+  functions, and the bridge's regressors (read from the conv cache) are your im2col's. They
+  are called as ``im2col2d(x, kh, kw, stride=s, pad=p)`` and ``col2im2d(dcols, x_shape, kh, kw,
+  stride=s, pad=p)``, with ``s`` and ``p`` plain ints unless the layer's two axes differ.
 
 Adaptive filters take part the same way, through the one-sample steps of :mod:`lmsbn.filters`
 (``lms_step``, ``nlms_step``, with homework 3's signature ``(w, u, d, *params) -> (w_next, e)``):
@@ -84,7 +87,7 @@ def use(**replacements):
         ``name=function`` pairs; each name must be one of :func:`swappable`, e.g.
         ``conv2d_forward``, ``conv2d_backward``, ``batchnorm_forward``, ``batchnorm_backward``,
         ``linear_backward``, ``relu_forward``, ``softmax_cross_entropy``, ``im2col2d``,
-        ``lms_step``, ``nlms_step``.
+        ``col2im2d``, ``lms_step``, ``nlms_step``.
 
     Yields
     ------

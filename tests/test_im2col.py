@@ -76,7 +76,7 @@ def test_tapped_delay_line_1d():
 def test_im2col2d_matches_naive(cfg, seed):
     x = np.random.default_rng(seed).standard_normal((cfg.N, cfg.C, cfg.H, cfg.W))
     fast = im2col2d(x, cfg.kh, cfg.kw, **_kw2(cfg))
-    assert fast.flags.c_contiguous
+    assert fast.T.flags.c_contiguous        # built as U^T, the layout conv's products read
     np.testing.assert_array_equal(fast, im2col2d_naive(x, cfg.kh, cfg.kw, **_kw2(cfg)))
 
 

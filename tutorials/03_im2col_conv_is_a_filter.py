@@ -67,10 +67,43 @@ print(x[0, 0], "\n\nim2col rows (one per output position):\n", cols)
 rng = np.random.default_rng(SEED)
 xb, wb = rng.normal(size=(2, 3, 7, 6)), rng.normal(size=(4, 3, 3, 3))
 fast, naive = F.im2col2d(xb, 3, 3, stride=2, pad=1), F.im2col2d_naive(xb, 3, 3, stride=2, pad=1)
-print("im2col == naive twin:", np.allclose(fast, naive))
-out, _ = F.conv2d_forward(xb, wb, pad=1)
-Y = F.im2col2d(xb, 3, 3, pad=1) @ wb.reshape(4, -1).T                  # (N*Ho*Wo, F)
-print("conv2d == U W^T:", np.allclose(out, Y.reshape(2, 7, 6, 4).transpose(0, 3, 1, 2)))
+print("im2col == naive twin:", np.array_equal(fast, naive))
+
+# %% [markdown]
+# ### Stepping through the library's convolution
+#
+# `Conv2d.forward` calls `F.conv2d_forward`, and that function is exactly the three steps
+# below (open `lmsbn/nn/conv.py`, or step into `Conv2d.forward` in a debugger: `im2col2d` is
+# two frames down). The product is written as its transpose, $Y^T = W U^T$, because that is
+# the memory layout `im2col2d` returns; the backward pass is two more products and a
+# `col2im2d`:
+#
+# $$
+# \mathrm{d}W = \mathrm{d}Y^T U, \qquad \mathrm{d}x = \operatorname{col2im}(\mathrm{d}Y\, W).
+# $$
+#
+# Both `im2col2d` and `col2im2d` are looked up in `lmsbn.nn.functional` at every call, so
+# `with lmsbn.use(im2col2d=mine, col2im2d=mine2): train(...)` trains through your own versions
+# (homework 1). `Conv2d(..., impl="fast")` switches a layer to a cache-blocked kernel with the
+# same results to rounding, faster on large layers; it is not the one to read.
+
+# %%
+F_out = wb.shape[0]
+U = F.im2col2d(xb, 3, 3, pad=1)                                      # 1. regressors, (M, K)
+Yt = wb.reshape(F_out, -1) @ U.T                                     # 2. Y^T = W U^T, (F, M)
+out_steps = Yt.reshape(F_out, 2, 7, 6).transpose(1, 0, 2, 3)         # 3. (N, F, Ho, Wo)
+out, cache = F.conv2d_forward(xb, wb, pad=1)
+print("three steps == conv2d_forward:", np.allclose(out_steps, out))
+print("the cache keeps U (the layer's regressors):", np.array_equal(cache.cols, U))
+
+dout = rng.normal(size=out.shape)
+dx, dw, _ = F.conv2d_backward(dout, cache)
+dYt = dout.transpose(1, 0, 2, 3).reshape(F_out, -1)                  # dY^T, (F, M)
+print("dW == dY^T U:", np.allclose(dw.reshape(F_out, -1), dYt @ U))
+print("dx == col2im(dY W):",
+      np.allclose(dx, F.col2im2d(dYt.T @ wb.reshape(F_out, -1), xb.shape, 3, 3, pad=1)))
+print("and against the loop twins:",
+      np.allclose(out, F.conv2d_forward_naive(xb, wb, pad=1)[0]))
 
 # %% [markdown]
 # ## 2. The tapped delay line is the im2col of a one-channel Conv1d

@@ -5,26 +5,39 @@ follow PyTorch's ``conv2d`` semantics: cross-correlation (the kernel is not flip
 padding, stride. The 1-D pair does the same for signals (N, C, L). Each has a ``*_naive`` twin
 written as explicit loops over samples, filters, output pixels and kernel taps.
 
-The fast path is the adaptive linear combiner of :mod:`lmsbn.filters` written out:
+The default path is the adaptive linear combiner of :mod:`lmsbn.filters` written out, in the
+order of the CS231n assignments -- a student stepping into ``Conv2d.forward`` lands here and sees
+every step:
 
-* regressors ``U = im2col(x)``, shape (M, K) with M = N*Ho*Wo and K = C*kh*kw;
-* weights ``W = w.reshape(F, K)``, one row per output filter;
-* outputs ``Y = U W^T`` (M, F), which is ``out`` seen with the filter axis last.
+1. validate the arguments;
+2. regressors ``U = im2col2d(x)``, shape (M, K) with M = N*Ho*Wo and K = C*kh*kw (the zero
+   padding is done inside im2col);
+3. weights ``W = w.reshape(F, K)``, one row per output filter, and one matrix product
+   ``Y = U W^T`` (computed as its transpose ``Y^T = W U^T``, the layout im2col2d returns);
+4. reshape Y to (N, F, Ho, Wo).
 
-The cache keeps ``cols`` (= U) because the backward pass needs it for dW and because the
-bridge to adaptive-filter theory reads the layer's regressors from it (:mod:`lmsbn.bridge`).
+The backward pass is two products and a col2im: ``dW = dY^T U`` and ``dx = col2im(dY W)``.
 
-Speed (measured by ``lmsbn bench``) comes from two choices. U is computed and kept as U^T, so
-im2col, the three products and col2im all walk memory in long contiguous rows. And the work is done in
-blocks of images (``_BLOCK_BYTES`` of patches each): a block written by im2col is multiplied
-while it is still in the CPU cache, and a block of the patch gradient dU is summed into dx
-right after its product, so the full (M, K) dU is never allocated.
+``im2col2d`` and ``col2im2d`` are looked up in :mod:`lmsbn.nn.functional` at every call, so a
+student's own versions swapped in with ``lmsbn.use(im2col2d=..., col2im2d=...)`` are the ones a
+training run uses. The cache keeps ``cols`` (= U) because the backward pass needs it for dW and
+because the bridge to adaptive-filter theory reads the layer's regressors from it
+(:func:`lmsbn.bridge.regressors`) instead of computing im2col again.
+
+Speed (``lmsbn bench``): the three products dominate; im2col's one copy, the output transposes
+and col2im's kh*kw adds are the rest. :mod:`lmsbn.nn.conv_fast` holds an opt-in cache-blocked
+version of the same maths (``Conv2d(..., impl="fast")``), kept because it measured 1.03-1.66x
+faster than this path with BLAS on one thread on the benchmark layers (it never writes the
+whole patch gradient dU to memory); with a threaded BLAS on a busy 2-core machine this path was
+the faster one (its three large products thread better than many small ones).
 
 References
 ----------
 B. Widrow and S. D. Stearns (1985), *Adaptive Signal Processing*, Prentice-Hall (block LMS).
 K. Chellapilla, S. Puri and P. Simard (2006), "High performance convolutional neural networks
 for document processing" (convolution as im2col + matrix product).
+Stanford CS231n, "Convolutional Neural Networks for Visual Recognition", assignment 2
+(``conv_forward_im2col``: the layout and the order of the steps).
 """
 
 from __future__ import annotations
@@ -34,7 +47,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import as_float_array, check_int, check_shape, describe
-from .im2col import _col2im2d_add, _im2col2d_kmajor_into, _pair, conv_output_size
+from .im2col import _pair, conv_output_size
 
 __all__ = [
     "ConvCache",
@@ -57,11 +70,10 @@ class ConvCache(NamedTuple):
     ----------
     x_shape : tuple of int
         Shape of the input, (N, C, H, W) or (N, C, L).
-    cols : ndarray, shape (N*Ho*Wo, C*kh*kw)
-        The patch matrix U = im2col(x): the layer's regressors, one row per output pixel, rows
-        and columns in the order of :func:`~lmsbn.nn.im2col.im2col2d` (equal to it entry for
-        entry). Stored column-major: it is the transpose view of a C-contiguous U^T of shape
-        (C, kh, kw, N, Ho, Wo), the layout the fast path computes in (see ``_forward``).
+    cols : ndarray, shape (N*Ho*Wo, C*kh*kw) or (N*Lo, C*k)
+        The patch matrix U = im2col(x) exactly as ``functional.im2col2d`` (``im2col1d``)
+        returned it: the layer's regressors, one row per output pixel, columns in the order of
+        ``w.reshape(F, -1)``.
     w : ndarray, shape (F, C, kh, kw) or (F, C, k)
         The weights used in the forward pass.
     has_bias : bool
@@ -139,77 +151,16 @@ def _check_dout(dout, cache, cache_type, ndim: int, forward_name: str):
 
 
 # --------------------------------------------------------------------------------------------
-# Fast 2-D core (everything 1-D is a 2-D convolution of height 1)
+# The default path: im2col, one matrix product, reshape
 # --------------------------------------------------------------------------------------------
 
-#: Bytes of patch matrix handled per block of images. A block this size stays in the CPU cache
-#: between the copy (or GEMM) that writes it and the GEMM (or col2im) that reads it, instead of a
-#: round trip through main memory; yet it is large enough for BLAS to run at full speed.
-_BLOCK_BYTES = 2 * 2**20
+def _plain(pair):
+    """``(s, s)`` as the int ``s``; other pairs unchanged.
 
-
-def _image_blocks(N: int, bytes_per_image: int):
-    """``(n0, n1)`` ranges covering ``range(N)``, each about ``_BLOCK_BYTES`` of patches."""
-    size = max(1, min(N, _BLOCK_BYTES // bytes_per_image))
-    return [(n0, min(N, n0 + size)) for n0 in range(0, N, size)]
-
-
-def _forward(x, w, b, stride, pad, out_hw):
-    N, C, H, W_in = x.shape
-    F, _, kh, kw = w.shape
-    (Ho, Wo), (ph, pw) = out_hw, pad
-    K, P = C * kh * kw, Ho * Wo
-    W = w.reshape(F, K)
-    # U is stored transposed, as U^T with axes (c, i, j, n, ho, wo); cache.cols is the (M, K)
-    # view ``U^T.T``. Why: in this layout im2col copies whole output rows, ``Y^T = W U^T`` is one
-    # GEMM per block of images, and the backward's dU^T = W^T dY^T comes out in the same layout,
-    # which col2im reads row by row (see _backward).
-    ut = np.empty((C, kh, kw, N, Ho, Wo), dtype=x.dtype)
-    out = np.empty((N, F, Ho, Wo), dtype=x.dtype)
-    blocks = _image_blocks(N, K * P * x.itemsize)
-    block = blocks[0][1]
-    scratch = np.zeros((block, C, H + 2 * ph, W_in + 2 * pw), dtype=x.dtype)  # zero border = pad
-    y_buf = np.empty((F, block * P), dtype=x.dtype)
-    # Block by block, so each block of U^T is still in cache when the GEMM reads it.
-    for n0, n1 in blocks:
-        _im2col2d_kmajor_into(ut[:, :, :, n0:n1], x[n0:n1], kh, kw, stride, pad, scratch)
-        y = np.matmul(W, ut[:, :, :, n0:n1].reshape(K, -1), out=y_buf[:, :(n1 - n0) * P])
-        if b is not None:
-            y += b[:, None]
-        # Y^T of the block is (F, n, ho, wo); out wants (n, F, ho, wo): one small strided copy.
-        out[n0:n1] = y.reshape(F, n1 - n0, Ho, Wo).transpose(1, 0, 2, 3)
-    return out, ut.reshape(K, N * P).T
-
-
-def _backward(dout, cols, w, x_shape, has_bias, stride, pad):
-    N, F, Ho, Wo = dout.shape
-    _, C, kh, kw = w.shape
-    K, P = C * kh * kw, Ho * Wo
-    W = w.reshape(F, K)
-    # Back to U^T (C, kh, kw, N, Ho, Wo). A view for the cols made by _forward; a copy only for a
-    # C-ordered cols built elsewhere (same numbers, slower).
-    ut = cols.T.reshape(C, kh, kw, N, Ho, Wo)
-    dw = np.zeros((F, K), dtype=dout.dtype)
-    dx = np.zeros(x_shape, dtype=dout.dtype)
-    blocks = _image_blocks(N, K * P * dout.itemsize)
-    block = blocks[0][1]
-    dyt_buf = np.empty((F, block, P), dtype=dout.dtype)
-    dut_buf = np.empty((K, block * P), dtype=dout.dtype)
-    # Block by block: the patch gradient dU of a block is summed into dx while still in cache,
-    # so the full (M, K) dU is never allocated (memory stays about one patch matrix).
-    for n0, n1 in blocks:
-        nb = n1 - n0
-        # dY^T of the block, (F, n, ho*wo): the layout in which both GEMMs below are single
-        # products with U^T. One small copy, reused by both.
-        dyt = dyt_buf[:, :nb]
-        np.copyto(dyt, dout[n0:n1].reshape(nb, F, P).transpose(1, 0, 2))
-        dyt = dyt.reshape(F, nb * P)
-        ut_blk = ut[:, :, :, n0:n1].reshape(K, nb * P)
-        dw += dyt @ ut_blk.T                                    # dW = sum over blocks dY^T U
-        dut = np.matmul(W.T, dyt, out=dut_buf[:, :nb * P])      # dU^T = W^T dY^T
-        _col2im2d_add(dx[n0:n1], dut.reshape(C, kh, kw, nb, Ho, Wo), stride, pad)
-    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
-    return dx, dw.reshape(w.shape), db
+    What im2col receives: ``Conv2d(stride=1)`` passes 1 on as 1, so a student's im2col2d written
+    for int strides (hw_01's) works when swapped in with :func:`lmsbn.use`.
+    """
+    return pair[0] if pair[0] == pair[1] else pair
 
 
 def conv2d_forward(x, w, b=None, *, stride=1, pad=0):
@@ -250,9 +201,15 @@ def conv2d_forward(x, w, b=None, *, stride=1, pad=0):
     SGD on the weights, :math:`W \leftarrow W - \mu\, \mathrm{d}Y^{\mathsf T} U`, is therefore
     block LMS with regressors :math:`U` and error :math:`E = -\mathrm{d}Y` (tutorial 03).
     """
-    x, w, b, stride, pad, out_hw = _check_inputs(x, w, b, stride, pad, ndim=4)
-    out, cols = _forward(x, w, b, stride, pad, out_hw)
-    return out, ConvCache(x.shape, cols, w, b is not None, stride, pad)
+    x, w, b, stride, pad, (Ho, Wo) = _check_inputs(x, w, b, stride, pad, ndim=4)
+    N = x.shape[0]
+    F, _, kh, kw = w.shape
+    cols = functional.im2col2d(x, kh, kw, stride=_plain(stride), pad=_plain(pad))  # U: (M, K)
+    out = w.reshape(F, -1) @ cols.T                  # Y^T = W U^T: (F, M), M = N*Ho*Wo
+    if b is not None:
+        out += b[:, None]
+    out = out.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3)                          # (N, F, Ho, Wo)
+    return np.ascontiguousarray(out), ConvCache(x.shape, cols, w, b is not None, stride, pad)
 
 
 def conv2d_backward(dout, cache: ConvCache):
@@ -277,8 +234,17 @@ def conv2d_backward(dout, cache: ConvCache):
     LMS with error -dY) is written out in :func:`conv2d_forward`.
     """
     dout = _check_dout(dout, cache, ConvCache, 4, "conv2d_forward")
-    return _backward(dout, cache.cols, cache.w, cache.x_shape, cache.has_bias, cache.stride,
-                     cache.pad)
+    w, cols = cache.w, cache.cols
+    F, _, kh, kw = w.shape
+    dYt = dout.transpose(1, 0, 2, 3).reshape(F, -1)       # dY^T: (F, M), columns ordered like U's rows
+    dw = (dYt @ cols).reshape(w.shape)                    # dW = dY^T U
+    # dU = dY W, computed as (W^T dY^T)^T: it then comes out in im2col2d's column-major layout,
+    # the one in which col2im2d's adds read whole rows.
+    dcols = (w.reshape(F, -1).T @ dYt).T                  # dU: (M, K)
+    dx = functional.col2im2d(dcols, cache.x_shape, kh, kw, stride=_plain(cache.stride),
+                             pad=_plain(cache.pad))
+    db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
+    return dx, dw, db
 
 
 def conv1d_forward(x, w, b=None, *, stride: int = 1, pad: int = 0):
@@ -302,25 +268,36 @@ def conv1d_forward(x, w, b=None, *, stride: int = 1, pad: int = 0):
 
     Notes
     -----
-    The maths (Y = U W^T, dW = dY^T U, dX = col2im(dY W), db = sum of dY; SGD on W is block
-    LMS with error -dY) is written out in :func:`conv2d_forward`.
+    The same steps as :func:`conv2d_forward`, with ``im2col1d``; the maths (Y = U W^T,
+    dW = dY^T U, dX = col2im(dY W), db = sum of dY; SGD on W is block LMS with error -dY) is
+    written out there.
     """
     x, w, b, stride, pad, (Lo,) = _check_inputs(x, w, b, stride, pad, ndim=3)
-    out, cols = _forward(x[:, :, None, :], w[:, :, None, :], b, (1, stride), (0, pad), (1, Lo))
-    return out[:, :, 0, :], ConvCache(x.shape, cols, w, b is not None, stride, pad)
+    N = x.shape[0]
+    F, _, k = w.shape
+    cols = functional.im2col1d(x, k, stride=stride, pad=pad)       # U: (M, K), M = N*Lo, K = C*k
+    out = w.reshape(F, -1) @ cols.T                                # Y^T = W U^T: (F, M)
+    if b is not None:
+        out += b[:, None]
+    out = out.reshape(F, N, Lo).transpose(1, 0, 2)                 # (N, F, Lo)
+    return np.ascontiguousarray(out), ConvCache(x.shape, cols, w, b is not None, stride, pad)
 
 
 def conv1d_backward(dout, cache: ConvCache):
     """Gradients ``(dx, dw, db)`` of a :func:`conv1d_forward` call (``db`` None without bias).
 
-    ``dout`` has shape (N, F, Lo); ``dx`` (N, C, L), ``dw`` (F, C, k), ``db`` (F,).
+    ``dout`` has shape (N, F, Lo); ``dx`` (N, C, L), ``dw`` (F, C, k), ``db`` (F,). The same
+    two products and col2im as :func:`conv2d_backward`.
     """
     dout = _check_dout(dout, cache, ConvCache, 3, "conv1d_forward")
-    N, C, L = cache.x_shape
-    w4 = cache.w[:, :, None, :]
-    dx, dw, db = _backward(dout[:, :, None, :], cache.cols, w4, (N, C, 1, L), cache.has_bias,
-                           (1, cache.stride), (0, cache.pad))
-    return dx.reshape(N, C, L), dw.reshape(cache.w.shape), db
+    w, cols = cache.w, cache.cols
+    F, _, k = w.shape
+    dYt = dout.transpose(1, 0, 2).reshape(F, -1)          # dY^T: (F, M)
+    dw = (dYt @ cols).reshape(w.shape)                    # dW = dY^T U
+    dcols = (w.reshape(F, -1).T @ dYt).T                  # dU = dY W, column-major (see 2-D)
+    dx = functional.col2im1d(dcols, cache.x_shape, k, stride=cache.stride, pad=cache.pad)
+    db = dout.sum(axis=(0, 2)) if cache.has_bias else None
+    return dx, dw, db
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,3 +394,9 @@ def conv1d_backward_naive(dout, cache: NaiveConvCache):
                             dw[f, c, j] += g * x[n, c, t]
                             dx[n, c, t] += g * w[f, c, j]
     return dx, dw, db
+
+
+# Imported last, on purpose: functional imports this module, and the functions above look up
+# im2col2d / col2im2d in it at call time (so lmsbn.use can swap them). At the bottom, the import
+# works whichever of the two modules Python loads first.
+from . import functional  # noqa: E402

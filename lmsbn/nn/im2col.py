@@ -19,8 +19,10 @@ thing with H = 1, and for a single channel with ``stride = 1`` the rows are the 
 of the signal (in forward time order ``x(n), x(n+1), ...``; flip the kernel to get the classical
 ``x(n), x(n-1), ...`` tap order).
 
-Each fast function has a ``*_naive`` twin written as plain loops, to read and to step through in
-a debugger; the tests check that the twins agree.
+The functions are vectorised (a loop over the kh*kw kernel offsets at most) and short enough to
+read: they are what the convolution layers run, and :func:`lmsbn.use` can swap a student's own
+``im2col2d`` / ``col2im2d`` in for them. Each has a ``*_naive`` twin written as plain loops, one
+element at a time, to step through in a debugger; the tests check that the twins agree.
 
 References
 ----------
@@ -104,7 +106,9 @@ def _check_x_shape(x_shape, ndim: int) -> tuple[int, ...]:
 
 def _check_cols(cols, x_shape, kh, kw, stride, pad):
     """Validate the col2im2d arguments; return ``cols, x_shape, kh, kw, stride, pad, (Ho, Wo)``."""
-    cols = as_float_array(cols, "cols", ndim=2)
+    # No finite check: col2im is linear, so NaN/inf simply propagate, and a check would cost a
+    # full pass over a patch-sized matrix in every backward pass.
+    cols = as_float_array(cols, "cols", ndim=2, finite=False)
     x_shape = _check_x_shape(x_shape, 4)
     kh = check_int(kh, "kh", min_value=1)
     kw = check_int(kw, "kw", min_value=1)
@@ -122,85 +126,8 @@ def _check_cols(cols, x_shape, kh, kw, stride, pad):
 
 
 # --------------------------------------------------------------------------------------------
-# Fast 2-D versions (no validation in the underscore cores: conv.py calls them after its own)
+# The 2-D functions the convolution layers call (through lmsbn.nn.functional)
 # --------------------------------------------------------------------------------------------
-
-def _im2col2d(x, kh, kw, stride, pad, out_hw):
-    """Patch matrix of an already validated input (see :func:`im2col2d`)."""
-    N, C, H, W = x.shape
-    (sh, sw), (ph, pw), (Ho, Wo) = stride, pad, out_hw
-    if ph or pw:
-        # Pad once; the padded copy is small (input sized), the patch matrix is kh*kw times larger.
-        xp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
-        xp[:, :, ph:ph + H, pw:pw + W] = x
-    else:
-        xp = x
-    # Read-only view of every kh x kw window, no copy: shape (N, C, Ho, Wo, kh, kw).
-    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-    cols = np.empty((N, Ho, Wo, C, kh, kw), dtype=x.dtype)
-    # The single copy into the patch matrix. A plain ``cols[...] = windows`` walks the kernel
-    # column j innermost (runs of only kw elements, ~3x slower); ``np.positive`` with
-    # order="C" on axes permuted to (n, ho, c, i, j, wo) copies in long runs along wo while the
-    # rows being filled for one (n, ho) stay in cache. np.positive is an exact copy for floats.
-    np.positive(windows.transpose(0, 2, 1, 4, 5, 3),
-                out=cols.transpose(0, 1, 3, 4, 5, 2), order="C")
-    return cols.reshape(N * Ho * Wo, C * kh * kw)
-
-
-def _valid_outputs(offset: int, pad: int, stride: int, size: int, out_size: int):
-    """Output positions whose kernel tap ``offset`` lands inside the unpadded input.
-
-    Output ``o`` reads input position ``o * stride + offset - pad``. Returns ``(o0, count,
-    first_input)`` with ``count = 0`` when the tap only ever sees padding.
-    """
-    o0 = max(0, -((offset - pad) // stride))             # ceil((pad - offset) / stride)
-    o1 = min(out_size - 1, (size - 1 + pad - offset) // stride)
-    count = max(0, o1 - o0 + 1)
-    return o0, count, o0 * stride + offset - pad
-
-
-def _im2col2d_kmajor_into(ut, x, kh, kw, stride, pad, scratch):
-    """Write the patches of ``x`` (B, C, H, W) into ``ut`` (C, kh, kw, B, Ho, Wo): U^T, not U.
-
-    This is the layout the convolution layers keep (see :mod:`lmsbn.nn.conv`): for one kernel
-    tap (c, i, j) the patches of all B images are one contiguous block, so the copy below runs
-    along whole output rows on both sides, and ``ut.reshape(K, B*Ho*Wo)`` is U^T without a copy.
-
-    ``scratch`` is a zero-bordered buffer of shape (>= B, C, H + 2 ph, W + 2 pw) reused from one
-    block of images to the next: only its interior is overwritten, so its border stays the zero
-    padding and no padded copy of the whole batch is ever allocated.
-    """
-    B, _, H, W = x.shape
-    (sh, sw), (ph, pw) = stride, pad
-    xp = scratch[:B]
-    xp[:, :, ph:ph + H, pw:pw + W] = x
-    # Read-only view of every kh x kw window, no copy: shape (B, C, Ho, Wo, kh, kw).
-    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-    np.copyto(ut, windows.transpose(1, 4, 5, 0, 2, 3))
-
-
-def _col2im2d_add(dx, patches, stride, pad):
-    """Add the col2im of ``patches`` (C, kh, kw, N, Ho, Wo) into ``dx`` (N, C, H, W), in place.
-
-    One vectorised add per kernel offset (i, j): all output pixels at once, each adding into the
-    input pixel that tap read. Taps that read padding are cropped here, so no padded buffer is
-    needed. With ``patches`` C-contiguous in this layout every add reads whole output rows.
-    """
-    C, kh, kw, N, Ho, Wo = patches.shape
-    (sh, sw), (ph, pw) = stride, pad
-    H, W = dx.shape[2], dx.shape[3]
-    dx_cn = dx.transpose(1, 0, 2, 3)                  # a view (C, N, H, W), to match patches
-    for i in range(kh):
-        ho0, nh, r0 = _valid_outputs(i, ph, sh, H, Ho)
-        for j in range(kw):
-            wo0, nw, c0 = _valid_outputs(j, pw, sw, W, Wo)
-            if nh == 0 or nw == 0:
-                continue
-            # Within one offset the strided target pixels are distinct, so ``+=`` is safe.
-            dx_cn[:, :, r0:r0 + sh * (nh - 1) + 1:sh, c0:c0 + sw * (nw - 1) + 1:sw] += \
-                patches[:, i, j, :, ho0:ho0 + nh, wo0:wo0 + nw]
-    return dx
-
 
 def im2col2d(x, kh: int, kw: int, *, stride=1, pad=0) -> np.ndarray:
     r"""Patch matrix of a batch of images.
@@ -219,9 +146,10 @@ def im2col2d(x, kh: int, kw: int, *, stride=1, pad=0) -> np.ndarray:
     Returns
     -------
     cols : ndarray, shape (N*Ho*Wo, C*kh*kw)
-        C-contiguous, dtype of ``x``. Rows ordered (n, ho, wo), columns ordered (c, i, j), so
+        dtype of ``x``. Rows ordered (n, ho, wo), columns ordered (c, i, j), so
         ``cols @ w.reshape(F, -1).T`` is the convolution with weights ``w`` of shape
-        (F, C, kh, kw).
+        (F, C, kh, kw). Stored column-major: ``cols.T`` (K, M) is C-contiguous (see Notes);
+        ``np.ascontiguousarray(cols)`` gives a row-major copy.
 
     Notes
     -----
@@ -230,7 +158,13 @@ def im2col2d(x, kh: int, kw: int, *, stride=1, pad=0) -> np.ndarray:
         U_{(n, h_o, w_o),\, (c, i, j)} = x^{\text{pad}}_{n,\, c,\, h_o s_h + i,\, w_o s_w + j},
         \qquad H_o = \left\lfloor \frac{H + 2 p_h - k_h}{s_h} \right\rfloor + 1 .
 
-    Memory: one padded copy of ``x`` (only when ``pad > 0``) plus the patch matrix itself.
+    The matrix is built as :math:`U^{\mathsf T}` (rows (c, i, j), columns (n, ho, wo)), the
+    layout of CS231n's im2col, and returned as its transpose view. Why: copied in that order,
+    both the windows read and the rows written run along ``wo``, contiguous in memory; the
+    convolution's products then take it as it is (``Y^T = W U^T``), and :func:`col2im2d` of a
+    gradient in the same layout adds whole output rows at a time.
+
+    Memory: one padded copy of ``x`` plus the patch matrix itself.
 
     Examples
     --------
@@ -242,8 +176,15 @@ def im2col2d(x, kh: int, kw: int, *, stride=1, pad=0) -> np.ndarray:
            [3., 4., 6., 7.],
            [4., 5., 7., 8.]])
     """
-    x, kh, kw, stride, pad, out_hw = _check_2d(x, kh, kw, stride, pad)
-    return _im2col2d(x, kh, kw, stride, pad, out_hw)
+    x, kh, kw, (sh, sw), (ph, pw), (Ho, Wo) = _check_2d(x, kh, kw, stride, pad)
+    N, C = x.shape[:2]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))            # zero padding
+    # Every kh x kw window of xp, as a read-only view (no copy): shape (N, C, Ho, Wo, kh, kw).
+    windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    # U^T[(c, i, j), (n, ho, wo)] = windows[n, c, ho, wo, i, j]: reorder the axes and make the
+    # one copy, in U^T's row order; then U^T is a (K, M) matrix and U its transpose (a view).
+    ut = np.ascontiguousarray(windows.transpose(1, 4, 5, 0, 2, 3))
+    return ut.reshape(C * kh * kw, N * Ho * Wo).T
 
 
 def col2im2d(cols, x_shape, kh: int, kw: int, *, stride=1, pad=0) -> np.ndarray:
@@ -273,14 +214,25 @@ def col2im2d(cols, x_shape, kh: int, kw: int, *, stride=1, pad=0) -> np.ndarray:
               \quad \text{for all } x, U,
 
     which is exactly why it back-propagates a gradient through im2col. The loop runs over the
-    kh*kw kernel offsets only; each step adds all N*Ho*Wo patches at once.
+    kh*kw kernel offsets only; each step adds all N*Ho*Wo patches at once. Any memory layout
+    of ``cols`` works; the column-major one :func:`im2col2d` returns (and the convolution's
+    backward pass produces) is the fast one, because each add then reads whole output rows.
     """
-    cols, x_shape, kh, kw, stride, pad, (Ho, Wo) = _check_cols(cols, x_shape, kh, kw, stride, pad)
-    N, C = x_shape[0], x_shape[1]
-    # Reorder once to U^T, (C, kh, kw, N, Ho, Wo), so that each per-offset add reads contiguous
-    # rows instead of gathering with a stride of C*kh*kw elements.
-    patches = np.ascontiguousarray(cols.T).reshape(C, kh, kw, N, Ho, Wo)
-    return _col2im2d_add(np.zeros(x_shape, dtype=cols.dtype), patches, stride, pad)
+    cols, x_shape, kh, kw, (sh, sw), (ph, pw), (Ho, Wo) = _check_cols(cols, x_shape, kh, kw,
+                                                                      stride, pad)
+    N, C, H, W = x_shape
+    # Rows (n, ho, wo) and columns (c, i, j) as axes, channel first: (C, N, Ho, Wo, kh, kw), a
+    # view. Channel first because im2col2d stores U^T channel first: each add below then reads
+    # long contiguous runs (it would gather with a stride of C*kh*kw from a row-major cols).
+    patches = cols.reshape(N, Ho, Wo, C, kh, kw).transpose(3, 0, 1, 2, 4, 5)
+    dx_pad = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    dx_cn = dx_pad.transpose(1, 0, 2, 3)                 # the same memory, seen channel first
+    for i in range(kh):
+        for j in range(kw):
+            # Patch (n, ho, wo) read tap (i, j) from xpad[n, :, ho*sh + i, wo*sw + j]: add it
+            # back there. Within one offset these pixels are distinct, so ``+=`` loses nothing.
+            dx_cn[:, :, i:i + sh * Ho:sh, j:j + sw * Wo:sw] += patches[..., i, j]
+    return dx_pad[:, :, ph:ph + H, pw:pw + W]            # drop the padding
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,7 +250,7 @@ def _check_1d(x, k, stride, pad):
 
 def _check_cols_1d(cols, x_shape, k, stride, pad):
     """Validate the col2im1d arguments; return ``cols, x_shape, k, stride, pad, Lo``."""
-    cols = as_float_array(cols, "cols", ndim=2)
+    cols = as_float_array(cols, "cols", ndim=2, finite=False)      # as in _check_cols
     x_shape = _check_x_shape(x_shape, 3)
     k = check_int(k, "k", min_value=1)
     stride = check_int(stride, "stride", min_value=1)
@@ -336,8 +288,8 @@ def im2col1d(x, k: int, *, stride: int = 1, pad: int = 0) -> np.ndarray:
     adaptive filter read in forward time, so a Conv1d is an adaptive linear combiner whose
     regressors are these rows (tutorial 03).
     """
-    x, k, stride, pad, Lo = _check_1d(x, k, stride, pad)
-    return _im2col2d(x[:, :, None, :], 1, k, (1, stride), (0, pad), (1, Lo))
+    x, k, stride, pad, _ = _check_1d(x, k, stride, pad)
+    return im2col2d(x[:, :, None, :], 1, k, stride=(1, stride), pad=(0, pad))
 
 
 def col2im1d(cols, x_shape, k: int, *, stride: int = 1, pad: int = 0) -> np.ndarray:

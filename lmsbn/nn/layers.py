@@ -20,6 +20,7 @@ import numpy as np
 
 from .._checks import check_choice, check_int, check_positive
 from . import functional as F
+from .conv_fast import conv2d_backward_fast, conv2d_forward_fast
 from .init import kaiming_normal
 
 __all__ = [
@@ -31,8 +32,9 @@ __all__ = [
 class Layer:
     """Base class: a parameter holder around one forward/backward function pair.
 
-    Subclasses set ``params`` in ``__init__`` and implement ``_forward`` and ``_backward``.
-    ``prefix`` is the short name :class:`~lmsbn.nn.Sequential` uses to name layers
+    Subclasses set ``params`` in ``__init__`` and implement ``_forward`` and ``_backward``
+    (the conv layers override ``forward`` itself, one frame less between a debugger and
+    im2col). ``prefix`` is the short name :class:`~lmsbn.nn.Sequential` uses to name layers
     (``conv1``, ``bn1``, ...).
     """
 
@@ -48,9 +50,7 @@ class Layer:
 
     def forward(self, x, train: bool = True):
         """Compute the layer's output; keep the cache for :meth:`backward`."""
-        if not isinstance(train, (bool, np.bool_)):
-            raise TypeError(f"train must be a bool, got {train!r}")
-        return self._forward(x, bool(train))
+        return self._forward(x, _check_train(train))
 
     def backward(self, dout):
         """Back-propagate ``dout``; store parameter gradients in ``grads``; return dx."""
@@ -83,6 +83,12 @@ class Layer:
         raise NotImplementedError
 
 
+def _check_train(train) -> bool:
+    if not isinstance(train, (bool, np.bool_)):
+        raise TypeError(f"train must be a bool, got {train!r}")
+    return bool(train)
+
+
 def _pair(value, name):
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
@@ -109,11 +115,6 @@ class _ConvNd(Layer):
             self.params["bias"] = np.zeros(self.out_channels, dtype=w.dtype)
         self._init_grads()
 
-    def _backward(self, dout):
-        dx, dw, db = self._backward_fn(dout, self.cache)
-        self._store_grads(weight=dw, bias=db)
-        return dx
-
     def extra_repr(self):
         k = self.kernel_shape if len(self.kernel_shape) > 1 else self.kernel_shape[0]
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={k}, stride={self.stride}, "
@@ -132,6 +133,12 @@ class Conv2d(_ConvNd):
     bias : bool, default True
     rng : None, int or numpy.random.Generator
     dtype : numpy dtype, default float64
+    impl : {"readable", "fast"}, default "readable"
+        ``"readable"``: :func:`~lmsbn.nn.conv.conv2d_forward` / ``conv2d_backward``, im2col and
+        one matrix product, the path to step through (and the one ``lmsbn.use(im2col2d=...)``
+        reaches). ``"fast"``: the cache-blocked :mod:`lmsbn.nn.conv_fast` pair, same results to
+        rounding; faster on the larger layers with BLAS on one thread, not with a threaded
+        BLAS on a busy machine (``lmsbn bench`` measures both).
 
     Notes
     -----
@@ -141,20 +148,35 @@ class Conv2d(_ConvNd):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, padding=0, bias=True,
-                 rng=None, dtype=np.float64):
+                 rng=None, dtype=np.float64, impl="readable"):
         kh, kw = _pair(kernel_size, "kernel_size")
         if kh < 1 or kw < 1:
             raise ValueError(f"kernel_size must be >= 1, got {kernel_size!r}")
+        self.impl = check_choice(impl, "impl", ("readable", "fast"))
         super().__init__(in_channels, out_channels, (kh, kw), stride, padding, bias, rng, dtype)
 
-    def _forward(self, x, train):
-        out, self.cache = F.conv2d_forward(x, self.params["weight"], self.params.get("bias"),
-                                           stride=self.stride, pad=self.padding)
+    def forward(self, x, train: bool = True):
+        """Convolve ``x`` (N, C, H, W); keep the cache (``cache.cols`` = U) for backward.
+
+        Calls :func:`~lmsbn.nn.conv.conv2d_forward` directly, so a debugger steps from here
+        into it and then into ``im2col2d`` and the matrix product. ``train`` is accepted for the
+        common layer interface; a convolution computes the same in both modes.
+        """
+        _check_train(train)
+        forward = conv2d_forward_fast if self.impl == "fast" else F.conv2d_forward
+        out, self.cache = forward(x, self.params["weight"], self.params.get("bias"),
+                                  stride=self.stride, pad=self.padding)
         return out
 
-    @staticmethod
-    def _backward_fn(dout, cache):
-        return F.conv2d_backward(dout, cache)
+    def _backward(self, dout):
+        backward = conv2d_backward_fast if self.impl == "fast" else F.conv2d_backward
+        dx, dw, db = backward(dout, self.cache)
+        self._store_grads(weight=dw, bias=db)
+        return dx
+
+    def extra_repr(self):
+        fast = ', impl="fast"' if self.impl == "fast" else ""
+        return super().extra_repr() + fast
 
 
 class Conv1d(_ConvNd):
@@ -175,14 +197,18 @@ class Conv1d(_ConvNd):
         k = check_int(kernel_size, "kernel_size", min_value=1)
         super().__init__(in_channels, out_channels, (k,), stride, padding, bias, rng, dtype)
 
-    def _forward(self, x, train):
+    def forward(self, x, train: bool = True):
+        """Convolve ``x`` (N, C, L) with :func:`~lmsbn.nn.conv.conv1d_forward`, as in
+        :meth:`Conv2d.forward`."""
+        _check_train(train)
         out, self.cache = F.conv1d_forward(x, self.params["weight"], self.params.get("bias"),
                                            stride=self.stride, pad=self.padding)
         return out
 
-    @staticmethod
-    def _backward_fn(dout, cache):
-        return F.conv1d_backward(dout, cache)
+    def _backward(self, dout):
+        dx, dw, db = F.conv1d_backward(dout, self.cache)
+        self._store_grads(weight=dw, bias=db)
+        return dx
 
 
 class Linear(Layer):
