@@ -4,6 +4,7 @@ The paper's abstract (the only part of it the project has) makes three claims; e
 here measures one of them on the procedural
 dataset (:func:`lmsbn.data.shapes`, the offline default) or on data you pass in (e.g. MNIST):
 
+=========================  ========================================================================
 :func:`eigen_spectra`      claim (1): a conv layer's update has natural modes set by the eigenvalues
                            of its input autocorrelation R, and BatchNorm controls them through R's
                            channel structure -- including the scale test (inputs x10: without BN
@@ -15,32 +16,16 @@ dataset (:func:`lmsbn.data.shapes`, the offline default) or on data you pass in 
 :func:`variant_isolation`  whether ``amplify``/``suppress`` move only their own end of the next
                            layers' spectra, relative to ``center`` (:mod:`.chai_isolation`; the
                            variants are lmsbn's own design, not the paper's).
+:func:`bound_check`        the stability bound in the units of ``train``: the onset and blow-up
+                           learning rates of full-batch descent against 2/lambda_max of the
+                           Gauss-Newton matrix (:mod:`lmsbn.experiments.chai_bound`, re-exported).
 :func:`first_step`         claim (3), stated exactly: per filter, BatchNorm's step is the NLMS step
                            divided by rho; on average over the random initialisation E[rho] = 1,
                            with a per-filter spread predicted by
                            :func:`lmsbn.bridge.rho_spread`; the drift after the first step is
                            measured step by step (its direction is not assumed).
 =========================  ========================================================================
-=======
-=====================  ==========================================================================
-:func:`eigen_spectra`  claim (1): a conv layer's update has natural modes set by the eigenvalues
-                       of its input autocorrelation R, and BatchNorm controls them through R's
-                       channel structure -- including the scale test (inputs x10: without BN
-                       the deeper layers' eigenvalues grow x100, with BN they do not).
-:func:`lr_sweep`       claim (2): at low learning rates BN's amplification of the smallest
-                       eigenvalues buys speed; at high ones its suppression of the largest buys
-                       stability (the ``amplify`` / ``suppress`` BatchNorm variants separate the
-                       two). Lives in :mod:`lmsbn.experiments.chai_sweep`, re-exported here.
-:func:`bound_check`    the stability bound in the units of ``train``: the onset and blow-up
-                       learning rates of full-batch descent against 2/lambda_max of the
-                       Gauss-Newton matrix (:mod:`lmsbn.experiments.chai_bound`, re-exported).
-:func:`first_step`     claim (3), stated exactly: per filter, BatchNorm's step is the NLMS step
-                       divided by rho; on average over the random initialisation E[rho] = 1,
-                       with a per-filter spread predicted by
-                       :func:`lmsbn.bridge.rho_spread`; the drift after the first step is
-                       measured step by step (its direction is not assumed).
-=====================  ==========================================================================
-=========================  =================================================================
+
 Each returns a result dataclass with the arrays, the parameters, ``summary()`` and
 ``save``/``load`` (:mod:`lmsbn.io`); the figures are in :mod:`lmsbn.plot.sweeps`.
 
