@@ -266,10 +266,13 @@ class GNEstimate(Result):
     def __float__(self):
         return float(self.lambda_max)
 
+    #: The matrix named in :meth:`summary` (a subclass for a special case renames it).
+    _matrix = "Gauss-Newton"
+
     def summary(self) -> str:
         """One line: the estimate and how the power iteration ended."""
-        return (f"Gauss-Newton lambda_max ~ {self.lambda_max:.6g} after {self.history.size} power "
-                f"iterations ({'converged' if self.converged else 'NOT converged'})")
+        return (f"{self._matrix} lambda_max ~ {self.lambda_max:.6g} after {self.history.size} "
+                f"power iterations ({'converged' if self.converged else 'NOT converged'})")
 
     @classmethod
     def _example(cls) -> GNEstimate:

@@ -86,10 +86,7 @@ class FIMEstimate(GNEstimate):
         The arguments of :func:`fim_lambda_max` (and the batch size).
     """
 
-    def summary(self) -> str:
-        """One line: the estimate and how the power iteration ended."""
-        return (f"Fisher lambda_max ~ {self.lambda_max:.6g} after {self.history.size} power "
-                f"iterations ({'converged' if self.converged else 'NOT converged'})")
+    _matrix = "Fisher"
 
     @classmethod
     def _example(cls) -> FIMEstimate:
