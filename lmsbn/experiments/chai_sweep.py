@@ -339,7 +339,8 @@ class LRSweep(Result):
                      f"{self.params.get('steps')} steps)")
         med = s["max_learning_lr_median"]
         stab = ("stability (largest lr that learns, seed median): "
-                + ", ".join(f"{n} {med[n]:g}" for n in ("full", "suppress", "amplify", "none")
+                + ", ".join(f"{n} {med[n]:g}" if np.isfinite(med[n]) else f"{n} never"
+                            for n in ("full", "suppress", "amplify", "none")
                             if n in med) + f" -> {word[j['stability']]}")
         return f"claim (2): {speed}; {stab}"
 

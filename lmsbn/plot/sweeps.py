@@ -113,10 +113,13 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
     headline = getattr(result, "headline", "")
     if headline.startswith("claim (2): "):  # both halves of the claim, as the sweep judged them
         import textwrap
-        title += "\n" + textwrap.fill(headline, 110)
+        # About 90 characters at 7 pt fit the axes of a 7-inch figure with room to spare: the
+        # title is centred on the axes, which the row labels push right of the figure centre.
+        title += "\n" + textwrap.fill(headline, 90)
     ax.set_title(title, fontsize=7 if "\n" in title else None)
     # Below the axes, so it never covers a row of cells.
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, fontsize=7, frameon=False)
+    # Two columns: with both bounds' labels, more no longer fit a 7-inch figure.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=7, frameon=False)
     return ax
 
 
