@@ -31,7 +31,7 @@ import importlib
 from ._version import __version__
 
 _SUBMODULES = (
-    "adaptive", "assignments", "bench", "bridge", "cli", "data", "exercises", "experiments",
+    "adaptive", "assignments", "autograders", "bench", "bridge", "cli", "data", "exercises", "experiments",
     "filters", "gradcheck", "io", "layer_modes", "learning_curves", "mode_tracker", "nn",
     "notebooks", "plot", "signals", "spectral", "stability", "sweep", "swap", "tour", "train",
 )
