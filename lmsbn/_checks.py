@@ -24,6 +24,7 @@ import numpy as np
 __all__ = [
     "as_float_array",
     "as_generator",
+    "check_bool",
     "check_choice",
     "check_int",
     "check_positive",
@@ -138,6 +139,13 @@ def check_int(value, name: str, *, min_value: int | None = None, max_value: int 
     if max_value is not None and value > max_value:
         raise ValueError(f"{name} must be <= {max_value}, got {value}")
     return value
+
+
+def check_bool(value, name: str) -> bool:
+    """``value`` as a plain bool; a TypeError naming ``name`` for anything else (e.g. ``"yes"``)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {describe(value)}")
+    return bool(value)
 
 
 def check_choice(value, name: str, choices: Iterable[str]) -> str:

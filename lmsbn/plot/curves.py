@@ -21,7 +21,7 @@ import numbers
 
 import numpy as np
 
-from lmsbn._checks import as_float_array, check_int, check_positive, describe
+from lmsbn._checks import as_float_array, check_bool, check_int, check_positive, describe
 from lmsbn.adaptive import FilterResult
 from lmsbn.learning_curves import LearningCurve, learning_curve
 from lmsbn.bridge import LayerModes
@@ -31,12 +31,6 @@ from lmsbn.train import History
 
 __all__ = ["plot_learning_curve", "plot_mode_decay", "plot_mode_trajectories",
            "plot_training_modes"]
-
-
-def _check_bool(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {describe(value)}")
-    return bool(value)
 
 
 def _positive_or_nan(y: np.ndarray) -> np.ndarray:
@@ -146,7 +140,7 @@ def plot_learning_curve(curve_or_mse, *, theory=None, ax=None, log: bool = True,
         theory = theory[:T]
     if J_min is not None:
         J_min = check_positive(J_min, "J_min", allow_zero=True)
-    log = _check_bool(log, "log")
+    log = check_bool(log, "log")
     if label is not None and not isinstance(label, str):
         raise TypeError(f"label must be a str, got {describe(label)}")
 
@@ -259,7 +253,7 @@ def plot_mode_trajectories(measured, predicted=None, *, modes=None, ax=None, ste
             )
     modes = _check_modes(modes, K)
     extra = _eigen_labels(spectrum, K)
-    log = _check_bool(log, "log")
+    log = check_bool(log, "log")
 
     ax = get_axes(ax)
     show = (lambda a: _positive_or_nan(np.abs(a))) if log else (lambda a: a)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmsbn._checks import as_float_array, check_choice, describe
+from lmsbn._checks import as_float_array, check_bool, check_choice, describe
 from lmsbn.plot.style import LINE_COLORS, NORM_COLORS, get_axes
 from lmsbn.spectral import Spectrum, channel_blocks
 
@@ -38,12 +38,6 @@ def _eigenvalues(x, name: str) -> np.ndarray:
             f"minimum {float(lam.min()):.3g}; pass a Spectrum to have round-off clipped for you"
         )
     return np.sort(lam)[::-1]
-
-
-def _check_bool(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {describe(value)}")
-    return bool(value)
 
 
 def _spread_text(lam: np.ndarray) -> str:
@@ -132,8 +126,8 @@ def plot_spectrum(spectrum_or_eigenvalues, *, ax=None, label=None, kind: str = "
     """
     lam = _eigenvalues(spectrum_or_eigenvalues, "spectrum_or_eigenvalues")
     kind = check_choice(kind, "kind", _KINDS)
-    log = _check_bool(log, "log")
-    normalize = _check_bool(normalize, "normalize")
+    log = check_bool(log, "log")
+    normalize = check_bool(normalize, "normalize")
     if label is not None and not isinstance(label, str):
         raise TypeError(f"label must be a str, got {describe(label)}")
     ax = get_axes(ax)
@@ -184,9 +178,9 @@ def plot_spectra(spectra, *, ax=None, normalize=True, kind: str = "line", log: b
     if isinstance(normalize, str):
         check_choice(normalize, "normalize", ("auto",))
         normalize = len({lam.size for lam in eig.values()}) > 1
-    normalize = _check_bool(normalize, "normalize")
+    normalize = check_bool(normalize, "normalize")
     kind = check_choice(kind, "kind", _KINDS)
-    log = _check_bool(log, "log")
+    log = check_bool(log, "log")
     if colors is not None and not isinstance(colors, dict):
         raise TypeError(f"colors must be a dict of label -> colour, got {describe(colors)}")
     colors = colors or {}
