@@ -238,7 +238,6 @@ def test_running_statistics_by_hand():
 def test_running_statistics_three_steps(mode, shape):
     rng = np.random.default_rng(5)
     state = BatchNormState.create(4)
-    ax = axes_of(len(shape))
     mean, var, meansq, ref = np.zeros(4), np.ones(4), np.ones(4), 1.0
     momentum = 0.25
     for _ in range(3):
