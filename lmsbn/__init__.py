@@ -1,46 +1,40 @@
 """lmsbn: why BatchNorm works, seen through classical adaptive-filter theory.
 
-A pure-NumPy teaching simulator. The rooms, in the order a course meets them:
+A pure-NumPy teaching simulator. The parts, in the order a course meets them (tutorials 01-10):
 
-==========================  =====================================================================
-``lmsbn.signals``           tapped delay lines, coloured inputs, the classical equalizer problem
-``lmsbn.filters``           LMS, NLMS and their block forms (``AdaptiveFilter`` subclasses); the
-                            reference loop is ``AdaptiveFilter.reference_run``
-``lmsbn.learning_curves``   ensemble learning curves and mode statistics of filter runs
-``lmsbn.spectral``          the analysis core: autocorrelation, ``Spectrum``, natural modes
-``lmsbn.nn.functional``     im2col, convolution, BatchNorm (and variants): ``*_forward`` /
-                            ``*_backward`` pairs, each fast op with a naive twin
-``lmsbn.nn``                thin layer classes, ``Sequential``, ``SGD``, ``small_cnn``
-``lmsbn.train``             the training loop, callbacks, ``History``, divergence detection
-``lmsbn.data``              the embedded procedural image dataset
-``lmsbn.gradcheck``         numerical gradients and ``rel_error``
-``lmsbn.bridge``            a conv layer seen as an adaptive filter; BatchNorm versus NLMS
-``lmsbn.stability``         the Gauss-Newton stability bound, in the units of the learning rate
-``lmsbn.layer_modes``       natural modes inside a layer: the exact case, Gauss-Newton blocks
-``lmsbn.experiments``       one module per paper (Chai et al., Bjorck et al., Wei et al., Ergen et al.)
-``lmsbn.plot``              figures and animations
-``lmsbn.exercises``         homework checkers; ``lmsbn.use(...)`` swaps a student's function in
-==========================  =====================================================================
+========================  =======================================================================
+``lmsbn.filters``         the classical adaptive filters: LMS, NLMS and their relatives
+                          (``rules``), the engine they share (``engine``), their input signals
+                          (``signals``) and learning curves (``learning_curves``)
+``lmsbn.spectral``        the analysis core: autocorrelation, ``Spectrum``, natural modes, LMS
+                          theory -- used by the filters and the network alike
+``lmsbn.nn``              the from-scratch CNN: im2col, convolution, BatchNorm and its variants
+                          (``*_forward`` / ``*_backward`` pairs, each fast op with a naive twin),
+                          thin layer classes, ``Sequential``, ``SGD``, ``small_cnn``, ``gradcheck``
+``lmsbn.train``           the training loop, callbacks, ``History``, divergence detection; sweeps
+``lmsbn.data``            the embedded procedural image dataset and real-data loaders
+``lmsbn.bridge``          a conv layer seen as an adaptive filter: its regressors and modes, the
+                          stability bound in the learning rate's units, BatchNorm versus NLMS
+``lmsbn.experiments``     one package per paper (Chai et al., Bjorck et al., Wei et al., Ergen
+                          et al.)
+``lmsbn.plot``            figures and animations (imported on its own: ``import lmsbn.plot``)
+``lmsbn.homework``        checkers for the homework, ``lmsbn.use(...)`` to swap a student's
+                          function in, assignment and notebook generation
+``lmsbn.io``              the result protocol: every result saves, loads and summarises alike
+``tour``, ``bench``,      the command-line faces: ``lmsbn tour``, ``lmsbn bench``, ``lmsbn ...``
+``cli``
+========================  =======================================================================
+
+``import lmsbn`` imports every part above except the plots and the command-line faces, so that
+it never imports matplotlib.
 
 Main reference: Chai, Pilanci and Murmann (2020), "Separating the Effects of Batch Normalization
 on CNN Training Speed and Stability Using Classical Adaptive Filter Theory".
 """
 
-import importlib
+from lmsbn import bridge, data, experiments, filters, homework, io, nn, spectral, train
+from lmsbn._version import __version__
+from lmsbn.homework import use
 
-from ._version import __version__
-
-_SUBMODULES = (
-    "adaptive", "assignments", "autograders", "bench", "bridge", "cli", "data", "exercises", "experiments",
-    "filters", "gradcheck", "io", "layer_modes", "learning_curves", "mode_tracker", "nn",
-    "notebooks", "plot", "signals", "spectral", "stability", "sweep", "swap", "tour", "train",
-)
-
-
-def __getattr__(name):
-    # Submodules load on first use, so ``import lmsbn`` stays cheap and never pulls in matplotlib.
-    if name in _SUBMODULES:
-        return importlib.import_module(f"lmsbn.{name}")
-    if name == "use":  # ``with lmsbn.use(conv2d_backward=my_fn): ...`` (the homework kit)
-        return importlib.import_module("lmsbn.swap").use
-    raise AttributeError(f"module 'lmsbn' has no attribute {name!r}")
+__all__ = ["__version__", "bridge", "data", "experiments", "filters", "homework", "io", "nn",
+           "spectral", "train", "use"]

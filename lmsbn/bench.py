@@ -106,8 +106,8 @@ def _conv_problem(shape, rng):
 def _conv_timers(x, wt, dout):
     """``{"readable", "fast", "floor"}``: lmsbn's two conv forward+backward paths, and the three
     products they must do, alone (row-major operands, the layout BLAS is fastest on)."""
-    from .nn import functional as F
-    from .nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
+    from lmsbn.nn import functional as F
+    from lmsbn.nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
 
     f = wt.shape[0]
     U = np.ascontiguousarray(F.im2col2d(x, 3, 3, pad=1))
@@ -172,7 +172,7 @@ def one_thread_rows(shapes, seed: int) -> list:
     """The conv rows that must compare like with like: lmsbn's two paths, their GEMM floor and
     torch, all on one thread; and BatchNorm against torch. Call it in a process started with
     :data:`ONE_THREAD_ENV`."""
-    from .nn import functional as F
+    from lmsbn.nn import functional as F
 
     rng = np.random.default_rng(seed)
     torch = _torch(one_thread=True)
@@ -213,7 +213,7 @@ def bench_conv(quick: bool, rows: list, rng: np.random.Generator):
     so the ratio would grow with the core count instead of measuring the overhead. The
     default-threads rows (this process's BLAS and torch settings) are reported too.
     """
-    from .nn import functional as F
+    from lmsbn.nn import functional as F
 
     shapes = CONV_SHAPES[:1] if quick else CONV_SHAPES
     rows.extend(_rows_on_one_thread(shapes, int(rng.integers(2**32))))
@@ -248,7 +248,7 @@ def bench_conv(quick: bool, rows: list, rng: np.random.Generator):
 
 def _bn_timer(x, rng):
     """lmsbn's BatchNorm forward+backward (training mode) on ``x``, and the ``dout`` it uses."""
-    from .nn import functional as F
+    from lmsbn.nn import functional as F
 
     c = x.shape[1]
     gamma, beta = np.ones(c), np.zeros(c)
@@ -289,8 +289,8 @@ def _torch_batchnorm(x, label, rows, rng, torch):
 
 def bench_train_step(quick: bool, rows: list, rng: np.random.Generator):
     """One SGD step of small_cnn with BatchNorm against one without."""
-    from .data import shapes
-    from .nn import SGD, functional as F, small_cnn
+    from lmsbn.data import shapes
+    from lmsbn.nn import SGD, functional as F, small_cnn
 
     X, y = shapes(64, rng=rng)
 
@@ -321,8 +321,8 @@ def bench_memory(quick: bool, rows: list, rng: np.random.Generator):
     """
     import tracemalloc
 
-    from .nn import functional as F
-    from .nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
+    from lmsbn.nn import functional as F
+    from lmsbn.nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
 
     n, c, f, h, w = CONV_SHAPES[1]
     x = rng.standard_normal((n, c, h, w))
@@ -384,7 +384,7 @@ def bench_filters(quick: bool, rows: list, rng: np.random.Generator):
     * one-by-one / vectorised: lmsbn's own ``run`` called once per realization;
     * padasip itself, when it happens to be installed.
     """
-    from .filters import LMS, NLMS
+    from lmsbn.filters import LMS, NLMS
 
     runs, T, K = FILTER_SHAPE_QUICK if quick else FILTER_SHAPE
     U = rng.standard_normal((runs, T, K))
@@ -426,10 +426,10 @@ def bench_filters(quick: bool, rows: list, rng: np.random.Generator):
 
 def bench_tracker(quick: bool, rows: list, rng: np.random.Generator):
     """Training time of small_cnn with a default ModeTracker against without it."""
-    from .bridge import ModeTracker
-    from .data import shapes
-    from .nn import small_cnn
-    from .train import train
+    from lmsbn.bridge import ModeTracker
+    from lmsbn.data import shapes
+    from lmsbn.nn import small_cnn
+    from lmsbn.train import train
 
     X, y = shapes(512, rng=rng)
     steps = 40 if quick else 100
@@ -447,9 +447,9 @@ def bench_tracker(quick: bool, rows: list, rng: np.random.Generator):
 
 def bench_papers(quick: bool, rows: list, rng: np.random.Generator):
     """Cost of one Fisher-information matrix-vector product (Wei et al.) in training steps."""
-    from .data import shapes
-    from .experiments.fisher import fim_matvec
-    from .nn import SGD, functional as F, small_cnn
+    from lmsbn.data import shapes
+    from lmsbn.experiments.chai.fisher import fim_matvec
+    from lmsbn.nn import SGD, functional as F, small_cnn
 
     X, y = shapes(32, rng=rng)
     model = small_cnn(widths=(8, 16), rng=0)
@@ -467,7 +467,7 @@ def bench_papers(quick: bool, rows: list, rng: np.random.Generator):
 
     # Ergen et al.: the convex program at the size the issue names, against one FISTA iteration's
     # worth of work (a matrix product of the same data), so the row reads "iterations to solve".
-    from .experiments.ergen import convex_program
+    from lmsbn.experiments.ergen import convex_program
 
     n, d, P = (60, 20, 100) if quick else (200, 50, 500)
     Xc = rng.standard_normal((n, d))
@@ -486,7 +486,7 @@ BENCHES = {"conv": bench_conv, "memory": bench_memory, "train": bench_train_step
 
 def run(*, quick: bool = False, only=None, rng=0) -> dict:
     """Run the benchmarks; return ``{"rows": [...], "machine": {...}}``."""
-    from ._checks import as_generator
+    from lmsbn._checks import as_generator
 
     rng = as_generator(rng)
     rows: list[dict] = []

@@ -26,7 +26,7 @@ __all__ = ["main"]
 
 
 def _tour(args) -> int:
-    from .tour import run_tour
+    from lmsbn.tour import run_tour
 
     data, path = "shapes", None
     if args.data:
@@ -69,7 +69,7 @@ def _run_sweep_experiment(args, executor):
     """The chosen sweep with the command's sizes; ``executor`` None means ``--workers``."""
     jobs = {"executor": executor} if executor is not None else {"n_jobs": args.workers}
     if args.experiment == "chai":
-        from .experiments.chai import lr_sweep
+        from lmsbn.experiments.chai import lr_sweep
 
         kw = {k: v for k, v in (("lrs", args.lrs), ("norms", args.norms), ("steps", args.steps))
               if v is not None}
@@ -77,7 +77,7 @@ def _run_sweep_experiment(args, executor):
                         progress=args.progress, **kw, **jobs)
     if args.norms is not None:
         raise ValueError("--norms is for the chai sweep; the wei sweep varies --gammas")
-    from .experiments.wei import gamma_lr_sweep
+    from lmsbn.experiments.wei import gamma_lr_sweep
 
     kw = {"gammas": (0.5, 1.0, 2.0), "lrs": (0.03, 0.3, 3.0, 30.0), "steps": 20, "n": 128,
           "widths": (4, 8), "fim_iters": 10} if args.quick else {}
@@ -146,11 +146,11 @@ def _sweep_figure(experiment, result):
 
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     if experiment == "chai":
-        from .plot import plot_lr_sweep
+        from lmsbn.plot import plot_lr_sweep
 
         plot_lr_sweep(result, ax=ax)
     else:
-        from .plot import plot_gamma_lr_map
+        from lmsbn.plot import plot_gamma_lr_map
 
         plot_gamma_lr_map(result, ax=ax)
     return fig
@@ -163,7 +163,7 @@ def _delegate(module: str, rest) -> int:
 
 def main(argv=None) -> int:
     """Entry point of the ``lmsbn`` command; returns the exit code."""
-    from . import __version__
+    from lmsbn._version import __version__
 
     parser = argparse.ArgumentParser(prog="lmsbn", description="Why BatchNorm works, seen "
                                      "through classical adaptive-filter theory.")
@@ -199,8 +199,8 @@ def main(argv=None) -> int:
     p.add_argument("--progress", action="store_true", help="chai: show progress on stderr")
     p.add_argument("--connect-timeout", default="30s", help=argparse.SUPPRESS)
     for name, module, text in (("bench", "bench", "speed and memory ratios"),
-                               ("notebooks", "notebooks", "tutorials to .ipynb"),
-                               ("assignment", "assignments", "homework notebooks, 4 versions")):
+                               ("notebooks", "homework.notebooks", "tutorials to .ipynb"),
+                               ("assignment", "homework.assignments", "homework notebooks, 4 versions")):
         # These parse their own options (``--help`` included), so everything after the
         # command name is handed over untouched.
         q = sub.add_parser(name, help=text, add_help=False)

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._version import __version__
+from lmsbn._version import __version__
 
 __all__ = ["FORMAT_VERSION", "Result", "load_arrays", "load_result", "result_types",
            "rng_param", "save_arrays"]
@@ -223,6 +223,8 @@ def _resolve(ref: str) -> type:
     if module.split(".")[0] != "lmsbn":
         raise ValueError(f"refers to class {ref!r}, which is neither in lmsbn nor a registered "
                          "Result (import the module that defines it first)")
+    if (moved := _moved(module, qualname)) is not None:
+        return moved
     obj = importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)
@@ -280,6 +282,37 @@ def _decode(node, arrays: dict):
 # ------------------------------------------------------------------------------ the protocol
 _REGISTRY: dict[str, type] = {}
 
+#: Modules whose classes moved when the package was laid out by part (after 0.1.0, issue 14). A
+#: file written before names its class by the old module; the class is now found, by its name,
+#: in the package on the right (which re-exports it).
+MOVED_MODULES = {
+    "lmsbn.adaptive": "lmsbn.filters", "lmsbn.filters": "lmsbn.filters",
+    "lmsbn.learning_curves": "lmsbn.filters", "lmsbn.signals": "lmsbn.filters.signals",
+    "lmsbn.spectral": "lmsbn.spectral", "lmsbn.bridge": "lmsbn.bridge",
+    "lmsbn.mode_tracker": "lmsbn.bridge", "lmsbn.layer_modes": "lmsbn.bridge",
+    "lmsbn.stability": "lmsbn.bridge", "lmsbn.train": "lmsbn.train",
+    "lmsbn.experiments.chai": "lmsbn.experiments.chai",
+    "lmsbn.experiments.chai_sweep": "lmsbn.experiments.chai",
+    "lmsbn.experiments.chai_bound": "lmsbn.experiments.chai",
+    "lmsbn.experiments.chai_isolation": "lmsbn.experiments.chai",
+    "lmsbn.experiments.fisher": "lmsbn.experiments.wei",
+    "lmsbn.experiments.bjorck": "lmsbn.experiments.bjorck",
+    "lmsbn.experiments.wei": "lmsbn.experiments.wei",
+    "lmsbn.experiments.ergen": "lmsbn.experiments.ergen",
+    "lmsbn.experiments.ergen_model": "lmsbn.experiments.ergen",
+    "lmsbn.experiments.ergen_convex": "lmsbn.experiments.ergen",
+}
+
+
+def _moved(module: str, qualname: str):
+    """The class an old file calls ``module.qualname``, if its module moved; else None."""
+    if module not in MOVED_MODULES:
+        return None
+    obj = importlib.import_module(MOVED_MODULES[module])
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    return obj if isinstance(obj, type) and dataclasses.is_dataclass(obj) else None
+
 
 def _short(value, width: int = 40) -> str:
     """A few characters that identify a value: shape and dtype of arrays, keys of dicts."""
@@ -333,7 +366,7 @@ class Result:
     -----
     The kind stored in a file is the qualified class name (:meth:`kind`). A class that is renamed
     or moved lists its earlier kinds in the class attribute ``_kind_aliases`` so old files still
-    load. A result that is not a plain dataclass (e.g. :class:`lmsbn.mode_tracker.ModeTracker`,
+    load. A result that is not a plain dataclass (e.g. :class:`lmsbn.bridge.mode_tracker.ModeTracker`,
     a training callback) overrides :meth:`_state` and :meth:`_from_state`.
     """
 
@@ -403,7 +436,8 @@ class Result:
         """
         path, arrays, header = _read(path)
         kind = header.get("kind")
-        if kind != cls.kind() and kind not in cls._kind_aliases:
+        module, _, name = str(kind).rpartition(".")
+        if kind != cls.kind() and kind not in cls._kind_aliases and _moved(module, name) is not cls:
             raise ValueError(f"{path} holds a {kind!r} result, not a {cls.kind()!r}")
         return cls._decode_file(path, arrays, header)
 
@@ -456,6 +490,9 @@ def load_result(path) -> Result:
         except ModuleNotFoundError:
             pass  # a module that no longer exists: the error below says what is missing
         cls = _REGISTRY.get(kind)
+    if cls is None:
+        moved = _moved(*kind.rpartition(".")[::2])
+        cls = moved if moved is not None and issubclass(moved, Result) else None
     if cls is None:
         raise ValueError(f"{path} holds a {kind!r} result, which is no registered result type")
     return cls._decode_file(path, arrays, header)

@@ -33,7 +33,7 @@ _DATASETS = ("shapes", "mnist", "fashion_mnist", "cifar10", "npz")
 
 def load_tour_data(name: str = "shapes", path=None, *, n: int = 2000, rng=0):
     """The tour's images: the procedural set, or ``n`` standardised images from real files."""
-    from . import data
+    from lmsbn import data
 
     if name not in _DATASETS:
         raise ValueError(f"data must be one of {_DATASETS}, got {name!r}")
@@ -81,42 +81,35 @@ def _fmt(x, digits=3):
 def _section_equalizer(out, figures, summary, quick, seed):
     import matplotlib.pyplot as plt
 
-    from .filters import LMS, ensemble_learning_curve
-    from .plot import plot_learning_curve
-    from .signals import equalizer
+    from lmsbn.experiments.chai import equalizer_speed
+    from lmsbn.plot import plot_learning_curve
 
-    runs, n, mu = (40, 300, 0.075) if quick else (150, 600, 0.075)
+    res = equalizer_speed((2.9, 3.1, 3.3, 3.5), mu=0.075, runs=40 if quick else 150,
+                          n=300 if quick else 600, rng=seed)
+    mu, runs = res.params["mu"], res.params["runs"]
     fig, ax = plt.subplots(figsize=(8.5, 4), layout="constrained")
-    rows = {}
-    for k, W in enumerate((2.9, 3.1, 3.3, 3.5)):
-        eq = equalizer(W)
-        U, d = eq.sample(n, runs=runs, rng=seed + k)
-        res = LMS(eq.taps, mu).run(U, d, record="every:10")
-        curve = ensemble_learning_curve(res, spectrum=eq.spectrum, w_ref=eq.w_opt, mu=mu,
-                                        J_min=eq.J_min, theory="gaussian")
-        smooth = np.convolve(curve.mse, np.ones(20) / 20, mode="valid")
-        hit = np.flatnonzero(smooth <= 0.1)
-        rows[str(W)] = {"spread": eq.spectrum.spread, "steps_to_0.1": int(hit[0]) + 19 if hit.size else -1}
-        plot_learning_curve(curve, ax=ax, label=f"W={W} (spread {eq.spectrum.spread:.1f})")
+    for W, spread in zip(res.W, res.spread):
+        plot_learning_curve(res.curves[str(float(W))], ax=ax, label=f"W={W} (spread {spread:.1f})")
     ax.set_title(f"LMS equalizer, mu={mu}, {runs} runs")
     # Eight entries: beside the curves, not over the slow ones.
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
-    summary["equalizer"] = rows
-    steps = [r["steps_to_0.1"] for r in rows.values()]
-    order = "in the same order" if steps == sorted(steps) else "not strictly in that order"
+    steps = [int(s) for s in res.samples_to_target]
+    summary["equalizer"] = {str(float(W)): {"spread": float(sp), "steps_to_0.1": st}
+                            for W, sp, st in zip(res.W, res.spread, steps)}
+    order = "in the same order" if res.slower_with_spread() else "not strictly in that order"
     caption = (f"LMS learning curves of the 11-tap equalizer for channel parameter W = 2.9 ... 3.5. "
                f"The eigenvalue spread of the input autocorrelation grows "
-               f"{', '.join(_fmt(r['spread']) for r in rows.values())}, and the number of samples "
+               f"{', '.join(_fmt(sp) for sp in res.spread)}, and the number of samples "
                f"to reach MSE 0.1 grows {', '.join(map(str, steps))}: {order}. The slowest natural "
                f"mode, (1 - mu lambda_min)^n, sets the pace.")
-    headline = (f"eigenvalue spread {rows['2.9']['spread']:.1f} -> {rows['3.5']['spread']:.1f}; "
+    headline = (f"eigenvalue spread {res.spread[0]:.1f} -> {res.spread[-1]:.1f}; "
                 f"samples to MSE 0.1: {' -> '.join(map(str, steps))}")
     _save(fig, out, "equalizer", figures, caption, headline)
 
 
 def _section_spectra(out, figures, summary, X, y, quick, seed):
-    from .experiments.chai import eigen_spectra
-    from .plot import plot_eigen_spectra
+    from lmsbn.experiments.chai import eigen_spectra
+    from lmsbn.plot import plot_eigen_spectra
 
     res = eigen_spectra(X=X, y=y, steps=10 if quick else 60, n_data=min(len(X), 512),
                         n_probe=64 if quick else 256, rng=seed)
@@ -144,51 +137,46 @@ def _section_spectra(out, figures, summary, X, y, quick, seed):
 def _section_training(out, figures, summary, X, y, quick, seed):
     import matplotlib.pyplot as plt
 
-    from .nn import small_cnn
-    from .plot.style import NORM_COLORS, readable_log_axis
-    from .train import train
+    from lmsbn.experiments.chai import train_comparison
+    from lmsbn.plot import NORM_COLORS, readable_log_axis
 
-    n_eval = len(X) // 4
-    Xtr, ytr, Xte, yte = X[n_eval:], y[n_eval:], X[:n_eval], y[:n_eval]
-    steps = 25 if quick else 100
+    res = train_comparison(X, y, norms=("none", "full"), lrs=(0.02, 1.0),
+                           steps=25 if quick else 100, rng=seed)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
-    result = {}
-    for ax, lr in zip(axes, (0.02, 1.0)):
-        for norm in ("none", "full"):
-            model = small_cnn(in_channels=X.shape[1], num_classes=int(y.max()) + 1, norm=norm,
-                              rng=seed)
-            h = train(model, Xtr, ytr,
-                      steps=steps, lr=lr, eval_data=(Xte, yte), rng=seed)
-            acc = float(h.eval_accuracy[-1]) if h.eval_accuracy.size and not h.diverged else None
-            result[f"{norm}@{lr}"] = {"diverged": h.diverged, "diverged_at": h.diverged_at,
-                                      "eval_accuracy": acc, "final_loss": h.final_loss}
-            label = ("BatchNorm" if norm == "full" else "no norm") + \
-                (f" (diverged at step {h.diverged_at})" if h.diverged else f" ({acc:.0%} held out)")
-            ax.plot(h.loss, color=NORM_COLORS[norm], label=label)
-        ax.set(title=f"lr = {lr}", xlabel="SGD step", yscale="log")
+    for ax, lr in zip(axes, res.lrs):
+        for norm in res.norms:
+            k = res.key(norm, lr)
+            label = ("BatchNorm" if norm == "full" else "no norm") + (
+                f" (diverged at step {res.diverged_at[k]})" if res.diverged[k]
+                else f" ({res.eval_accuracy[k]:.0%} held out)")
+            ax.plot(res.loss[k], color=NORM_COLORS[norm], label=label)
+        ax.set(title=f"lr = {lr:g}", xlabel="SGD step", yscale="log")
         readable_log_axis(ax.yaxis)  # plain 2, 3, 4 rather than 2x10^0 on a narrow range
         ax.legend(fontsize=8)
     axes[0].set_ylabel("minibatch cross-entropy")
-    summary["training"] = result
+    summary["training"] = {
+        k: {"diverged": res.diverged[k],
+            "diverged_at": res.diverged_at[k] if res.diverged[k] else None,
+            "eval_accuracy": None if res.diverged[k] else res.eval_accuracy[k],
+            "final_loss": float("inf") if res.diverged[k] else float(res.loss[k][-1])}
+        for norm in res.norms for lr in res.lrs for k in [res.key(norm, lr)]}
 
-    def fate(key):
-        r = result[key]
-        return (f"diverges at step {r['diverged_at']}" if r["diverged"]
-                else f"reaches {r['eval_accuracy']:.0%} held-out accuracy")
-
-    caption = (f"small_cnn trained for {steps} steps. At lr = 0.02 the plain network "
-               f"{fate('none@0.02')} and the BatchNorm network {fate('full@0.02')}. At lr = 1.0 the "
-               f"plain network {fate('none@1.0')} and the BatchNorm network {fate('full@1.0')}.")
-    headline = (f"lr 0.02: plain {fate('none@0.02')}, BatchNorm {fate('full@0.02')}; lr 1.0: plain "
-                f"{fate('none@1.0')}, BatchNorm {fate('full@1.0')}").replace(" held-out accuracy", " held out")
+    fate = res.fate
+    caption = (f"small_cnn trained for {res.params['steps']} steps. At lr = 0.02 the plain network "
+               f"{fate('none', 0.02)} and the BatchNorm network {fate('full', 0.02)}. At lr = 1.0 "
+               f"the plain network {fate('none', 1.0)} and the BatchNorm network "
+               f"{fate('full', 1.0)}.")
+    headline = (f"lr 0.02: plain {fate('none', 0.02)}, BatchNorm {fate('full', 0.02)}; lr 1.0: "
+                f"plain {fate('none', 1.0)}, BatchNorm {fate('full', 1.0)}"
+                ).replace(" held-out accuracy", " held out")
     _save(fig, out, "training", figures, caption, headline)
 
 
 def _section_sweep(out, figures, summary, X, y, quick, seed):
     import matplotlib.pyplot as plt
 
-    from .experiments.chai import lr_sweep
-    from .plot import plot_lr_sweep
+    from lmsbn.experiments.chai import lr_sweep
+    from lmsbn.plot import plot_lr_sweep
 
     if quick:
         res = lr_sweep(X=X, y=y, quick=True, rng=seed)
@@ -214,7 +202,7 @@ def _section_sweep(out, figures, summary, X, y, quick, seed):
                + ("" if iso is None else " " + iso.verdict()))
     headline = res.headline
     # The bound in the units of lr, tested where it is exact in spirit: full-batch descent.
-    from .experiments.chai import bound_check
+    from lmsbn.experiments.chai import bound_check
 
     bc = bound_check(datasets={"tour": (X, y)}, seeds=(seed,), quick=True)
     factors = {n: float(bc.onset_factor[0, j, 0]) for j, n in enumerate(bc.norms)}
@@ -232,8 +220,8 @@ def _section_sweep(out, figures, summary, X, y, quick, seed):
 def _section_first_step(out, figures, summary, X, y, quick, seed):
     import matplotlib.pyplot as plt
 
-    from .experiments.chai import first_step
-    from .plot import plot_bn_nlms_drift, plot_first_step
+    from lmsbn.experiments.chai import first_step
+    from lmsbn.plot import plot_bn_nlms_drift, plot_first_step
 
     res = first_step(X=X, y=y, steps=20 if quick else 100, n_data=min(len(X), 512), rng=seed)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
@@ -321,7 +309,7 @@ def run_tour(out_dir="lmsbn-tour", *, quick: bool = False, seed: int = 0, data: 
 
     if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "cairo"):
         matplotlib.use("Agg")  # the tour only writes files; never open a window
-    from ._checks import check_int
+    from lmsbn._checks import check_int
 
     seed = check_int(seed, "seed", min_value=0)
     stream = sys.stdout if stream is None else stream      # looked up now, so redirection works

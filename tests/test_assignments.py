@@ -15,8 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from lmsbn import assignments as A  # noqa: E402
-from lmsbn.exercises import ExerciseFailed  # noqa: E402
+from lmsbn.homework import assignments as A  # noqa: E402
+from lmsbn.homework import ExerciseFailed  # noqa: E402
 
 nbformat = pytest.importorskip("nbformat")
 
@@ -27,8 +27,8 @@ _TEST_VALUE = re.compile(r"^(?P<name>\w+)\s*=.*#\s*test:\s*(?P<value>.+?)\s*$")
 
 def test_homeworks_exist():
     # A glob that finds nothing would make every parametrized test below pass vacuously.
-    assert [p.name for p in HOMEWORKS] == ["hw_01_im2col_conv.py", "hw_02_batchnorm.py",
-                                           "hw_03_lms_nlms.py"]
+    assert [p.name for p in HOMEWORKS] == ["hw_01_lms_nlms.py", "hw_02_im2col_conv.py",
+                                           "hw_03_batchnorm.py"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,7 +118,7 @@ def test_find_leaks_names_markers_and_solution_lines():
 
 
 def test_student_version_is_refused_when_anything_survives(monkeypatch):
-    nb = A.read_assignment(HOMEWORKS[2])
+    nb = A.read_assignment(HOMEWORKS[0])
     # A transformation that forgets one block (as the old exact-match one did for
     # `### BEGIN SOLUTION ###`): the verification must catch it and refuse.
     real = A.student_source
@@ -241,9 +241,9 @@ def test_student_version_fails_exactly_at_the_stubs(source_nb):
 
 
 def test_read_assignment_without_jupytext_uses_the_builtin_reader(monkeypatch):
-    with_jupytext = A.read_assignment(HOMEWORKS[0])
+    with_jupytext = A.read_assignment(HOMEWORKS[1])
     monkeypatch.setitem(sys.modules, "jupytext", None)      # makes `import jupytext` fail
-    builtin = A.read_assignment(HOMEWORKS[0])
+    builtin = A.read_assignment(HOMEWORKS[1])
     assert [(c.cell_type, c.source) for c in builtin.cells] == \
         [(c.cell_type, c.source) for c in with_jupytext.cells]
     assert [c.metadata.get("tags") for c in builtin.cells] == \
@@ -254,7 +254,7 @@ def test_missing_notebook_tools_name_the_extra(monkeypatch):
     for mod in ("jupytext", "nbformat", "nbformat.v4"):
         monkeypatch.setitem(sys.modules, mod, None)
     with pytest.raises(ImportError, match="notebooks"):
-        A.read_assignment(HOMEWORKS[0])
+        A.read_assignment(HOMEWORKS[1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,7 +262,7 @@ def test_missing_notebook_tools_name_the_extra(monkeypatch):
 # ---------------------------------------------------------------------------------------------
 
 def test_cli_writes_student_and_teacher_notebooks(tmp_path, capsys):
-    src = HOMEWORKS[2]
+    src = HOMEWORKS[0]
     assert A.main(["student", str(src), "-o", str(tmp_path / "s.ipynb")]) == 0
     assert A.main(["teacher", str(src), "-o", str(tmp_path / "t.ipynb")]) == 0
     assert str(tmp_path / "s.ipynb") in capsys.readouterr().out
@@ -280,12 +280,12 @@ def test_cli_writes_student_and_teacher_notebooks(tmp_path, capsys):
 
 def test_cli_py_output_and_errors(tmp_path, capsys, monkeypatch):
     out = tmp_path / "student.py"
-    assert A.main(["student", str(HOMEWORKS[1]), "-o", str(out)]) == 0
+    assert A.main(["student", str(HOMEWORKS[2]), "-o", str(out)]) == 0
     text = out.read_text()
     assert "# %%" in text and "raise NotImplementedError()" in text and "M / (M - 1)" not in text
     assert A.main(["student", str(tmp_path / "missing.py")]) == 1
     assert "existing assignment" in capsys.readouterr().err
-    assert A.main(["teacher", str(HOMEWORKS[1]), "-o", str(tmp_path / "x.txt")]) == 1
+    assert A.main(["teacher", str(HOMEWORKS[2]), "-o", str(tmp_path / "x.txt")]) == 1
     assert ".ipynb or .py" in capsys.readouterr().err
     bad = tmp_path / "bad.py"
     bad.write_text("# %%\ndef f():\n    # BEGIN SOLUTION\n    return 1\n")
@@ -293,10 +293,10 @@ def test_cli_py_output_and_errors(tmp_path, capsys, monkeypatch):
     assert "never closed" in capsys.readouterr().err
     assert not (tmp_path / "bad.ipynb").exists()
     monkeypatch.chdir(tmp_path)                          # default output name, in the cwd
-    assert A.main(["teacher", str(HOMEWORKS[1])]) == 0
-    assert (tmp_path / "hw_02_batchnorm_teacher.ipynb").is_file()
+    assert A.main(["teacher", str(HOMEWORKS[2])]) == 0
+    assert (tmp_path / "hw_03_batchnorm_teacher.ipynb").is_file()
     with pytest.raises(SystemExit):
-        A.main(["grader", str(HOMEWORKS[1])])
+        A.main(["grader", str(HOMEWORKS[2])])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,7 +314,7 @@ def test_teacher_and_student_notebooks_in_a_real_kernel(tmp_path):
     # A private kernelspec running *this* interpreter, so the lmsbn under test is the one imported.
     install(prefix=str(tmp_path / "kernel"), kernel_name="python3", display_name="lmsbn tests")
     kernels = next((tmp_path / "kernel").rglob("kernels"))
-    src = HOMEWORKS[2]                                   # the fastest homework
+    src = HOMEWORKS[0]                                   # the fastest homework
 
     def execute(version):
         nb = A.make_version(A.read_assignment(src), version)

@@ -13,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lmsbn import bridge, data, gradcheck, signals, spectral, train
+from lmsbn import bridge, data, spectral, train
+from lmsbn.filters import signals
+from lmsbn.nn import gradcheck
 from lmsbn import filters as fl
 from lmsbn import nn
 from lmsbn.nn import functional as F

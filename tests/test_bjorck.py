@@ -10,6 +10,7 @@ import pytest  # noqa: E402
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 from lmsbn.experiments import bjorck as B  # noqa: E402
+from lmsbn.experiments.bjorck.training import _per_example_grads  # noqa: E402
 from lmsbn.plot import (plot_activation_growth, plot_condition_growth,  # noqa: E402
                         plot_gradient_histograms, plot_same_lr)
 
@@ -143,7 +144,7 @@ def test_per_example_gradients_sum_to_batch_gradient():
     X = np.random.default_rng(0).standard_normal((5, 3, 6, 6))
     y = np.array([0, 1, 2, 1, 0])
     model = B.deep_plain_cnn(3, 4, num_classes=3, norm=True, rng=0)
-    rows, _ = B._per_example_grads(model, X, y)
+    rows, _ = _per_example_grads(model, X, y)
     _, dout = F.softmax_cross_entropy(model.forward(X), y)
     model.backward(dout)
     # Backprop is linear in dout, so the split is exact up to rounding.

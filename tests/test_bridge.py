@@ -17,7 +17,7 @@ from lmsbn.nn import (
     SGD, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Flatten, Linear, ReLU, Sequential, small_cnn,
 )
 from lmsbn.nn import functional as F
-from lmsbn.signals import tapped_delay_line
+from lmsbn.filters.signals import tapped_delay_line
 from lmsbn.spectral import Spectrum, mode_coordinates, predicted_modes
 from lmsbn.train import train
 

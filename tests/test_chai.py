@@ -508,7 +508,7 @@ def test_first_step_save_load_round_trip_bit_for_bit(first, tmp_path):
 
 def test_load_refuses_a_file_of_another_kind(first, tmp_path):
     path = first.save(tmp_path / "first")
-    with pytest.raises(ValueError, match="chai.FirstStep"):
+    with pytest.raises(ValueError, match="chai.first_step.FirstStep"):
         LRSweep.load(path)
 
 
@@ -545,3 +545,40 @@ def test_layer_lambda_max_is_each_layers_largest_eigenvalue_at_initialisation():
         U = regressors(*inputs[name])
         expected.append(np.linalg.eigvalsh(U.T @ U / U.shape[0])[-1])
     np.testing.assert_allclose(res.layer_lambda_max[0], expected, rtol=1e-10)
+
+
+# ----------------------------------------------------------------- the tour's two plain experiments
+def test_equalizer_speed_times_each_curve_and_judges_the_order():
+    from lmsbn.experiments.chai import EqualizerSpeed, equalizer_speed
+
+    res = equalizer_speed((2.9, 3.5), runs=20, n=300, rng=0)
+    assert np.all(np.diff(res.spread) > 0)  # a larger W gives a larger eigenvalue spread
+    assert res.samples_to_target.shape == (2,) and set(res.curves) == {"2.9", "3.5"}
+    # The same seed gives the same bits; a Generator is accepted too.
+    again = equalizer_speed((2.9, 3.5), runs=20, n=300, rng=0)
+    assert np.array_equal(res.curves["3.5"].mse, again.curves["3.5"].mse)
+    equalizer_speed((2.9,), runs=2, n=50, rng=np.random.default_rng(1))
+    # The verdict is computed: the same numbers in the other order give "no".
+    fast_first = EqualizerSpeed(np.array([1.0, 2.0]), np.array([5.0, 50.0]), np.array([100, 400]),
+                                {}, {"target": 0.1})
+    slow_first = EqualizerSpeed(np.array([1.0, 2.0]), np.array([5.0, 50.0]), np.array([400, 100]),
+                                {}, {"target": 0.1})
+    never = EqualizerSpeed(np.array([1.0, 2.0]), np.array([5.0, 50.0]), np.array([-1, 100]),
+                           {}, {"target": 0.1})
+    assert fast_first.verdict().startswith("yes")
+    assert slow_first.verdict().startswith("no") and never.verdict().startswith("no")
+    with pytest.raises(ValueError, match="mu"):
+        equalizer_speed((2.9,), mu=-1.0)
+
+
+def test_train_comparison_starts_every_run_from_the_same_weights():
+    from lmsbn.experiments.chai import train_comparison
+
+    res = train_comparison(norms=("none", "full"), lrs=(0.01, 0.5), steps=3, n=120, rng=0)
+    assert set(res.loss) == {"none@0.01", "none@0.5", "full@0.01", "full@0.5"}
+    for norm in res.norms:
+        # Same weights and same first minibatch: the step-0 losses agree whatever the lr.
+        assert res.loss[f"{norm}@0.01"][0] == res.loss[f"{norm}@0.5"][0]
+    assert "lr 0.01" in res.summary()
+    with pytest.raises(ValueError, match="norms"):
+        train_comparison(norms=("none", "none"), steps=1, n=20)

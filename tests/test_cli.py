@@ -21,7 +21,7 @@ def test_subcommand_help_reaches_the_subcommand(command, prog, capsys):
 def test_assignment_and_notebooks_through_the_cli(tmp_path):
     pytest.importorskip("nbformat", reason="writing notebooks needs the [notebooks] or [test] extra")
     out = tmp_path / "hw.ipynb"
-    assert main(["assignment", "student", str(TUTORIALS / "hw_03_lms_nlms.py"), "-o", str(out)]) == 0
+    assert main(["assignment", "student", str(TUTORIALS / "hw_01_lms_nlms.py"), "-o", str(out)]) == 0
     assert "NotImplementedError" in out.read_text()
     assert main(["notebooks", str(TUTORIALS), "--out", str(tmp_path / "nb"), "--pattern", "01_*.py"]) == 0
     assert (tmp_path / "nb" / "01_lms_natural_modes.ipynb").exists()
@@ -34,9 +34,9 @@ def test_notebooks_never_hand_out_homework_solutions(tmp_path):
     assert main(["notebooks", str(TUTORIALS), "--out", str(nb), "--pattern", "*0[1-2]_*.py"]) == 0
     names = sorted(p.name for p in nb.iterdir())
     assert "01_lms_natural_modes.ipynb" in names and not any(n.startswith("hw_") for n in names)
-    assert main(["notebooks", str(TUTORIALS), "--out", str(nb), "--pattern", "hw_02_*.py",
+    assert main(["notebooks", str(TUTORIALS), "--out", str(nb), "--pattern", "hw_03_*.py",
                  "--homework", "student"]) == 0
-    text = (nb / "hw_02_batchnorm.ipynb").read_text()
+    text = (nb / "hw_03_batchnorm.ipynb").read_text()
     assert "NotImplementedError" in text
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
     assert main(["notebooks", str(TUTORIALS), "--out", str(nb), "--pattern", "hw_*.py"]) == 1

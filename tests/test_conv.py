@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from strategies import conv1d_configs, conv2d_configs, random_conv1d, random_conv2d, seeds
 
-from lmsbn.gradcheck import check_backward
+from lmsbn.nn.gradcheck import check_backward
 from lmsbn.nn.conv import (
     ConvCache,
     conv1d_backward,
@@ -22,7 +22,7 @@ from lmsbn.nn.conv import (
 )
 from lmsbn.nn.im2col import im2col1d, im2col2d
 
-pytestmark = pytest.mark.a2_conv
+pytestmark = pytest.mark.a4_conv
 
 # Fast and naive do the same multiply-adds, summed in a different order (BLAS blocks vs a plain
 # loop), so they differ by a few ulps of the partial sums. 1e-12 relative to the largest entry

@@ -18,7 +18,7 @@ from lmsbn.nn.conv import conv2d_backward, conv2d_forward
 from lmsbn.nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
 from lmsbn.train import train
 
-pytestmark = pytest.mark.a2_conv
+pytestmark = pytest.mark.a4_conv
 
 
 def counting(calls: Counter, name: str):
@@ -117,7 +117,7 @@ def test_swapped_im2col_receives_plain_ints_and_conv1d_uses_im2col1d():
     seen = []
     original = F.im2col2d
 
-    def int_only(x, kh, kw, stride=1, pad=0):      # like a student's hw_01 im2col
+    def int_only(x, kh, kw, stride=1, pad=0):      # like a student's hw_02 im2col
         seen.append((type(stride), type(pad)))
         return original(x, kh, kw, stride=stride, pad=pad)
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st  # noqa: E402
 from lmsbn.experiments.ergen import (  # noqa: E402
     BNReLUNetwork, ClosedFormResult, ConvexResult, NonconvexResult, closed_form, convex_program,
     network_arrangements, sample_arrangements, train_nonconvex, whiten)
-from lmsbn.experiments.ergen_model import neuron_from_coefficients  # noqa: E402
+from lmsbn.experiments.ergen.model import neuron_from_coefficients  # noqa: E402
 
 BETA = 0.3
 
@@ -219,7 +219,7 @@ def test_results_round_trip(tmp_path, full_rank):
     np.testing.assert_array_equal(back.arrangements, cv.arrangements)
     np.testing.assert_array_equal(back.history, cv.history)
     assert cv.params["arrangements"] == 10 and cv.params["rng"] == 0
-    with pytest.raises(ValueError, match="ergen_convex.ConvexResult"):
+    with pytest.raises(ValueError, match="ergen.convex.ConvexResult"):
         ClosedFormResult.load(tmp_path / "ConvexResult.npz")
 
 

@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmsbn import exercises as E
+from lmsbn.homework import checkers as E
 from lmsbn.filters import LMS
 from lmsbn.nn import functional as F
 from lmsbn.nn import small_cnn
-from lmsbn.signals import tapped_delay_line
+from lmsbn.filters.signals import tapped_delay_line
 from lmsbn.spectral import autocorrelation
-from lmsbn.swap import swappable, use
+from lmsbn.homework import swappable, use
 
 
 def fails(check, fn, *args, match):
@@ -202,7 +202,7 @@ def test_any_seed_accepts_an_independent_implementation_and_rejects_flipped_sign
 # Rejection: typical wrong implementations, each reported by the output it gets wrong
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.a1_im2col
+@pytest.mark.a3_im2col
 def test_im2col_off_by_one_padding_is_rejected():
     def im2col_extra_pad(x, kh, kw, stride=1, pad=0):
         # One zero row/column too many on every side: the windows are shifted by one pixel.
@@ -218,7 +218,7 @@ def _rows(x, kh, kw, s, p):
     return N * ((H + 2 * p - kh) // s + 1) * ((W + 2 * p - kw) // s + 1)
 
 
-@pytest.mark.a1_im2col
+@pytest.mark.a3_im2col
 def test_im2col_wrong_output_size_is_rejected_with_shapes():
     def im2col_no_plus_one(x, kh, kw, stride=1, pad=0):
         return F.im2col2d(x, kh, kw, stride=stride, pad=pad)[:-1]
@@ -227,13 +227,13 @@ def test_im2col_wrong_output_size_is_rejected_with_shapes():
     assert "expected (" in msg
 
 
-@pytest.mark.a1_im2col
+@pytest.mark.a3_im2col
 def test_col2im_without_stride_or_overwriting_is_rejected():
     fails(E.check_col2im, lambda *a, **k: col2im_padded(*a, **k, use_stride=False), match="`dx`")
     fails(E.check_col2im, lambda *a, **k: col2im_padded(*a, **k, add=False), match="`dx`")
 
 
-@pytest.mark.a2_conv
+@pytest.mark.a4_conv
 def test_conv_mistakes_are_rejected():
     def true_convolution(x, w, b=None, stride=1, pad=0):   # flips the kernel
         return conv_forward_einsum(x, w[:, :, ::-1, ::-1], b, stride, pad)
@@ -262,7 +262,7 @@ def test_conv_mistakes_are_rejected():
     fails(E.check_conv_backward, db_zeros_without_bias, match="`db` must be None")
 
 
-@pytest.mark.a3_batchnorm
+@pytest.mark.a5_batchnorm
 def test_batchnorm_mistakes_are_rejected():
     msg = fails(E.check_batchnorm_forward,
                 lambda *a, **k: bn_forward(*a, **k, running_unbiased=False),
@@ -280,7 +280,7 @@ def test_batchnorm_mistakes_are_rejected():
     fails(E.check_batchnorm_backward, dgamma_forgets_xhat, match="`dgamma`")
 
 
-@pytest.mark.a4_filters
+@pytest.mark.a1_filters
 def test_filter_mistakes_are_rejected():
     fails(E.check_lms_step, lambda w, u, d, mu: lms_outer(w, u, d, mu, sign=-1.0), match="`w_next")
     fails(E.check_nlms_step, lambda *a: nlms_variant(*a, use_eps=False), match="`w_next")
@@ -293,7 +293,7 @@ def test_filter_mistakes_are_rejected():
     fails(E.check_lms_step, lms_a_posteriori, match="`e")
 
 
-@pytest.mark.a5_spectral
+@pytest.mark.a2_spectral
 def test_spectral_mistakes_are_rejected():
     fails(E.check_autocorrelation, lambda U: U.T @ U / (len(U) - 1), match="`R`")
     fails(E.check_autocorrelation, lambda U: np.cov(U.T, bias=True).reshape(U.shape[1], -1),
@@ -370,10 +370,10 @@ def test_student_exceptions_become_exercise_failed():
 
 
 
-@pytest.mark.a4_filters
+@pytest.mark.a1_filters
 @pytest.mark.parametrize("which", ["w", "u"])
 def test_step_functions_that_write_into_their_inputs_are_rejected(which):
-    # hw_03 forbids it: a caller that stores every w (a weight history) would see all entries
+    # hw_01 forbids it: a caller that stores every w (a weight history) would see all entries
     # alias the final weights. The returned values are right, so only the inputs can tell.
     def lms_in_place(w, u, d, mu):
         e = float(d - w @ u)

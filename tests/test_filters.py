@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmsbn import signals, spectral
+from lmsbn import spectral
+from lmsbn.filters import signals
 from lmsbn.filters import (
     LMS,
     NLMS,
@@ -27,7 +28,7 @@ from lmsbn.filters import (
     learning_curve,
 )
 
-pytestmark = pytest.mark.a4_filters
+pytestmark = pytest.mark.a1_filters
 
 # One factory per learning rule, so every generic property is checked for every filter.
 FACTORIES = {

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lmsbn._checks import as_float_array, as_generator, check_choice, check_int, check_positive
-from lmsbn.gradcheck import GradientCheckError, check_backward, numerical_gradient, rel_error
+from lmsbn.nn.gradcheck import GradientCheckError, check_backward, numerical_gradient, rel_error
 
 
 def test_numerical_gradient_of_a_known_function():

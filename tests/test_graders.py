@@ -1,7 +1,7 @@
 """The homework through the real autograders (extra ``grading``: nbgrader and otter-grader), the
 question annotations behind them, and the promise that no route hands a solution to students.
 
-The round trips take one homework (hw_03, the fastest to execute) through each tool as an
+The round trips take one homework (hw_01, the fastest to execute) through each tool as an
 instructor would: generate the release, then grade a correct, a buggy and a blank submission.
 The leak test covers all three homeworks and every route. The tools run as subprocesses with a
 private kernelspec for this interpreter, so the lmsbn under test is the one the kernels import.
@@ -19,17 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from lmsbn import assignments as A
-from lmsbn import autograders as G
+from lmsbn.homework import assignments as A
+from lmsbn.homework import autograders as G
 
 nbformat = pytest.importorskip("nbformat")
 
 ROOT = Path(__file__).resolve().parent.parent
 HOMEWORKS = sorted((ROOT / "tutorials").glob("hw_*.py"))
-E2E = ROOT / "tutorials" / "hw_03_lms_nlms.py"
+E2E = ROOT / "tutorials" / "hw_01_lms_nlms.py"
 _NO_EXTRA = "the grading extra is not installed (pip install -e \".[grading]\")"
 
-# Submissions for hw_03, written differently from the solution. The buggy NLMS divides by
+# Submissions for hw_01, written differently from the solution. The buggy NLMS divides by
 # ||u|| instead of ||u||^2: it loses the NLMS question and keeps the LMS one.
 LMS = """\
 def lms_step(w, u, d, mu):
@@ -90,7 +90,7 @@ def _wait(*procs):
 
 
 # ---------------------------------------------------------------------------------------------
-# nbgrader: generate_assignment (all three homeworks), autograde hw_03
+# nbgrader: generate_assignment (all three homeworks), autograde hw_01
 # ---------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_nbgrader_round_trip(nbgrader_course):
 
 
 # ---------------------------------------------------------------------------------------------
-# otter-grader: assign (all three homeworks), run hw_03
+# otter-grader: assign (all three homeworks), run hw_01
 # ---------------------------------------------------------------------------------------------
 
 def _leak_only(path):
@@ -196,7 +196,7 @@ def _student_notebooks(route, request, tmp_path):
     if route == "lmsbn assignment student":
         return [_write("student", src, tmp_path / f"{src.stem}.ipynb") for src in HOMEWORKS]
     if route == "lmsbn notebooks --homework student":
-        from lmsbn import notebooks
+        from lmsbn.homework import notebooks
 
         assert notebooks.main([str(ROOT / "tutorials"), "--out", str(tmp_path), "--pattern",
                                "hw_*.py", "--homework", "student"]) == 0
@@ -273,9 +273,9 @@ def test_nbgrader_format():
 
 
 def test_otter_format():
-    out = A.make_version(A.read_assignment(E2E), "otter", name="hw3")
+    out = A.make_version(A.read_assignment(E2E), "otter", name="hw1")
     raw = [c.source for c in out.cells if c.cell_type == "raw"]
-    assert raw[0].startswith("# ASSIGNMENT CONFIG\nname: \"hw3\"")
+    assert raw[0].startswith("# ASSIGNMENT CONFIG\nname: \"hw1\"")
     assert [r.splitlines()[1] for r in raw if r.startswith("# BEGIN QUESTION")] == \
         ["name: lms_step", "name: nlms_step", "name: nlms_min_norm"]
     assert "manual: true" in raw[-4] and raw[-1] == "# END QUESTION"

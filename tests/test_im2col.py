@@ -18,7 +18,7 @@ from lmsbn.nn.im2col import (
     im2col2d_naive,
 )
 
-pytestmark = pytest.mark.a1_im2col
+pytestmark = pytest.mark.a3_im2col
 
 # im2col is a pure copy: fast and naive must agree bit for bit. col2im sums the same numbers in
 # a different order (per kernel offset vs per patch), so they agree to rounding: 1e-12 relative

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import seeds
 
-from lmsbn.gradcheck import check_backward
+from lmsbn.nn.gradcheck import check_backward
 from lmsbn.nn.activations import relu_backward, relu_forward
 from lmsbn.nn.linear import linear_backward, linear_forward
 from lmsbn.nn.losses import mse_loss, softmax_cross_entropy

@@ -5,9 +5,7 @@ import pytest
 
 from lmsbn.bridge import ModeTracker, regressors
 from lmsbn.data import shapes
-from lmsbn.layer_modes import (
-    ModeDecay, exact_layer_modes, gauss_newton_block, lms_step_size, mode_decay,
-)
+from lmsbn.bridge import ModeDecay, exact_layer_modes, gauss_newton_block, lms_step_size, mode_decay
 from lmsbn.nn import BatchNorm2d, Conv1d, Conv2d, Flatten, Linear, ReLU, Sequential
 from lmsbn.spectral import Spectrum
 from lmsbn.train import train
@@ -66,7 +64,7 @@ def test_single_layer_modes_decay_exactly_as_lms_in_train_units(kind, bias):
 
 
 def test_exact_and_gauss_newton_results_round_trip(tmp_path):
-    from lmsbn.layer_modes import ExactLayerModes, GaussNewtonBlock
+    from lmsbn.bridge import ExactLayerModes, GaussNewtonBlock
 
     X, target, student = _teacher_and_student("linear", True)
     res = exact_layer_modes(student, X, target, 0.1, 3, rng=0)
@@ -77,7 +75,7 @@ def test_exact_and_gauss_newton_results_round_trip(tmp_path):
     gn = gauss_newton_block(net, X, "fc1", k=2, iters=3, rng=0)
     back = GaussNewtonBlock.load(gn.save(tmp_path / "gn"))
     assert back.layer == "fc1" and np.array_equal(back.eigenvectors, gn.eigenvectors)
-    with pytest.raises(ValueError, match="lmsbn.layer_modes.GaussNewtonBlock"):
+    with pytest.raises(ValueError, match="lmsbn.bridge.layer_modes.GaussNewtonBlock"):
         ExactLayerModes.load(tmp_path / "gn.npz")
 
 

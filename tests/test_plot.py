@@ -24,8 +24,8 @@ from lmsbn.plot import (  # noqa: E402
     animate_modes, plot_channel_blocks, plot_learning_curve, plot_mode_trajectories,
     plot_spectra, plot_spectrum, plot_training_modes, save_animation, to_html,
 )
-from lmsbn.plot.style import NORM_COLORS  # noqa: E402
-from lmsbn.signals import ar1_autocorrelation, system_identification  # noqa: E402
+from lmsbn.plot import NORM_COLORS  # noqa: E402
+from lmsbn.filters.signals import ar1_autocorrelation, system_identification  # noqa: E402
 from lmsbn.spectral import (  # noqa: E402
     Spectrum, channel_blocks, learning_curve_theory, mode_coordinates, predicted_modes,
 )

@@ -27,7 +27,7 @@ import pytest  # noqa: E402
 
 import lmsbn.plot  # noqa: E402
 from figcheck import cut_off  # noqa: E402
-from lmsbn.plot.style import LINE_COLORS, MARKERS, readable_log_axis  # noqa: E402
+from lmsbn.plot import LINE_COLORS, MARKERS, readable_log_axis  # noqa: E402
 
 #: Public callables that draw nothing themselves; each is exercised by the case named here.
 HELPERS = {"get_axes": "every case", "line_style": "plot_learning_curve",
@@ -75,7 +75,7 @@ def data():
     from lmsbn.experiments.chai import eigen_spectra, first_step, lr_sweep
     from lmsbn.filters import LMS, ensemble_learning_curve
     from lmsbn.nn import small_cnn
-    from lmsbn.signals import ar1_autocorrelation, system_identification
+    from lmsbn.filters.signals import ar1_autocorrelation, system_identification
     from lmsbn.spectral import Spectrum
     from lmsbn.train import train
 
@@ -113,7 +113,7 @@ def data():
     d["ergen"] = (ye, ergen.train_nonconvex(Xe, ye, 0.3, 6, steps=100, restarts=2, rng=0),
                   ergen.closed_form(Xe, ye, 0.3),
                   ergen.convex_program(Xe, ye, 0.3, arrangements=10, rng=0, max_iter=50))
-    from lmsbn.stability import Sharpness
+    from lmsbn.bridge import Sharpness
 
     sharp = Sharpness(every=2, X=X[:16], iters=5, rng=0)
     train(small_cnn(widths=(3, 4), rng=0), X[:16], labels[:16], steps=4, lr=0.1,
@@ -170,7 +170,7 @@ def _(d):
 
 @case("plot_mode_decay")
 def _(d):
-    from lmsbn.layer_modes import mode_decay
+    from lmsbn.bridge import mode_decay
 
     # Weights whose 3 modes decay geometrically (ratios 0.6, -0.4, 0.8) in a random basis.
     rng = np.random.default_rng(1)

@@ -1,13 +1,12 @@
 """The same seed gives bit-identical results, and nothing touches NumPy's global random state."""
 
 import numpy as np
-import pytest
 
 from lmsbn.bridge import ModeTracker, capture_regressors
 from lmsbn.data import shapes
 from lmsbn.filters import LMS, NLMS
 from lmsbn.nn import Conv2d, Linear, small_cnn
-from lmsbn.signals import ar, ar1, equalizer, independent_regressors, system_identification
+from lmsbn.filters.signals import ar, ar1, equalizer, independent_regressors, system_identification
 from lmsbn.train import train
 
 

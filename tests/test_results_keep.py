@@ -306,3 +306,31 @@ def test_a_real_training_history_and_spectrum_round_trip(tmp_path):
                    lambda h, a: a.update(eigenvalues=a["eigenvalues"] * 1.01))
     with pytest.raises(ValueError, match="corrupted Spectrum file.*inconsistent"):
         Spectrum.load(bad)
+
+
+@pytest.mark.parametrize("old_module, new_package, name", [
+    ("lmsbn.adaptive", "lmsbn.filters", "FilterResult"),
+    ("lmsbn.spectral", "lmsbn.spectral", "Spectrum"),
+    ("lmsbn.bridge", "lmsbn.bridge", "FirstStepReport"),
+    ("lmsbn.experiments.chai_sweep", "lmsbn.experiments.chai", "LRSweep"),
+    ("lmsbn.experiments.fisher", "lmsbn.experiments.wei", "FIMEstimate"),
+])
+def test_files_written_before_the_layout_move_still_load(old_module, new_package, name, tmp_path):
+    # Before issue 14 these classes lived in flat modules; a file names its class (and any nested
+    # dataclass) by module, so an old file's names are rewritten here to what 0.1.0 wrote.
+    import importlib
+
+    cls = getattr(importlib.import_module(new_package), name)
+    example = cls._example()
+    new_module = cls.__module__
+
+    def to_old(h, a):  # the kind, and the references to nested dataclasses of the same module
+        text = json.dumps(h).replace(f"{new_module}.{name}", f"{old_module}.{name}")
+        text = text.replace(f'"{new_module}:', f'"{old_module}:')
+        h.clear()
+        h.update(json.loads(text))
+
+    old = _rewrite(example.save(tmp_path / "new"), tmp_path / "old.npz", to_old)
+    assert _header(old)["kind"] == f"{old_module}.{name}"
+    assert_same(cls.load(old), example)
+    assert_same(load_result(old), example)

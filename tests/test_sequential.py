@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lmsbn.gradcheck import numerical_gradient, rel_error
+from lmsbn.nn.gradcheck import numerical_gradient, rel_error
 from lmsbn.nn import (
     SGD, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Flatten, GlobalAvgPool2d, Linear, MaxPool2d,
     ReLU, Sequential, small_cnn,

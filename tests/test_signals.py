@@ -1,4 +1,4 @@
-"""Tests of lmsbn.signals: delay lines, AR inputs, the equalizer and system identification."""
+"""Tests of lmsbn.filters.signals: delay lines, AR inputs, the equalizer and system identification."""
 
 import itertools
 
@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmsbn import signals as sg
+from lmsbn.filters import signals as sg
 from lmsbn.spectral import Spectrum, autocorrelation, wiener
 
-pytestmark = pytest.mark.a5_spectral
+pytestmark = pytest.mark.a2_spectral
 
 
 def bartlett_std(r, k, N):

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmsbn import spectral as sp
-from lmsbn.signals import ar1_autocorrelation, independent_regressors
+from lmsbn.filters.signals import ar1_autocorrelation, independent_regressors
 
-pytestmark = pytest.mark.a5_spectral
+pytestmark = pytest.mark.a2_spectral
 
 EPS = np.finfo(np.float64).eps
 

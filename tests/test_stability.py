@@ -1,14 +1,13 @@
-"""Tests of lmsbn.stability: the Gauss-Newton stability bound in the units of train."""
+"""Tests of lmsbn.bridge.stability: the Gauss-Newton stability bound in the units of train."""
 
 import numpy as np
 import pytest
 
 from lmsbn import bridge
+from lmsbn.bridge.regressors import _BatchNormSnapshot
 from lmsbn.nn import BatchNorm1d, BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, ReLU, Sequential
 from lmsbn.nn import functional as F
-from lmsbn.stability import (
-    StabilityBound, gn_explicit, gn_lambda_max, gn_matvec, stability_bound,
-)
+from lmsbn.bridge import StabilityBound, gn_explicit, gn_lambda_max, gn_matvec, stability_bound
 
 
 def _mlp(bn, seed=1):
@@ -41,7 +40,7 @@ def _fd_jacobian(model, x, h=1e-5):
     differences: independent of the backward pass the operator uses."""
     theta = _theta(model)
     cols = []
-    with bridge._BatchNormSnapshot(model):
+    with _BatchNormSnapshot(model):
         for i in range(theta.size):
             e = np.zeros_like(theta)
             e[i] = h
@@ -286,7 +285,7 @@ def test_bound_check_runs_on_real_mnist():
 
 
 # ------------------------------------------------- the theory's own statement, measured directly
-from lmsbn.stability import Sharpness  # noqa: E402
+from lmsbn.bridge import Sharpness  # noqa: E402
 from lmsbn.train import train  # noqa: E402
 
 

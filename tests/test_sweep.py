@@ -1,4 +1,4 @@
-"""lmsbn.sweep: grid order, failures recorded, reproducible seeds across executors."""
+"""lmsbn.train.sweep: grid order, failures recorded, reproducible seeds across executors."""
 
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from lmsbn.sweep import PointResult, grid, point_seeds, run_sweep
+from lmsbn.train import PointResult, grid, point_seeds, run_sweep
 
 
 # Module-level functions: a process pool must be able to pickle them.

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from lmsbn.nn.batchnorm import BatchNormState, batchnorm_backward, batchnorm_forward  # noqa: E402
 from lmsbn.nn.pooling import maxpool2d_backward, maxpool2d_forward  # noqa: E402
 
-pytestmark = [pytest.mark.torch, pytest.mark.a3_batchnorm]
+pytestmark = [pytest.mark.torch, pytest.mark.a5_batchnorm]
 
 SHAPES = {"2d": (16, 3), "3d": (4, 3, 7), "4d": (4, 3, 5, 6)}
 TOL = dict(rtol=1e-10, atol=1e-10)

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from lmsbn.nn.conv import conv1d_backward, conv1d_forward, conv2d_backward, conv2d_forward  # noqa: E402
 
-pytestmark = [pytest.mark.torch, pytest.mark.a2_conv]
+pytestmark = [pytest.mark.torch, pytest.mark.a4_conv]
 
 # Both sides compute the same float64 sums in different orders; 1e-10 relative to the largest
 # entry is far above the rounding difference (~1e-15) and far below any semantic mismatch

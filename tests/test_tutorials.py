@@ -163,7 +163,7 @@ def test_shrink_inserts_after_parameters():
 
 def test_builtin_reader_matches_jupytext():
     """The fallback reader and jupytext must produce the same cells for every tutorial."""
-    from lmsbn.notebooks import read_percent
+    from lmsbn.homework.notebooks import read_percent
 
     for path in TUTORIALS:
         ours = read_percent(path.read_text(encoding="utf-8"))
@@ -175,7 +175,7 @@ def test_builtin_reader_matches_jupytext():
 
 
 def test_notebooks_command_writes_valid_notebooks(tmp_path):
-    from lmsbn.notebooks import main
+    from lmsbn.homework.notebooks import main
 
     for backend in ("jupytext", "builtin"):
         out = tmp_path / backend
@@ -191,7 +191,7 @@ def test_notebooks_command_writes_valid_notebooks(tmp_path):
 
 
 def test_notebooks_command_errors(tmp_path, monkeypatch, capsys):
-    from lmsbn import notebooks
+    from lmsbn.homework import notebooks
 
     assert notebooks.main([str(tmp_path / "missing")]) == 1
     assert "missing" in capsys.readouterr().err

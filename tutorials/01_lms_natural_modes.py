@@ -35,7 +35,8 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lmsbn import filters, signals, spectral
+from lmsbn import filters, spectral
+from lmsbn.filters import signals
 from lmsbn.plot import plot_learning_curve, plot_mode_trajectories, plot_spectra
 
 # %% tags=["parameters"]

@@ -27,7 +27,8 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lmsbn import filters, signals
+from lmsbn import filters
+from lmsbn.filters import signals
 
 # %% tags=["parameters"]
 RUNS = 200  # test: 16

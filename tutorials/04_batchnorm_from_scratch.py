@@ -28,7 +28,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lmsbn.gradcheck import GradientCheckError, check_backward, numerical_gradient
+from lmsbn.nn.gradcheck import GradientCheckError, check_backward, numerical_gradient
 from lmsbn.nn import functional as F
 
 # %% tags=["parameters"]
@@ -145,7 +145,7 @@ except GradientCheckError as err:
 # is just as close to it as the right one: no check can tell them apart. With a random upstream
 # gradient the wrong one is off by the forgotten term, a few per cent of the gradient in the
 # printout above: far above round-off, so it fails loudly.
-# `lmsbn.gradcheck.check_backward` always draws a random one.
+# `lmsbn.nn.gradcheck.check_backward` always draws a random one.
 #
 # ## 4. The six modes
 #

@@ -26,7 +26,8 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lmsbn import bridge, layer_modes, spectral
+from lmsbn import bridge, spectral
+from lmsbn.bridge import layer_modes
 from lmsbn.data import shapes
 from lmsbn.nn import Conv2d, small_cnn
 from lmsbn.plot import plot_channel_blocks, plot_mode_decay, plot_mode_trajectories, plot_spectra

@@ -33,7 +33,7 @@
 # (This parametrisation divides by the norm — lmsbn's reconstruction of the setting, since the
 # project has only the paper's abstract; the library's `BatchNorm1d` divides by the standard
 # deviation $\|\cdot\|/\sqrt n$; `BNReLUNetwork` converts, see
-# `lmsbn/experiments/ergen_model.py`.)
+# `lmsbn/experiments/ergen/model.py`.)
 #
 # In this lesson you will
 # 1. see that BatchNorm *whitens* the data;

@@ -14,9 +14,9 @@ Note that ``lmsbn.data.download`` is the function; the module of the same name i
 ``importlib.import_module("lmsbn.data.download")``.
 """
 
-from .download import cache_dir, download
-from .files import load_cifar10, load_digits, load_fashion_mnist, load_mnist, load_npz
-from .procedural import CHANNEL_GAIN, CHANNEL_OFFSET, CLASS_NAMES, shapes
+from lmsbn.data.download import cache_dir, download
+from lmsbn.data.files import load_cifar10, load_digits, load_fashion_mnist, load_mnist, load_npz
+from lmsbn.data.procedural import CHANNEL_GAIN, CHANNEL_OFFSET, CLASS_NAMES, shapes
 
 __all__ = ["CHANNEL_GAIN", "CHANNEL_OFFSET", "CLASS_NAMES", "cache_dir", "download",
            "load_cifar10", "load_digits", "load_fashion_mnist", "load_mnist", "load_npz",

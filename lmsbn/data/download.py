@@ -41,7 +41,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .._checks import check_choice, describe
+from lmsbn._checks import check_choice, describe
 
 __all__ = ["BASE_URLS", "REMOTE_FILES", "RemoteFile", "cache_dir", "dataset_dir", "download",
            "extract_cifar_archive", "sha256sum"]

@@ -43,11 +43,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import as_float_array, as_generator, check_choice, check_int, describe
+from lmsbn._checks import as_float_array, as_generator, check_choice, check_int, describe
 # Import names, not the module: ``lmsbn.data.download`` is the download *function* once the
 # package is initialised, so ``from . import download`` would depend on import order.
-from .download import CIFAR_FOLDER, _as_path, cache_dir, extract_cifar_archive
-from .download import download as fetch_dataset
+from lmsbn.data.download import CIFAR_FOLDER, _as_path, cache_dir, extract_cifar_archive
+from lmsbn.data.download import download as fetch_dataset
 
 __all__ = ["load_cifar10", "load_digits", "load_fashion_mnist", "load_mnist", "load_npz",
            "read_cifar_batch", "read_idx"]

@@ -1,21 +1,28 @@
-"""Argument checks shared by the Chai et al. experiments (:mod:`.chai` and :mod:`.chai_sweep`).
+"""Argument checks and seeds shared by the experiments of every paper.
 
-Kept apart so that both modules can use them without importing each other.
+The data default (:func:`_data`) is the procedural dataset, so every experiment runs offline; data
+passed in (for example MNIST from :func:`lmsbn.data.load_npz`) is validated the same way for all.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._checks import as_float_array, check_choice, check_int, describe
-from ..nn import NORMS
+from lmsbn._checks import as_float_array, check_choice, check_int, describe
+from lmsbn.data import shapes
+from lmsbn.nn import NORMS
 
 
-def _data(X, y, n, rng):
-    """(X, y) as given (validated) or ``n`` procedural images; 3-D X gains a channel axis."""
+def _seed(gen) -> int:
+    """A child seed drawn from the generator ``gen``: one per independent part of an experiment."""
+    return int(gen.integers(2**32))
+
+
+def _data(X, y, n, rng, *, size: int = 16):
+    """(X, y) as given (validated) or ``n`` procedural ``size`` x ``size`` images; 3-D X gains a
+    channel axis."""
     if X is None and y is None:
-        from ..data import shapes
-        return shapes(n, rng=rng)
+        return shapes(n, size=size, rng=rng)
     if X is None or y is None:
         raise ValueError("pass both X and y, or neither (then procedural data is generated)")
     X = as_float_array(X, "X", ndim=(3, 4))

@@ -4,35 +4,21 @@ Course order, one file per concept: ``im2col`` -> ``conv`` -> ``linear``, ``acti
 ``pooling`` -> ``batchnorm`` -> ``losses`` -> ``layers`` -> ``sequential`` -> ``optim`` ->
 ``models``.
 
-Names load on first use, so importing one kernel module (say ``lmsbn.nn.im2col`` while working
-on an assignment) does not import the rest of the network code.
+``gradcheck`` (numerical gradients, ``rel_error``) is the tool for checking any backward pass.
 """
 
-import importlib
+from lmsbn.nn import functional, gradcheck
+from lmsbn.nn.init import kaiming_normal
+from lmsbn.nn.layers import (
+    AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
+    MaxPool2d, ReLU,
+)
+from lmsbn.nn.models import NORMS, small_cnn
+from lmsbn.nn.optim import SGD
+from lmsbn.nn.sequential import HookHandle, Sequential
 
-_EXPORTS = {
-    "functional": None,
-    "kaiming_normal": "init",
-    "Layer": "layers", "Conv1d": "layers", "Conv2d": "layers", "Linear": "layers",
-    "ReLU": "layers", "MaxPool2d": "layers", "AvgPool2d": "layers",
-    "GlobalAvgPool2d": "layers", "Flatten": "layers", "BatchNorm1d": "layers",
-    "BatchNorm2d": "layers",
-    "Sequential": "sequential", "HookHandle": "sequential",
-    "SGD": "optim",
-    "small_cnn": "models", "NORMS": "models",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'lmsbn.nn' has no attribute {name!r}")
-    module = _EXPORTS[name]
-    if module is None:
-        return importlib.import_module(f"lmsbn.nn.{name}")
-    return getattr(importlib.import_module(f"lmsbn.nn.{module}"), name)
-
-
-def __dir__():
-    return __all__
+__all__ = [
+    "NORMS", "SGD", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "Flatten",
+    "GlobalAvgPool2d", "HookHandle", "Layer", "Linear", "MaxPool2d", "ReLU", "Sequential",
+    "functional", "gradcheck", "kaiming_normal", "small_cnn",
+]

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_shape
+from lmsbn._checks import as_float_array, check_shape
 
 __all__ = ["ReluCache", "relu_backward", "relu_forward"]
 

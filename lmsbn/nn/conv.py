@@ -18,8 +18,8 @@ every step:
 
 The backward pass is two products and a col2im: ``dW = dY^T U`` and ``dx = col2im(dY W)``.
 
-``im2col2d`` and ``col2im2d`` are looked up in :mod:`lmsbn.nn.functional` at every call, so a
-student's own versions swapped in with ``lmsbn.use(im2col2d=..., col2im2d=...)`` are the ones a
+``im2col2d`` and ``col2im2d`` are looked up in their module, :mod:`lmsbn.nn.im2col`, at every
+call (``im2col.im2col2d(...)``, never a name bound at import), so a student's own versions swapped in with ``lmsbn.use(im2col2d=..., col2im2d=...)`` are the ones a
 training run uses. The cache keeps ``cols`` (= U) because the backward pass needs it for dW and
 because the bridge to adaptive-filter theory reads the layer's regressors from it
 (:func:`lmsbn.bridge.regressors`) instead of computing im2col again.
@@ -46,8 +46,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_int, check_shape, describe
-from .im2col import _pair, conv_output_size
+from lmsbn._checks import as_float_array, check_int, check_shape, describe
+from lmsbn.nn import im2col
+from lmsbn.nn.im2col import _pair, conv_output_size
 
 __all__ = [
     "ConvCache",
@@ -71,7 +72,7 @@ class ConvCache(NamedTuple):
     x_shape : tuple of int
         Shape of the input, (N, C, H, W) or (N, C, L).
     cols : ndarray, shape (N*Ho*Wo, C*kh*kw) or (N*Lo, C*k)
-        The patch matrix U = im2col(x) exactly as ``functional.im2col2d`` (``im2col1d``)
+        The patch matrix U = im2col(x) exactly as ``im2col.im2col2d`` (``im2col1d``)
         returned it: the layer's regressors, one row per output pixel, columns in the order of
         ``w.reshape(F, -1)``.
     w : ndarray, shape (F, C, kh, kw) or (F, C, k)
@@ -158,7 +159,7 @@ def _plain(pair):
     """``(s, s)`` as the int ``s``; other pairs unchanged.
 
     What im2col receives: ``Conv2d(stride=1)`` passes 1 on as 1, so a student's im2col2d written
-    for int strides (hw_01's) works when swapped in with :func:`lmsbn.use`.
+    for int strides (hw_02's) works when swapped in with :func:`lmsbn.use`.
     """
     return pair[0] if pair[0] == pair[1] else pair
 
@@ -204,7 +205,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, pad=0):
     x, w, b, stride, pad, (Ho, Wo) = _check_inputs(x, w, b, stride, pad, ndim=4)
     N = x.shape[0]
     F, _, kh, kw = w.shape
-    cols = functional.im2col2d(x, kh, kw, stride=_plain(stride), pad=_plain(pad))  # U: (M, K)
+    cols = im2col.im2col2d(x, kh, kw, stride=_plain(stride), pad=_plain(pad))  # U: (M, K)
     out = w.reshape(F, -1) @ cols.T                  # Y^T = W U^T: (F, M), M = N*Ho*Wo
     if b is not None:
         out += b[:, None]
@@ -241,7 +242,7 @@ def conv2d_backward(dout, cache: ConvCache):
     # dU = dY W, computed as (W^T dY^T)^T: it then comes out in im2col2d's column-major layout,
     # the one in which col2im2d's adds read whole rows.
     dcols = (w.reshape(F, -1).T @ dYt).T                  # dU: (M, K)
-    dx = functional.col2im2d(dcols, cache.x_shape, kh, kw, stride=_plain(cache.stride),
+    dx = im2col.col2im2d(dcols, cache.x_shape, kh, kw, stride=_plain(cache.stride),
                              pad=_plain(cache.pad))
     db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
     return dx, dw, db
@@ -275,7 +276,7 @@ def conv1d_forward(x, w, b=None, *, stride: int = 1, pad: int = 0):
     x, w, b, stride, pad, (Lo,) = _check_inputs(x, w, b, stride, pad, ndim=3)
     N = x.shape[0]
     F, _, k = w.shape
-    cols = functional.im2col1d(x, k, stride=stride, pad=pad)       # U: (M, K), M = N*Lo, K = C*k
+    cols = im2col.im2col1d(x, k, stride=stride, pad=pad)       # U: (M, K), M = N*Lo, K = C*k
     out = w.reshape(F, -1) @ cols.T                                # Y^T = W U^T: (F, M)
     if b is not None:
         out += b[:, None]
@@ -295,7 +296,7 @@ def conv1d_backward(dout, cache: ConvCache):
     dYt = dout.transpose(1, 0, 2).reshape(F, -1)          # dY^T: (F, M)
     dw = (dYt @ cols).reshape(w.shape)                    # dW = dY^T U
     dcols = (w.reshape(F, -1).T @ dYt).T                  # dU = dY W, column-major (see 2-D)
-    dx = functional.col2im1d(dcols, cache.x_shape, k, stride=cache.stride, pad=cache.pad)
+    dx = im2col.col2im1d(dcols, cache.x_shape, k, stride=cache.stride, pad=cache.pad)
     db = dout.sum(axis=(0, 2)) if cache.has_bias else None
     return dx, dw, db
 
@@ -394,9 +395,3 @@ def conv1d_backward_naive(dout, cache: NaiveConvCache):
                             dw[f, c, j] += g * x[n, c, t]
                             dx[n, c, t] += g * w[f, c, j]
     return dx, dw, db
-
-
-# Imported last, on purpose: functional imports this module, and the functions above look up
-# im2col2d / col2im2d in it at call time (so lmsbn.use can swap them). At the bottom, the import
-# works whichever of the two modules Python loads first.
-from . import functional  # noqa: E402

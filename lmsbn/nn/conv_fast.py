@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .conv import ConvCache, _check_dout, _check_inputs
+from lmsbn.nn.conv import ConvCache, _check_dout, _check_inputs
 
 __all__ = ["conv2d_backward_fast", "conv2d_forward_fast"]
 

@@ -24,9 +24,9 @@ The opt-in cache-blocked convolution (:mod:`lmsbn.nn.conv_fast`, ``Conv2d(..., i
 is deliberately not in this namespace: it is not part of the ladder a student reads or swaps.
 """
 
-from .activations import relu_backward, relu_forward
-from .batchnorm import BN_MODES, BatchNormState, batchnorm_backward, batchnorm_forward
-from .conv import (
+from lmsbn.nn.activations import relu_backward, relu_forward
+from lmsbn.nn.batchnorm import BN_MODES, BatchNormState, batchnorm_backward, batchnorm_forward
+from lmsbn.nn.conv import (
     conv1d_backward,
     conv1d_backward_naive,
     conv1d_forward,
@@ -36,7 +36,7 @@ from .conv import (
     conv2d_forward,
     conv2d_forward_naive,
 )
-from .im2col import (
+from lmsbn.nn.im2col import (
     col2im1d,
     col2im1d_naive,
     col2im2d,
@@ -46,9 +46,9 @@ from .im2col import (
     im2col2d,
     im2col2d_naive,
 )
-from .linear import linear_backward, linear_forward
-from .losses import mse_loss, softmax_cross_entropy
-from .pooling import (
+from lmsbn.nn.linear import linear_backward, linear_forward
+from lmsbn.nn.losses import mse_loss, softmax_cross_entropy
+from lmsbn.nn.pooling import (
     avgpool2d_backward,
     avgpool2d_forward,
     global_avgpool_backward,

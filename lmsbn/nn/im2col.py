@@ -37,7 +37,7 @@ import numbers
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .._checks import as_float_array, check_int, describe
+from lmsbn._checks import as_float_array, check_int, describe
 
 __all__ = [
     "col2im1d",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import as_generator, check_int
+from lmsbn._checks import as_generator, check_int
 
 __all__ = ["kaiming_normal"]
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_choice, check_int, check_positive
-from . import functional as F
-from .conv_fast import conv2d_backward_fast, conv2d_forward_fast
-from .init import kaiming_normal
+from lmsbn._checks import check_choice, check_int, check_positive
+from lmsbn.nn import functional as F
+from lmsbn.nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
+from lmsbn.nn.init import kaiming_normal
 
 __all__ = [
     "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "Flatten",

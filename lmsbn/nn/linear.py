@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import as_float_array, check_shape
+from lmsbn._checks import as_float_array, check_shape
 
 __all__ = ["LinearCache", "linear_backward", "linear_forward"]
 

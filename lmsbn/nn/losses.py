@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import as_float_array, describe
+from lmsbn._checks import as_float_array, describe
 
 __all__ = ["mse_loss", "softmax_cross_entropy"]
 

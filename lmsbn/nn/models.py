@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import as_generator, check_choice, check_int
-from .batchnorm import BN_MODES
-from .layers import BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, MaxPool2d, ReLU
-from .sequential import Sequential
+from lmsbn._checks import as_generator, check_choice, check_int
+from lmsbn.nn.batchnorm import BN_MODES
+from lmsbn.nn.layers import BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, MaxPool2d, ReLU
+from lmsbn.nn.sequential import Sequential
 
 __all__ = ["NORMS", "small_cnn"]
 

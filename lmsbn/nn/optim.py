@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .._checks import check_positive
+from lmsbn._checks import check_positive
 
 __all__ = ["SGD"]
 

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .._checks import as_float_array, check_int, check_shape, describe
+from lmsbn._checks import as_float_array, check_int, check_shape, describe
 
 __all__ = [
     "GlobalAvgPoolCache",

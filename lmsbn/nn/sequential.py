@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from .layers import Layer
+from lmsbn.nn.layers import Layer
 
 __all__ = ["HookHandle", "Sequential"]
 

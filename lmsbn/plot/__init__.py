@@ -14,25 +14,31 @@ One module per topic:
                  Gauss-Newton matrix, and the sharpness 2/lambda_max(t) meeting the lr
 ===============  ==============================================================================
 
-``from lmsbn.plot import plot_spectrum`` works for any of them: names are looked up in these
-modules on first use, so importing :mod:`lmsbn.plot` stays cheap.
+``from lmsbn.plot import plot_spectrum`` works for any of them. The modules import pyplot only
+inside the functions that draw, so importing :mod:`lmsbn.plot` is cheap.
 """
 
-import importlib
+from lmsbn.plot.animate import animate_modes, save_animation, to_html
+from lmsbn.plot.bounds import plot_bound_check, plot_sharpness
+from lmsbn.plot.curves import (
+    plot_learning_curve, plot_mode_decay, plot_mode_trajectories, plot_training_modes,
+)
+from lmsbn.plot.papers import (
+    plot_activation_growth, plot_condition_growth, plot_ergen_convergence, plot_ergen_fit,
+    plot_ergen_objectives, plot_gamma_lr_map, plot_gradient_histograms, plot_same_lr,
+)
+from lmsbn.plot.spectra import plot_channel_blocks, plot_spectra, plot_spectrum
+from lmsbn.plot.style import (
+    LINE_COLORS, MARKERS, NORM_COLORS, OKABE_ITO, get_axes, line_style, readable_log_axis,
+)
+from lmsbn.plot.sweeps import plot_bn_nlms_drift, plot_eigen_spectra, plot_first_step, plot_lr_sweep
 
-_MODULES = ("spectra", "curves", "sweeps", "animate", "papers", "bounds", "style")
-
-
-def __getattr__(name):
-    if name.startswith("_"):
-        raise AttributeError(name)
-    for mod in _MODULES:
-        try:
-            module = importlib.import_module(f"lmsbn.plot.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"lmsbn.plot.{mod}":
-                raise
-            continue
-        if name in getattr(module, "__all__", ()):
-            return getattr(module, name)
-    raise AttributeError(f"module 'lmsbn.plot' has no attribute {name!r}")
+__all__ = [
+    "LINE_COLORS", "MARKERS", "NORM_COLORS", "OKABE_ITO", "animate_modes", "get_axes",
+    "line_style", "plot_activation_growth", "plot_bn_nlms_drift", "plot_bound_check",
+    "plot_channel_blocks", "plot_condition_growth", "plot_eigen_spectra", "plot_ergen_convergence",
+    "plot_ergen_fit", "plot_ergen_objectives", "plot_first_step", "plot_gamma_lr_map",
+    "plot_gradient_histograms", "plot_learning_curve", "plot_lr_sweep", "plot_mode_decay",
+    "plot_mode_trajectories", "plot_same_lr", "plot_sharpness", "plot_spectra", "plot_spectrum",
+    "plot_training_modes", "readable_log_axis", "save_animation", "to_html",
+]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lmsbn._checks import as_float_array, check_int, check_positive, describe
-from lmsbn.learning_curves import LearningCurve
+from lmsbn.filters import LearningCurve
 from lmsbn.bridge import LayerModes
 from lmsbn.plot.curves import _curve_modes
 from lmsbn.spectral import Spectrum

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_choice, describe
-from .style import NORM_COLORS, OKABE_ITO, get_axes
+from lmsbn._checks import check_choice, describe
+from lmsbn.plot.style import NORM_COLORS, OKABE_ITO, get_axes
 
 __all__ = ["plot_bound_check", "plot_sharpness"]
 
@@ -100,7 +100,7 @@ def plot_sharpness(record, *, dataset=None, norm=None, seed=None, ax=None):
         For a :class:`~lmsbn.experiments.chai.BoundCheck`, the two runs that bracket the onset of
         one case are drawn (solid: the onset lr, dashed: one grid step below), each with its
         learning rate as a horizontal line and the first loss rise marked. For a
-        :class:`lmsbn.stability.Sharpness` callback (or a ModeTracker built with
+        :class:`lmsbn.bridge.stability.Sharpness` callback (or a ModeTracker built with
         ``sharpness=True``), its record and learning rate.
     dataset, norm, seed : optional
         The BoundCheck case (default: the first of each).

@@ -22,8 +22,8 @@ import numbers
 import numpy as np
 
 from lmsbn._checks import as_float_array, check_bool, check_int, check_positive, describe
-from lmsbn.adaptive import FilterResult
-from lmsbn.learning_curves import LearningCurve, learning_curve
+from lmsbn.filters import FilterResult
+from lmsbn.filters import LearningCurve, learning_curve
 from lmsbn.bridge import LayerModes
 from lmsbn.plot.style import get_axes, line_style
 from lmsbn.spectral import Spectrum
@@ -343,7 +343,7 @@ def plot_mode_decay(decays, *, ax=None):
     Parameters
     ----------
     decays : ModeDecay or sequence of ModeDecay
-        From :meth:`lmsbn.bridge.ModeTracker.mode_decay` or :func:`lmsbn.layer_modes.mode_decay`,
+        From :meth:`lmsbn.bridge.ModeTracker.mode_decay` or :func:`lmsbn.bridge.layer_modes.mode_decay`,
         e.g. one for the Gauss-Newton basis and one for R.
     ax : matplotlib.axes.Axes, optional
 
@@ -355,7 +355,7 @@ def plot_mode_decay(decays, *, ax=None):
         agreement. Modes with an infinite time constant (predicted unstable or measured not
         decaying) cannot sit on a log axis; the legend counts them.
     """
-    from lmsbn.layer_modes import ModeDecay
+    from lmsbn.bridge import ModeDecay
 
     items = [decays] if isinstance(decays, ModeDecay) else list(decays) if isinstance(
         decays, (list, tuple)) else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .style import LINE_COLORS, OKABE_ITO, get_axes, line_style
+from lmsbn.plot.style import LINE_COLORS, OKABE_ITO, get_axes, line_style
 
 __all__ = [
     # Bjorck et al. 2018

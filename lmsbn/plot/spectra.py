@@ -121,7 +121,7 @@ def plot_spectrum(spectrum_or_eigenvalues, *, ax=None, label=None, kind: str = "
 
     Examples
     --------
-    >>> from lmsbn.signals import equalizer
+    >>> from lmsbn.filters.signals import equalizer
     >>> ax = plot_spectrum(equalizer(3.3).spectrum, label="W = 3.3")  # doctest: +SKIP
     """
     lam = _eigenvalues(spectrum_or_eigenvalues, "spectrum_or_eigenvalues")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_choice, describe
-from .style import NORM_COLORS, OKABE_ITO, get_axes, line_style, readable_log_axis
+from lmsbn._checks import check_choice, describe
+from lmsbn.plot.style import NORM_COLORS, OKABE_ITO, get_axes, line_style, readable_log_axis
 
 __all__ = ["plot_bn_nlms_drift", "plot_eigen_spectra", "plot_first_step", "plot_lr_sweep"]
 
