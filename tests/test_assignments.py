@@ -15,8 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from lmsbn.homework import assignments as A  # noqa: E402
 from lmsbn.homework import ExerciseFailed  # noqa: E402
+from lmsbn.homework import assignments as A  # noqa: E402
 
 nbformat = pytest.importorskip("nbformat")
 

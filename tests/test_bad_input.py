@@ -13,12 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lmsbn import bridge, data, spectral, train
-from lmsbn.filters import signals
-from lmsbn.nn import gradcheck
+from lmsbn import bridge, data, nn, spectral, train
 from lmsbn import filters as fl
-from lmsbn import nn
+from lmsbn.filters import signals
 from lmsbn.nn import functional as F
+from lmsbn.nn import gradcheck
 
 rng = np.random.default_rng(0)
 X4 = rng.normal(size=(2, 3, 5, 5))

@@ -8,16 +8,32 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmsbn.bridge import (
-    ModeTracker, bn_nlms_quantities, capture_regressors, compare_first_step, layer_case,
-    layer_spectra, regressors, rho, rho_spread,
+    ModeTracker,
+    bn_nlms_quantities,
+    capture_regressors,
+    compare_first_step,
+    layer_case,
+    layer_spectra,
+    regressors,
+    rho,
+    rho_spread,
 )
 from lmsbn.data import shapes
 from lmsbn.filters import BlockLMS
+from lmsbn.filters.signals import tapped_delay_line
 from lmsbn.nn import (
-    SGD, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Flatten, Linear, ReLU, Sequential, small_cnn,
+    SGD,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv1d,
+    Conv2d,
+    Flatten,
+    Linear,
+    ReLU,
+    Sequential,
+    small_cnn,
 )
 from lmsbn.nn import functional as F
-from lmsbn.filters.signals import tapped_delay_line
 from lmsbn.spectral import Spectrum, mode_coordinates, predicted_modes
 from lmsbn.train import train
 

@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmsbn.homework import checkers as E
 from lmsbn.filters import LMS
+from lmsbn.filters.signals import tapped_delay_line
+from lmsbn.homework import checkers as E
+from lmsbn.homework import swappable, use
 from lmsbn.nn import functional as F
 from lmsbn.nn import small_cnn
-from lmsbn.filters.signals import tapped_delay_line
 from lmsbn.spectral import autocorrelation
-from lmsbn.homework import swappable, use
 
 
 def fails(check, fn, *args, match):

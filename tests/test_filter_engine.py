@@ -13,14 +13,22 @@ import warnings
 
 import numpy as np
 import pytest
+from test_filters import FACTORIES, _problem
 
 import lmsbn
 from lmsbn import filters
-from lmsbn.filters import engine as adaptive, learning_curves, signals
-from lmsbn.filters import LMS, NLMS, AffineProjection, BlockLMS, lms_step, nlms_step
+from lmsbn.filters import (
+    LMS,
+    NLMS,
+    AffineProjection,
+    BlockLMS,
+    learning_curves,
+    lms_step,
+    nlms_step,
+    signals,
+)
+from lmsbn.filters import engine as adaptive
 from lmsbn.homework import swappable, use
-
-from test_filters import FACTORIES, _problem
 
 pytestmark = pytest.mark.a1_filters
 

@@ -12,20 +12,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmsbn import spectral
-from lmsbn.filters import signals
 from lmsbn.filters import (
     LMS,
     NLMS,
+    RLS,
     AdaptiveFilter,
     AffineProjection,
     BlockLMS,
     BlockNLMS,
-    RLS,
     FilterResult,
     LeakyLMS,
     SignErrorLMS,
     ensemble_learning_curve,
     learning_curve,
+    signals,
 )
 
 pytestmark = pytest.mark.a1_filters

@@ -3,9 +3,16 @@
 import numpy as np
 import pytest
 
-from lmsbn.bridge import ModeTracker, regressors
+from lmsbn.bridge import (
+    ModeDecay,
+    ModeTracker,
+    exact_layer_modes,
+    gauss_newton_block,
+    lms_step_size,
+    mode_decay,
+    regressors,
+)
 from lmsbn.data import shapes
-from lmsbn.bridge import ModeDecay, exact_layer_modes, gauss_newton_block, lms_step_size, mode_decay
 from lmsbn.nn import BatchNorm2d, Conv1d, Conv2d, Flatten, Linear, ReLU, Sequential
 from lmsbn.spectral import Spectrum
 from lmsbn.train import train

@@ -19,15 +19,26 @@ from numpy.testing import assert_array_equal  # noqa: E402
 from lmsbn.bridge import ModeTracker, layer_spectra  # noqa: E402
 from lmsbn.data import shapes  # noqa: E402
 from lmsbn.filters import LMS, ensemble_learning_curve, learning_curve  # noqa: E402
+from lmsbn.filters.signals import ar1_autocorrelation, system_identification  # noqa: E402
 from lmsbn.nn import small_cnn  # noqa: E402
 from lmsbn.plot import (  # noqa: E402
-    animate_modes, plot_channel_blocks, plot_learning_curve, plot_mode_trajectories,
-    plot_spectra, plot_spectrum, plot_training_modes, save_animation, to_html,
+    NORM_COLORS,
+    animate_modes,
+    plot_channel_blocks,
+    plot_learning_curve,
+    plot_mode_trajectories,
+    plot_spectra,
+    plot_spectrum,
+    plot_training_modes,
+    save_animation,
+    to_html,
 )
-from lmsbn.plot import NORM_COLORS  # noqa: E402
-from lmsbn.filters.signals import ar1_autocorrelation, system_identification  # noqa: E402
 from lmsbn.spectral import (  # noqa: E402
-    Spectrum, channel_blocks, learning_curve_theory, mode_coordinates, predicted_modes,
+    Spectrum,
+    channel_blocks,
+    learning_curve_theory,
+    mode_coordinates,
+    predicted_modes,
 )
 from lmsbn.train import History, train  # noqa: E402
 

@@ -24,9 +24,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from figcheck import cut_off  # noqa: E402
 
 import lmsbn.plot  # noqa: E402
-from figcheck import cut_off  # noqa: E402
 from lmsbn.plot import LINE_COLORS, MARKERS, readable_log_axis  # noqa: E402
 
 #: Public callables that draw nothing themselves; each is exercised by the case named here.
@@ -74,8 +74,8 @@ def data():
     from lmsbn.experiments import bjorck, ergen, wei
     from lmsbn.experiments.chai import eigen_spectra, first_step, lr_sweep
     from lmsbn.filters import LMS, ensemble_learning_curve
-    from lmsbn.nn import small_cnn
     from lmsbn.filters.signals import ar1_autocorrelation, system_identification
+    from lmsbn.nn import small_cnn
     from lmsbn.spectral import Spectrum
     from lmsbn.train import train
 

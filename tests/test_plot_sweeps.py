@@ -10,7 +10,10 @@ import pytest  # noqa: E402
 
 from lmsbn.experiments.chai import LRSweep, eigen_spectra, first_step  # noqa: E402
 from lmsbn.plot import (  # noqa: E402
-    plot_bn_nlms_drift, plot_eigen_spectra, plot_first_step, plot_lr_sweep,
+    plot_bn_nlms_drift,
+    plot_eigen_spectra,
+    plot_first_step,
+    plot_lr_sweep,
 )
 
 TINY = {"widths": (4, 8, 8), "n_data": 64, "batch_size": 16}

@@ -5,8 +5,8 @@ import numpy as np
 from lmsbn.bridge import ModeTracker, capture_regressors
 from lmsbn.data import shapes
 from lmsbn.filters import LMS, NLMS
-from lmsbn.nn import Conv2d, Linear, small_cnn
 from lmsbn.filters.signals import ar, ar1, equalizer, independent_regressors, system_identification
+from lmsbn.nn import Conv2d, Linear, small_cnn
 from lmsbn.train import train
 
 

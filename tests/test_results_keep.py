@@ -14,7 +14,12 @@ import pytest
 from lmsbn._version import __version__
 from lmsbn.filters import LMS
 from lmsbn.io import (
-    FORMAT_VERSION, Result, load_arrays, load_result, result_types, save_arrays,
+    FORMAT_VERSION,
+    Result,
+    load_arrays,
+    load_result,
+    result_types,
+    save_arrays,
 )
 from lmsbn.spectral import Spectrum
 from lmsbn.train import History

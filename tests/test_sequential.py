@@ -3,12 +3,22 @@
 import numpy as np
 import pytest
 
-from lmsbn.nn.gradcheck import numerical_gradient, rel_error
 from lmsbn.nn import (
-    SGD, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Flatten, GlobalAvgPool2d, Linear, MaxPool2d,
-    ReLU, Sequential, small_cnn,
+    SGD,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv1d,
+    Conv2d,
+    Flatten,
+    GlobalAvgPool2d,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    small_cnn,
 )
 from lmsbn.nn import functional as F
+from lmsbn.nn.gradcheck import numerical_gradient, rel_error
 
 
 def tiny_net(norm=True, rng=0):

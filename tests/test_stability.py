@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from lmsbn import bridge
+from lmsbn.bridge import StabilityBound, gn_explicit, gn_lambda_max, gn_matvec, stability_bound
 from lmsbn.bridge.regressors import _BatchNormSnapshot
 from lmsbn.nn import BatchNorm1d, BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, ReLU, Sequential
 from lmsbn.nn import functional as F
-from lmsbn.bridge import StabilityBound, gn_explicit, gn_lambda_max, gn_matvec, stability_bound
 
 
 def _mlp(bn, seed=1):
@@ -372,7 +372,6 @@ def test_plot_bound_check_and_sharpness(check):
 
 def test_mode_tracker_records_the_sharpness(tmp_path):
     from lmsbn.bridge import ModeTracker
-
     from lmsbn.nn import small_cnn
 
     X, y = shapes(16, size=8, rng=1)

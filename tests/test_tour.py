@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from figcheck import cut_off
 
 import lmsbn.tour
-from figcheck import cut_off
 from lmsbn.cli import main
 from lmsbn.tour import load_tour_data
 

@@ -28,8 +28,8 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lmsbn.nn.gradcheck import GradientCheckError, check_backward, numerical_gradient
 from lmsbn.nn import functional as F
+from lmsbn.nn.gradcheck import GradientCheckError, check_backward, numerical_gradient
 
 # %% tags=["parameters"]
 N = 64  # test: 16

@@ -50,9 +50,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lmsbn.data import shapes
-from lmsbn.homework import check_col2im, check_conv_backward, check_conv_forward, check_im2col
+from lmsbn.homework import check_col2im, check_conv_backward, check_conv_forward, check_im2col, use
 from lmsbn.nn import small_cnn
-from lmsbn.homework import use
 from lmsbn.train import train
 
 # %% [markdown] question="im2col" points=3

@@ -33,19 +33,41 @@ Haykin, *Adaptive Filter Theory* (NLMS: ch. 6).
 """
 
 from lmsbn.bridge.bn_vs_nlms import (
-    FilterComparison, FirstStepReport, bn_nlms_quantities, compare_first_step, rho, rho_spread,
+    FilterComparison,
+    FirstStepReport,
+    bn_nlms_quantities,
+    compare_first_step,
+    rho,
+    rho_spread,
 )
 from lmsbn.bridge.layer_modes import (
-    ExactLayerModes, GaussNewtonBlock, ModeDecay, exact_layer_modes, gauss_newton_block,
-    lms_step_size, mode_decay,
+    ExactLayerModes,
+    GaussNewtonBlock,
+    ModeDecay,
+    exact_layer_modes,
+    gauss_newton_block,
+    lms_step_size,
+    mode_decay,
 )
 from lmsbn.bridge.mode_tracker import LayerModes, ModeTracker
 from lmsbn.bridge.regressors import (
-    COMBINERS, bn_followers, capture_regressors, layer_case, layer_spectra, layer_weights,
-    regressors, rows_last,
+    COMBINERS,
+    bn_followers,
+    capture_regressors,
+    layer_case,
+    layer_spectra,
+    layer_weights,
+    regressors,
+    rows_last,
 )
 from lmsbn.bridge.stability import (
-    GN_LOSSES, GNEstimate, Sharpness, StabilityBound, gn_explicit, gn_lambda_max, gn_matvec,
+    GN_LOSSES,
+    GNEstimate,
+    Sharpness,
+    StabilityBound,
+    gn_explicit,
+    gn_lambda_max,
+    gn_matvec,
     stability_bound,
 )
 

@@ -23,11 +23,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lmsbn._checks import as_float_array, check_positive
+from lmsbn.bridge.regressors import (
+    _BatchNormSnapshot,
+    _check_model,
+    _regressors_of,
+    bn_followers,
+    layer_weights,
+    rows_last,
+)
 from lmsbn.io import Result
 from lmsbn.spectral import autocorrelation
-from lmsbn.bridge.regressors import (
-    _BatchNormSnapshot, _check_model, _regressors_of, bn_followers, layer_weights, rows_last,
-)
 from lmsbn.train.loop import _check_labels, _loss_fn
 
 __all__ = ["FilterComparison", "FirstStepReport", "bn_nlms_quantities", "compare_first_step", "rho", "rho_spread"]

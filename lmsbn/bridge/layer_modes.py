@@ -28,10 +28,10 @@ import numpy as np
 
 from lmsbn._checks import as_float_array, as_generator, check_choice, check_int, check_positive
 from lmsbn.bridge.regressors import COMBINERS, layer_weights, regressors, rows_last
+from lmsbn.bridge.stability import _GaussNewton
 from lmsbn.io import Result, rng_param
 from lmsbn.nn import Sequential
 from lmsbn.spectral import Spectrum, mode_coordinates, predicted_modes
-from lmsbn.bridge.stability import _GaussNewton
 from lmsbn.train.loop import LOSSES, train
 
 __all__ = ["ExactLayerModes", "GaussNewtonBlock", "ModeDecay", "exact_layer_modes",

@@ -30,13 +30,18 @@ import numpy as np
 
 from lmsbn._checks import as_generator, check_int
 from lmsbn.bridge.bn_vs_nlms import bn_nlms_quantities
-from lmsbn.bridge.regressors import (
-    _combiner_names, _regressors_of, _subsample, bn_followers, layer_case, layer_weights,
-)
-from lmsbn.io import Result
 from lmsbn.bridge.layer_modes import GaussNewtonBlock, ModeDecay, mode_decay
-from lmsbn.spectral import Spectrum, autocorrelation
+from lmsbn.bridge.regressors import (
+    _combiner_names,
+    _regressors_of,
+    _subsample,
+    bn_followers,
+    layer_case,
+    layer_weights,
+)
 from lmsbn.bridge.stability import Sharpness
+from lmsbn.io import Result
+from lmsbn.spectral import Spectrum, autocorrelation
 from lmsbn.train import Callback
 
 __all__ = ["LayerModes", "ModeTracker"]

@@ -22,11 +22,10 @@ import dataclasses
 import numpy as np
 
 from lmsbn._checks import as_float_array, as_generator, check_int, describe
+from lmsbn.nn import BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Linear, Sequential
 from lmsbn.nn import functional as F
 from lmsbn.nn.conv import ConvCache
-from lmsbn.nn import BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Linear
 from lmsbn.nn.linear import LinearCache
-from lmsbn.nn import Sequential
 from lmsbn.spectral import Spectrum
 
 __all__ = ["COMBINERS", "bn_followers", "capture_regressors", "layer_case", "layer_spectra", "layer_weights", "regressors", "rows_last"]

@@ -55,9 +55,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lmsbn._checks import as_float_array, as_generator, check_choice, check_int, check_positive
+from lmsbn.bridge.regressors import COMBINERS, _BatchNormSnapshot, layer_spectra
 from lmsbn.io import Result, rng_param
 from lmsbn.nn import Sequential
-from lmsbn.bridge.regressors import COMBINERS, _BatchNormSnapshot, layer_spectra
 from lmsbn.train.loop import LOSSES, Callback, _check_labels, _loss_fn
 
 __all__ = ["GN_LOSSES", "GNEstimate", "Sharpness", "StabilityBound", "gn_explicit",

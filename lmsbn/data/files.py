@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from lmsbn._checks import as_float_array, as_generator, check_choice, check_int, describe
+
 # Import names, not the module: ``lmsbn.data.download`` is the download *function* once the
 # package is initialised, so ``from . import download`` would depend on import order.
 from lmsbn.data.download import CIFAR_FOLDER, _as_path, cache_dir, extract_cifar_archive

@@ -28,7 +28,15 @@ from lmsbn.filters import signals
 from lmsbn.filters.engine import AdaptiveFilter, FilterResult
 from lmsbn.filters.learning_curves import LearningCurve, ensemble_learning_curve, learning_curve
 from lmsbn.filters.rules import (
-    RLS, AffineProjection, BlockLMS, BlockNLMS, LeakyLMS, LMS, NLMS, SignErrorLMS, lms_step,
+    LMS,
+    NLMS,
+    RLS,
+    AffineProjection,
+    BlockLMS,
+    BlockNLMS,
+    LeakyLMS,
+    SignErrorLMS,
+    lms_step,
     nlms_step,
 )
 

@@ -22,8 +22,15 @@ need them).
 """
 
 from lmsbn.homework.checkers import (
-    check_autocorrelation, check_batchnorm_backward, check_batchnorm_forward, check_col2im,
-    check_conv_backward, check_conv_forward, check_im2col, check_lms_step, check_nlms_step,
+    check_autocorrelation,
+    check_batchnorm_backward,
+    check_batchnorm_forward,
+    check_col2im,
+    check_conv_backward,
+    check_conv_forward,
+    check_im2col,
+    check_lms_step,
+    check_nlms_step,
     check_tapped_delay_line,
 )
 from lmsbn.homework.harness import HIDDEN_SEED, VISIBLE_SEED, ExerciseFailed, ExerciseReport

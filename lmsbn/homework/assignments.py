@@ -56,7 +56,14 @@ import warnings
 from pathlib import Path
 
 from lmsbn.homework.markers import (  # noqa: F401  (ANSWER_PROMPT, STUB: what a student sees)
-    ANSWER_PROMPT, STUB, AssignmentError, AssignmentWarning, _cell_name, _secrets, find_leaks, student_source,
+    ANSWER_PROMPT,
+    STUB,
+    AssignmentError,
+    AssignmentWarning,
+    _cell_name,
+    _secrets,
+    find_leaks,
+    student_source,
 )
 
 __all__ = ["AssignmentError", "AssignmentWarning", "VERSIONS", "find_leaks", "main",

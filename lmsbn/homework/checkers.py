@@ -60,8 +60,8 @@ from lmsbn._checks import describe
 from lmsbn.homework.harness import (  # noqa: F401  (ExerciseFailed/Report are part of this API)
     ExerciseFailed,
     ExerciseReport,
-    _Session,
     _plain_failure,
+    _Session,
     _setup,
     _shape_label,
 )

@@ -10,8 +10,17 @@ Course order, one file per concept: ``im2col`` -> ``conv`` -> ``linear``, ``acti
 from lmsbn.nn import functional, gradcheck
 from lmsbn.nn.init import kaiming_normal
 from lmsbn.nn.layers import (
-    AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Flatten, GlobalAvgPool2d, Layer, Linear,
-    MaxPool2d, ReLU,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv1d,
+    Conv2d,
+    Flatten,
+    GlobalAvgPool2d,
+    Layer,
+    Linear,
+    MaxPool2d,
+    ReLU,
 )
 from lmsbn.nn.models import NORMS, small_cnn
 from lmsbn.nn.optim import SGD

@@ -21,15 +21,30 @@ inside the functions that draw, so importing :mod:`lmsbn.plot` is cheap.
 from lmsbn.plot.animate import animate_modes, save_animation, to_html
 from lmsbn.plot.bounds import plot_bound_check, plot_sharpness
 from lmsbn.plot.curves import (
-    plot_learning_curve, plot_mode_decay, plot_mode_trajectories, plot_training_modes,
+    plot_learning_curve,
+    plot_mode_decay,
+    plot_mode_trajectories,
+    plot_training_modes,
 )
 from lmsbn.plot.papers import (
-    plot_activation_growth, plot_condition_growth, plot_ergen_convergence, plot_ergen_fit,
-    plot_ergen_objectives, plot_gamma_lr_map, plot_gradient_histograms, plot_same_lr,
+    plot_activation_growth,
+    plot_condition_growth,
+    plot_ergen_convergence,
+    plot_ergen_fit,
+    plot_ergen_objectives,
+    plot_gamma_lr_map,
+    plot_gradient_histograms,
+    plot_same_lr,
 )
 from lmsbn.plot.spectra import plot_channel_blocks, plot_spectra, plot_spectrum
 from lmsbn.plot.style import (
-    LINE_COLORS, MARKERS, NORM_COLORS, OKABE_ITO, get_axes, line_style, readable_log_axis,
+    LINE_COLORS,
+    MARKERS,
+    NORM_COLORS,
+    OKABE_ITO,
+    get_axes,
+    line_style,
+    readable_log_axis,
 )
 from lmsbn.plot.sweeps import plot_bn_nlms_drift, plot_eigen_spectra, plot_first_step, plot_lr_sweep
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from lmsbn._checks import as_float_array, check_int, check_positive, describe
-from lmsbn.filters import LearningCurve
 from lmsbn.bridge import LayerModes
+from lmsbn.filters import LearningCurve
 from lmsbn.plot.curves import _curve_modes
 from lmsbn.spectral import Spectrum
 

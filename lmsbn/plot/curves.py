@@ -22,9 +22,8 @@ import numbers
 import numpy as np
 
 from lmsbn._checks import as_float_array, check_bool, check_int, check_positive, describe
-from lmsbn.filters import FilterResult
-from lmsbn.filters import LearningCurve, learning_curve
 from lmsbn.bridge import LayerModes
+from lmsbn.filters import FilterResult, LearningCurve, learning_curve
 from lmsbn.plot.style import get_axes, line_style
 from lmsbn.spectral import Spectrum
 from lmsbn.train import History

@@ -36,8 +36,13 @@ so the mean weight error converges iff :math:`0 < \mu < 2/\lambda_{max}`, and th
 
 from lmsbn.spectral.autocorrelation import autocorrelation, toeplitz_autocorrelation
 from lmsbn.spectral.lms_theory import (
-    StabilityBounds, learning_curve_theory, misadjustment, mode_coordinates, predicted_modes,
-    stability_bounds, wiener,
+    StabilityBounds,
+    learning_curve_theory,
+    misadjustment,
+    mode_coordinates,
+    predicted_modes,
+    stability_bounds,
+    wiener,
 )
 from lmsbn.spectral.spectrum import ChannelBlocks, Spectrum, channel_blocks
 

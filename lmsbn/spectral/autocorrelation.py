@@ -7,7 +7,6 @@ asks which.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from lmsbn._checks import as_float_array, describe

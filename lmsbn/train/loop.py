@@ -17,9 +17,8 @@ import numpy as np
 
 from lmsbn._checks import as_float_array, as_generator, check_choice, check_int, check_positive
 from lmsbn.io import Result
+from lmsbn.nn import SGD, Sequential
 from lmsbn.nn import functional as F
-from lmsbn.nn import SGD
-from lmsbn.nn import Sequential
 
 __all__ = ["Callback", "History", "StepEvent", "evaluate", "train"]
 

@@ -39,12 +39,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lmsbn._checks import check_int, check_positive
+from lmsbn.bridge import gn_lambda_max
+from lmsbn.experiments._inputs import _data, _norms, _widths
 from lmsbn.io import Result
 from lmsbn.nn import small_cnn
-from lmsbn.bridge import gn_lambda_max
-from lmsbn.train import run_sweep
-from lmsbn.train import Callback, train
-from lmsbn.experiments._inputs import _data, _norms, _widths
+from lmsbn.train import Callback, run_sweep, train
 
 __all__ = ["BoundCheck", "bound_check"]
 

@@ -16,10 +16,10 @@ import numpy as np
 
 from lmsbn._checks import as_generator, check_choice, check_int, check_positive
 from lmsbn.bridge import FirstStepReport, ModeTracker, compare_first_step
+from lmsbn.experiments._inputs import _data, _seed, _widths
 from lmsbn.io import Result
 from lmsbn.nn import small_cnn
 from lmsbn.train import train
-from lmsbn.experiments._inputs import _data, _seed, _widths
 
 __all__ = ["FirstStep", "first_step"]
 

@@ -14,11 +14,11 @@ import numpy as np
 
 from lmsbn._checks import as_generator, check_choice, check_int, check_positive
 from lmsbn.bridge import COMBINERS, capture_regressors, layer_weights
+from lmsbn.experiments._inputs import _data, _norms, _seed, _widths
 from lmsbn.io import Result
 from lmsbn.nn import Conv2d, small_cnn
 from lmsbn.spectral import Spectrum, channel_blocks
 from lmsbn.train import train
-from lmsbn.experiments._inputs import _data, _seed, _norms, _widths
 
 __all__ = ["EigenSpectra", "eigen_spectra"]
 

@@ -34,14 +34,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lmsbn._checks import as_float_array, as_generator, check_int, check_positive
-from lmsbn.bridge import layer_spectra
-from lmsbn.io import Result, rng_param
-from lmsbn.nn import NORMS, small_cnn
-from lmsbn.bridge import gn_lambda_max
-from lmsbn.train import run_sweep
-from lmsbn.train import evaluate, train
+from lmsbn.bridge import gn_lambda_max, layer_spectra
 from lmsbn.experiments._inputs import _data, _norms, _widths
 from lmsbn.experiments.chai.isolation import VARIANTS, VariantIsolation, _isolation
+from lmsbn.io import Result, rng_param
+from lmsbn.nn import NORMS, small_cnn
+from lmsbn.train import evaluate, run_sweep, train
 
 __all__ = ["LRSweep", "lr_sweep"]
 
