@@ -178,7 +178,8 @@ def test_rho_spread_formula_against_sampling_and_limits():
     kurtosis = np.mean(z**4) / np.mean(z**2) ** 2
     assert abs(r.std() / sd - 1) < 5 * np.sqrt((kurtosis - 1) / r.size) / 2
     assert rho_spread(3.0 * np.eye(K)) == 0.0                      # white: rho = 1 for every w
-    e = np.zeros((K, 1)); e[0] = 1
+    e = np.zeros((K, 1))
+    e[0] = 1
     assert abs(rho_spread(e @ e.T) ** 2 - 2 * (K - 1) / (K + 2)) < 1e-12   # rank one
     with pytest.raises(ValueError, match="C must be square"):
         rho_spread(np.ones((3, 4)))

@@ -99,7 +99,8 @@ class _Session:
         self.signatures: dict[str, str] = {}
 
     def __iter__(self):
-        for self.index, (self.label, data) in enumerate(self.cases, start=1):
+        for index, (label, data) in enumerate(self.cases, start=1):
+            self.index, self.label = index, label
             yield data
 
     def fail(self, message: str, exc: BaseException | None = None):
