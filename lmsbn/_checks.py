@@ -82,7 +82,8 @@ def as_float_array(
     try:
         arr = np.asarray(x)
     except (ValueError, TypeError) as exc:  # ragged nested lists and the like
-        raise TypeError(f"{name} must be a real numeric array, got {type(x).__name__}: {exc}") from None
+        raise TypeError(
+            f"{name} must be a real numeric array, got {type(x).__name__}: {exc}") from None
     kind = arr.dtype.kind
     if kind == "c":
         raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
@@ -108,7 +109,7 @@ def as_float_array(
 
 
 def check_shape(arr: np.ndarray, name: str, expected: tuple, *, what: str = "") -> None:
-    """Raise ``ValueError`` unless ``arr.shape`` matches ``expected`` (``None`` matches any size)."""
+    """Raise ``ValueError`` unless ``arr.shape`` matches ``expected`` (``None``: any size)."""
     ok = arr.ndim == len(expected) and all(e is None or e == s for e, s in zip(expected, arr.shape))
     if not ok:
         want = "(" + ", ".join("any" if e is None else str(e) for e in expected) + ")"
@@ -117,7 +118,7 @@ def check_shape(arr: np.ndarray, name: str, expected: tuple, *, what: str = "") 
 
 
 def check_positive(value, name: str, *, allow_zero: bool = False, finite: bool = True) -> float:
-    """Return ``value`` as a float, raising unless it is a positive (or non-negative) real number."""
+    """Return ``value`` as a float, raising unless it is a positive (or non-negative) real."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {describe(value)}")
     value = float(value)
@@ -129,7 +130,8 @@ def check_positive(value, name: str, *, allow_zero: bool = False, finite: bool =
     return value
 
 
-def check_int(value, name: str, *, min_value: int | None = None, max_value: int | None = None) -> int:
+def check_int(value, name: str, *, min_value: int | None = None,
+              max_value: int | None = None) -> int:
     """Return ``value`` as an int, raising unless it is an integer within the given range."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {describe(value)}")
@@ -174,4 +176,5 @@ def as_generator(rng=None) -> np.random.Generator:
         return np.random.default_rng(rng)
     if isinstance(rng, np.random.Generator):
         return rng
-    raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator, got {describe(rng)}")
+    raise TypeError("rng must be None, an int seed or a numpy.random.Generator, "
+                    f"got {describe(rng)}")

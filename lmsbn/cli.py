@@ -58,7 +58,8 @@ def _floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}") from None
 
 
 def _names(text: str) -> list[str]:
@@ -198,9 +199,10 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, help="SGD steps per point")
     p.add_argument("--progress", action="store_true", help="chai: show progress on stderr")
     p.add_argument("--connect-timeout", default="30s", help=argparse.SUPPRESS)
-    for name, module, text in (("bench", "bench", "speed and memory ratios"),
-                               ("notebooks", "homework.notebooks", "tutorials to .ipynb"),
-                               ("assignment", "homework.assignments", "homework notebooks, 4 versions")):
+    for name, module, text in (
+            ("bench", "bench", "speed and memory ratios"),
+            ("notebooks", "homework.notebooks", "tutorials to .ipynb"),
+            ("assignment", "homework.assignments", "homework notebooks, 4 versions")):
         # These parse their own options (``--help`` included), so everything after the
         # command name is handed over untouched.
         q = sub.add_parser(name, help=text, add_help=False)

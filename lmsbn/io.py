@@ -84,7 +84,8 @@ def save_arrays(path, kind: str, arrays: dict, meta: dict | None = None) -> Path
             raise ValueError(f"array name {name!r} is reserved")
         arr = np.asarray(value)
         if arr.dtype.kind == "O":
-            raise TypeError(f"array {name!r} has dtype object, which cannot be saved without pickle")
+            raise TypeError(
+                f"array {name!r} has dtype object, which cannot be saved without pickle")
         clean[name] = arr
     header = {"kind": kind, "format": FORMAT_VERSION, "lmsbn": __version__, "meta": meta or {}}
     try:
@@ -131,9 +132,9 @@ def _read(path) -> tuple[Path, dict, dict]:
         written = header.get("lmsbn", "0.1")
         raise ValueError(
             f"{path} holds a {header.get('kind')!r} result written by lmsbn {written} in result "
-            f"format 1, which lmsbn {__version__} no longer reads (format {FORMAT_VERSION}). Re-run "
-            f"the code that produced it and save again, or read its arrays with numpy.load(path) "
-            f"(the metadata is the JSON string under {_META_KEY!r}).")
+            f"format 1, which lmsbn {__version__} no longer reads (format {FORMAT_VERSION}). "
+            f"Re-run the code that produced it and save again, or read its arrays with "
+            f"numpy.load(path) (the metadata is the JSON string under {_META_KEY!r}).")
     if fmt != FORMAT_VERSION:
         raise ValueError(f"{path} uses result format {fmt!r}; this lmsbn ({__version__}) reads "
                          f"format {FORMAT_VERSION} (a newer lmsbn wrote it?)")
@@ -366,8 +367,9 @@ class Result:
     -----
     The kind stored in a file is the qualified class name (:meth:`kind`). A class that is renamed
     or moved lists its earlier kinds in the class attribute ``_kind_aliases`` so old files still
-    load. A result that is not a plain dataclass (e.g. :class:`lmsbn.bridge.mode_tracker.ModeTracker`,
-    a training callback) overrides :meth:`_state` and :meth:`_from_state`.
+    load. A result that is not a plain dataclass (e.g.
+    :class:`lmsbn.bridge.mode_tracker.ModeTracker`, a training callback) overrides :meth:`_state`
+    and :meth:`_from_state`.
     """
 
     _kind_aliases: tuple = ()

@@ -97,7 +97,8 @@ def _section_equalizer(out, figures, summary, quick, seed):
     summary["equalizer"] = {str(float(W)): {"spread": float(sp), "steps_to_0.1": st}
                             for W, sp, st in zip(res.W, res.spread, steps)}
     order = "in the same order" if res.slower_with_spread() else "not strictly in that order"
-    caption = (f"LMS learning curves of the 11-tap equalizer for channel parameter W = 2.9 ... 3.5. "
+    caption = ("LMS learning curves of the 11-tap equalizer for channel parameter "
+               "W = 2.9 ... 3.5. "
                f"The eigenvalue spread of the input autocorrelation grows "
                f"{', '.join(_fmt(sp) for sp in res.spread)}, and the number of samples "
                f"to reach MSE 0.1 grows {', '.join(map(str, steps))}: {order}. The slowest natural "
@@ -124,9 +125,9 @@ def _section_spectra(out, figures, summary, X, y, quick, seed):
                f"lambda_max is {_fmt(stats['none'][deep]['lambda_max'])} "
                f"without and {_fmt(stats['full'][deep]['lambda_max'])} with BatchNorm (spread "
                f"{_fmt(stats['none'][deep]['spread'])} vs {_fmt(stats['full'][deep]['spread'])}). "
-               f"Multiplying the input by {res.params['scale']:g} multiplies {deep}'s input power by "
-               f"{_fmt(ratios['none'][deep])} without BatchNorm and by {_fmt(ratios['full'][deep])} "
-               f"with it.")
+               f"Multiplying the input by {res.params['scale']:g} multiplies {deep}'s input "
+               f"power by {_fmt(ratios['none'][deep])} without BatchNorm and by "
+               f"{_fmt(ratios['full'][deep])} with it.")
     headline = (f"{deep} lambda_max at init {_fmt(stats['none'][deep]['lambda_max'])} without vs "
                 f"{_fmt(stats['full'][deep]['lambda_max'])} with BatchNorm; input x"
                 f"{res.params['scale']:g} scales its power by {_fmt(ratios['none'][deep])} vs "
@@ -286,7 +287,7 @@ def _write_html(out: Path, figures: dict, summary: dict, header: str) -> Path:
 
 def run_tour(out_dir="lmsbn-tour", *, quick: bool = False, seed: int = 0, data: str = "shapes",
              data_path=None, stream=None, progress=None) -> dict:
-    """Run the tour and write ``figures *.png``, ``report.html`` and ``summary.json`` to ``out_dir``.
+    """Run the tour; write ``figures *.png``, ``report.html`` and ``summary.json`` to ``out_dir``.
 
     Parameters
     ----------
@@ -340,7 +341,8 @@ def run_tour(out_dir="lmsbn-tour", *, quick: bool = False, seed: int = 0, data: 
     try:
         import resource
 
-        summary["peak_memory_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        summary["peak_memory_mib"] = round(peak_kib / 1024, 1)
     except ImportError:  # not on Windows
         pass
     (out / "summary.json").write_text(

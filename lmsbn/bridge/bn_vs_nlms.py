@@ -35,7 +35,8 @@ from lmsbn.io import Result
 from lmsbn.spectral import autocorrelation
 from lmsbn.train.loop import _check_labels, _loss_fn
 
-__all__ = ["FilterComparison", "FirstStepReport", "bn_nlms_quantities", "compare_first_step", "rho", "rho_spread"]
+__all__ = ["FilterComparison", "FirstStepReport", "bn_nlms_quantities", "compare_first_step",
+           "rho", "rho_spread"]
 
 
 def rho(W, C) -> np.ndarray:

@@ -45,7 +45,7 @@ def _out_features(layer) -> int:
 
 
 def lms_step_size(layer, lr) -> float:
-    r"""The LMS step size :math:`\mu` of one SGD step at ``lr`` on lmsbn's MSE loss of ``layer``'s output.
+    r"""The LMS step size :math:`\mu` of an SGD step at ``lr`` on lmsbn's MSE of ``layer``'s output.
 
     Parameters
     ----------
@@ -122,7 +122,7 @@ class ExactLayerModes(Result):
         return cls(0.5, 0.5, lam, measured, measured.copy(), False, {"steps": 2, "rng": 0})
 
     def relative_error(self) -> float:
-        r"""Largest :math:`|v_{f,k}(n) - \hat v_{f,k}(n)| / \|v_f(0)\|` over filters, steps and modes."""
+        r"""Largest :math:`|v_{f,k}(n) - \hat v_{f,k}(n)| / \|v_f(0)\|` over f, n and k."""
         scale = np.linalg.norm(self.measured[:, :1, :], axis=-1, keepdims=True)
         return float(np.max(np.abs(self.measured - self.predicted) / scale))
 
@@ -136,7 +136,7 @@ class ExactLayerModes(Result):
 
 
 def exact_layer_modes(layer, X, target, lr, steps: int, *, rng=None) -> ExactLayerModes:
-    r"""Train ``layer`` alone on a full batch towards ``target``; return measured and predicted modes.
+    r"""Train ``layer`` alone on a full batch towards ``target``; return measured, predicted modes.
 
     Parameters
     ----------
@@ -263,9 +263,9 @@ def gauss_newton_block(model, x, layer: str, *, loss: str = "cross_entropy", k: 
     the loss in the output: :math:`(\operatorname{diag} p_n - p_n p_n^T)/N` per example for the
     mean softmax cross-entropy, :math:`I/S` for lmsbn's MSE. :math:`Jv` is a central difference
     of the forward pass; :math:`J^T(\cdot)` one exact backward pass -- the products of
-    :mod:`lmsbn.bridge.stability` (whose :func:`~lmsbn.bridge.stability.stability_bound` is the network-wide
-    bound). Subspace iteration with a Rayleigh-Ritz step at every iteration. The model is left
-    unchanged (weights, gradients and BatchNorm running statistics).
+    :mod:`lmsbn.bridge.stability` (whose :func:`~lmsbn.bridge.stability.stability_bound` is the
+    network-wide bound). Subspace iteration with a Rayleigh-Ritz step at every iteration. The
+    model is left unchanged (weights, gradients and BatchNorm running statistics).
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a lmsbn.nn.Sequential, got {type(model).__name__}")
@@ -283,8 +283,8 @@ def gauss_newton_block(model, x, layer: str, *, loss: str = "cross_entropy", k: 
         raise ValueError(f"k must be at most the layer's {w.size} weights, got {k}")
     gen = as_generator(rng)
 
-    # The Gauss-Newton products of lmsbn.bridge.stability, over this layer's weights only (it restores
-    # the weights, gradients, caches and BatchNorm statistics when done).
+    # The Gauss-Newton products of lmsbn.bridge.stability, over this layer's weights only (it
+    # restores the weights, gradients, caches and BatchNorm statistics when done).
     with _GaussNewton(model, x, loss, [f"{layer}.weight"], fd_step) as G, \
             np.errstate(over="ignore", invalid="ignore"):
         V = np.linalg.qr(gen.standard_normal((w.size, k)))[0]
@@ -410,7 +410,8 @@ def mode_decay(weights, eigenvalues, eigenvectors, mu, *, every: int = 1, fit=No
     if T < 3:
         raise ValueError(f"weights must hold at least 3 records to fit a decay, got {T}")
     if Q.shape[1] != lam.size or Q.shape[0] not in (K, F * K):
-        raise ValueError(f"eigenvectors must have shape ({K} or {F * K}, {lam.size}), got {Q.shape}")
+        raise ValueError(
+            f"eigenvectors must have shape ({K} or {F * K}, {lam.size}), got {Q.shape}")
     pairs = T - 2 if fit is None else min(check_int(fit, "fit", min_value=1), T - 2)
     moves = np.diff(W, axis=0)
     d = moves @ Q if Q.shape[0] == K else (moves.reshape(T - 1, -1) @ Q)[:, None, :]

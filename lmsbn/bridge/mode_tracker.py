@@ -110,7 +110,8 @@ class LayerModes(Result):
         return cls(np.array([0, 5]), ev, ev.sum(1), ev[:, 0], ev[:, -1], np.array([np.inf, 5.0]),
                    2 / ev[:, 0], w, w - 0.1, np.zeros((T, F, K)),
                    case="exact" if bn else "approximate",
-                   bn={k: np.full((T, F), v) for k, v in zip(_BN_SERIES, (0.1, 2.0, 0.05, 2.0, 0.5, 1.0))}
+                   bn={k: np.full((T, F), v)
+                       for k, v in zip(_BN_SERIES, (0.1, 2.0, 0.05, 2.0, 0.5, 1.0))}
                    if bn else {},
                    params={"layer": layer, "every": 5, "max_rows": 64})
 
@@ -229,11 +230,11 @@ class ModeTracker(Callback, Result):
         Q = spec.eigenvectors
         rows = self._rows[name]
         self.first_basis.setdefault(name, Q)
-        for key, value in (("steps", step), ("eigenvalues", spec.eigenvalues), ("trace", spec.trace),
-                           ("lambda_max", spec.lambda_max), ("lambda_min", spec.lambda_min),
-                           ("spread", spec.spread), ("stability_bound", spec.stability_bound()),
-                           ("weights", W_after), ("update_modes", (W_after - W_before) @ Q),
-                           ("Q", Q)):
+        for key, value in (("steps", step), ("eigenvalues", spec.eigenvalues),
+                           ("trace", spec.trace), ("lambda_max", spec.lambda_max),
+                           ("lambda_min", spec.lambda_min), ("spread", spec.spread),
+                           ("stability_bound", spec.stability_bound()), ("weights", W_after),
+                           ("update_modes", (W_after - W_before) @ Q), ("Q", Q)):
             rows[key].append(value)
         if name in self._bn:
             bn = model[self._bn[name]]
@@ -260,11 +261,11 @@ class ModeTracker(Callback, Result):
         name : str
             A tracked layer.
         gauss_newton : GaussNewtonBlock, optional
-            Use its eigenvectors and eigenvalues (:func:`lmsbn.bridge.layer_modes.gauss_newton_block`,
-            computed for this layer, e.g. at initialisation); the prediction is
-            :math:`(1 - \eta g_k)^n` with the learning rate itself, since the Gauss-Newton block
-            is the curvature of the loss ``train`` minimises. Default: the eigenvectors of R at
-            the layer's first record, with :math:`\mu` = ``mu``.
+            Use its eigenvectors and eigenvalues
+            (:func:`lmsbn.bridge.layer_modes.gauss_newton_block`, computed for this layer, e.g.
+            at initialisation); the prediction is :math:`(1 - \eta g_k)^n` with the learning rate
+            itself, since the Gauss-Newton block is the curvature of the loss ``train`` minimises.
+            Default: the eigenvectors of R at the layer's first record, with :math:`\mu` = ``mu``.
         lr : float, optional
             Default: the learning rate of the recorded run.
         mu : float, optional
@@ -302,8 +303,8 @@ class ModeTracker(Callback, Result):
             raise ValueError(f"the records of {name!r} must be evenly spaced (steps {rec.steps})")
         if gauss_newton is not None:
             if not isinstance(gauss_newton, GaussNewtonBlock):
-                raise TypeError("gauss_newton must be a lmsbn.bridge.layer_modes.GaussNewtonBlock, got "
-                                f"{type(gauss_newton).__name__}")
+                raise TypeError("gauss_newton must be a lmsbn.bridge.layer_modes.GaussNewtonBlock, "
+                                f"got {type(gauss_newton).__name__}")
             lam, Q, step, basis = (gauss_newton.eigenvalues[:top],
                                    gauss_newton.eigenvectors[:, :top], lr, "gauss_newton")
         else:
@@ -333,7 +334,8 @@ class ModeTracker(Callback, Result):
     @classmethod
     def _from_state(cls, state: dict) -> ModeTracker:
         p, record = state["params"], state["record"]
-        if not (isinstance(record, dict) and all(isinstance(r, LayerModes) for r in record.values())):
+        if not (isinstance(record, dict)
+                and all(isinstance(r, LayerModes) for r in record.values())):
             raise ValueError("its record is not a dict of LayerModes")
         tracker = cls(every=p["every"], layers=p["layers"], max_rows=p["max_rows"],
                       sharpness=bool(p.get("sharpness")), loss=p.get("loss", "cross_entropy"))

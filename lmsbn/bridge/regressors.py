@@ -28,7 +28,8 @@ from lmsbn.nn.conv import ConvCache
 from lmsbn.nn.linear import LinearCache
 from lmsbn.spectral import Spectrum
 
-__all__ = ["COMBINERS", "bn_followers", "capture_regressors", "layer_case", "layer_spectra", "layer_weights", "regressors", "rows_last"]
+__all__ = ["COMBINERS", "bn_followers", "capture_regressors", "layer_case", "layer_spectra",
+           "layer_weights", "regressors", "rows_last"]
 
 
 #: Layers that are adaptive linear combiners.
@@ -194,11 +195,12 @@ def layer_spectra(model, x, *, center: bool = False, max_rows: int = 20000, rng=
 
 
 def bn_followers(model) -> dict[str, str]:
-    """``{combiner_name: batchnorm_name}`` for every conv/linear layer directly followed by BatchNorm."""
+    """``{combiner_name: batchnorm_name}`` for each conv/linear layer right before a BatchNorm."""
     _check_model(model)
     items = list(model.named_layers())
     return {n: items[i + 1][0] for i, (n, layer) in enumerate(items[:-1])
-            if isinstance(layer, COMBINERS) and isinstance(items[i + 1][1], (BatchNorm1d, BatchNorm2d))}
+            if isinstance(layer, COMBINERS)
+            and isinstance(items[i + 1][1], (BatchNorm1d, BatchNorm2d))}
 
 
 def layer_case(model, name: str, *, trained=None) -> str:

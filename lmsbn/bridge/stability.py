@@ -14,12 +14,13 @@ it, is the **Gauss-Newton matrix**
 with :math:`f_\theta(X)` the network output on the whole batch (training-mode BatchNorm: batch
 statistics included) and :math:`H_\ell` the loss Hessian at that output:
 
-* softmax cross-entropy (mean over N): block-diagonal, :math:`(\operatorname{diag} p_n - p_n p_n^\top)/N`
-  per example, :math:`p_n = \operatorname{softmax}(f_n)`;
+* softmax cross-entropy (mean over N): block-diagonal,
+  :math:`(\operatorname{diag} p_n - p_n p_n^\top)/N` per example,
+  :math:`p_n = \operatorname{softmax}(f_n)`;
 * lmsbn's ``mse_loss`` (half mean over all S entries of the output): :math:`I/S`;
-* ``"gaussian"``: :math:`I/N`, the half squared error summed over outputs and averaged over examples,
-  whose Gauss-Newton matrix is the Fisher information of a unit-variance Gaussian output model
-  (:mod:`lmsbn.experiments.chai.fisher` is built on it).
+* ``"gaussian"``: :math:`I/N`, the half squared error summed over outputs and averaged over
+  examples, whose Gauss-Newton matrix is the Fisher information of a unit-variance Gaussian
+  output model (:mod:`lmsbn.experiments.chai.fisher` is built on it).
 
 :math:`G` is positive semi-definite and equals the loss Hessian without the term that carries
 :math:`\partial^2 f / \partial\theta^2` times the loss gradient. For gradient descent on a quadratic
@@ -69,7 +70,7 @@ GN_LOSSES = (*LOSSES, "gaussian")
 
 # ------------------------------------------------------------------------------ the operator
 def _loss_hessian(loss, out):
-    """``u -> H u`` for the output Hessian of the mean loss at ``out`` (u: out's shape + extra axes)."""
+    """``u -> H u`` for the output Hessian of the mean loss at ``out`` (u: out's shape + axes)."""
     N = out.shape[0]
     if loss == "cross_entropy":
         if out.ndim != 2:
@@ -410,14 +411,17 @@ class StabilityBound(Result):
         """The bound, and a table of the layers' Gauss-Newton and unit-gain LMS bounds."""
         state = "converged" if self.converged else "NOT converged"
         lines = [f"Gauss-Newton stability bound ({self.loss}, {self.n} examples, loss "
-                 f"{self.loss_value:.4g}): lambda_max = {self.lambda_max:.4g}, lr_max = 2/lambda_max "
-                 f"= {self.lr_max:.4g} ({state} after {self.history.size} iterations)"]
+                 f"{self.loss_value:.4g}): lambda_max = {self.lambda_max:.4g}, "
+                 f"lr_max = 2/lambda_max = {self.lr_max:.4g} "
+                 f"({state} after {self.history.size} iterations)"]
         if self.per_layer:
             lines.append(f"{'layer':<8} {'GN lambda':>10} {'2/lambda':>10} {'R lambda':>10} "
-                         f"{'2/lambda_R':>10} {'gain GN/R':>10}   (2/lambda_R = unit-gain LMS picture)")
+                         f"{'2/lambda_R':>10} {'gain GN/R':>10}"
+                         "   (2/lambda_R = unit-gain LMS picture)")
             for name, d in self.per_layer.items():
                 lines.append(f"{name:<8} {d['gn_lambda_max']:>10.4g} {d['gn_lr_max']:>10.4g} "
-                             f"{d['r_lambda_max']:>10.4g} {d['r_lr_max']:>10.4g} {d['gain']:>10.3g}")
+                             f"{d['r_lambda_max']:>10.4g} {d['r_lr_max']:>10.4g} "
+                             f"{d['gain']:>10.3g}")
         return "\n".join(lines)
 
     @classmethod
@@ -432,7 +436,7 @@ class StabilityBound(Result):
 def stability_bound(model: Sequential, X, y, *, loss: str = "cross_entropy", iters: int = 50,
                     tol: float = 1e-4, per_layer: bool = True, max_rows: int = 20000, rng=None,
                     fd_step: float = 1e-4) -> StabilityBound:
-    r"""The learning-rate stability bound of ``model`` on the batch ``(X, y)``, in ``train``'s units.
+    r"""The learning-rate stability bound of ``model`` on the batch ``(X, y)``, in ``train``'s lr.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-r"""The classical adaptive filters: the engine, the learning rules, their signals and learning curves.
+r"""The classical adaptive filters: engine, learning rules, their signals and learning curves.
 
 Read it in this order:
 

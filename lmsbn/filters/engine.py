@@ -1,4 +1,4 @@
-r"""The machinery shared by every adaptive filter: :class:`AdaptiveFilter` and :class:`FilterResult`.
+r"""What every adaptive filter shares: :class:`AdaptiveFilter` and :class:`FilterResult`.
 
 :mod:`lmsbn.filters` holds the learning rules (LMS, NLMS, block forms, RLS); this module holds
 what they share. It has two engines that compute the same thing:
@@ -21,7 +21,8 @@ what they share. It has two engines that compute the same thing:
 Conventions (checked by ``tests/test_filters.py`` and ``tests/test_filter_engine.py``)
 --------------------------------------------------------------------------------------
 * Tap order: :math:`u(n) = [x(n), x(n-1), \dots, x(n-K+1)]`, newest sample first (this is what
-  :func:`lmsbn.filters.signals.tapped_delay_line` builds). The filters themselves accept any regressors.
+  :func:`lmsbn.filters.signals.tapped_delay_line` builds). The filters themselves accept any
+  regressors.
 * :math:`y(n) = w(n)^T u(n)` and :math:`e(n) = d(n) - y(n)` (the *a-priori* error).
 * ``w_history[n]`` is the weight vector used to compute :math:`y(n)`, i.e. *before* update
   :math:`n`; it has :math:`T + 1` rows and the last one is the final weight vector.
@@ -110,7 +111,8 @@ class FilterResult(Result):
 
     @classmethod
     def _example(cls):
-        class _PlainLMS(AdaptiveFilter):  # lmsbn.filters.rules.LMS's rule; the rules import this module
+        # lmsbn.filters.rules.LMS's rule, restated: the rules import this module.
+        class _PlainLMS(AdaptiveFilter):
             def _update(self, w, u, e):
                 return (self.mu * e)[..., None] * u
 
@@ -208,7 +210,8 @@ class _DivergenceLog:
         diverged = self.at >= 0
         if batch == ():
             return bool(diverged[0]), int(self.at[0]), str(self.reason[0])
-        return diverged.reshape(batch), self.at.reshape(batch), self.reason.astype(str).reshape(batch)
+        return (diverged.reshape(batch), self.at.reshape(batch),
+                self.reason.astype(str).reshape(batch))
 
 
 # --------------------------------------------------------------------------------------------
@@ -449,7 +452,8 @@ class AdaptiveFilter:
         # With a full history the weights are written straight into it; otherwise into a
         # reusable buffer of one chunk, from which the recorded rows are copied.
         buffer = None if period == 1 else np.empty((chunk + 1, B, K), dtype=dtype)
-        with np.errstate(all="ignore"):  # overflow and NaN are detected by the log, not warned about
+        # Overflow and NaN are detected by the log, not warned about.
+        with np.errstate(all="ignore"):
             for n0, n1, Uc, Dc in self._chunks(U, d, batch, dtype, chunk):
                 W = hist[n0:n1 + 1] if period == 1 else buffer[:n1 - n0 + 1]
                 W[0] = w
@@ -562,7 +566,7 @@ class AdaptiveFilter:
     # -- lmsbn.use: a student's step function drives the filter -----------------------------
 
     def _swapped_step(self):
-        """``(function, extra arguments)`` when ``lmsbn.use`` swapped this rule's step, else None."""
+        """``(function, extra arguments)`` if ``lmsbn.use`` swapped this rule's step, else None."""
         if self.step_function is None:
             return None
         # lmsbn.use replaces the step in the module that defines the rule (lmsbn.filters.rules), so

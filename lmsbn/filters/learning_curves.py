@@ -31,7 +31,8 @@ def _errors_and_mask(result_or_errors, exclude_diverged):
             diverged = ~np.all(np.isfinite(e), axis=-1)
     keep = ~diverged if exclude_diverged else np.ones(e.shape[:-1], dtype=bool)
     if not keep.any():
-        raise ValueError("every realization diverged: exclude_diverged=True leaves nothing to average")
+        raise ValueError(
+            "every realization diverged: exclude_diverged=True leaves nothing to average")
     return e, keep
 
 
@@ -154,7 +155,8 @@ def ensemble_learning_curve(result, *, spectrum=None, w_ref=None, mu=None, J_min
     mse = learning_curve(result, exclude_diverged=exclude_diverged)
     _, keep = _errors_and_mask(result, exclude_diverged)
     params = {"exclude_diverged": bool(exclude_diverged), "theory": theory,
-              "mu": None if mu is None else float(mu), "J_min": None if J_min is None else float(J_min),
+              "mu": None if mu is None else float(mu),
+              "J_min": None if J_min is None else float(J_min),
               "modes": spectrum is not None and w_ref is not None, "run": dict(result.params)}
     curve = LearningCurve(mse=mse, steps=np.arange(mse.size), n_used=int(keep.sum()), params=params)
     if spectrum is None or w_ref is None:

@@ -342,8 +342,8 @@ class BlockNLMS(AdaptiveFilter):
     :math:`\|U_b\|_F^2 = L \operatorname{tr}\hat R_b` with :math:`\hat R_b = U_b^T U_b / L`, so
     this is block LMS with :math:`\mu = \tilde\mu / \operatorname{tr}\hat R_b`, which is below
     the rule-of-thumb bound :math:`2/\operatorname{tr}\hat R_b` whenever :math:`\tilde\mu < 2`
-    (compare ``mean_square`` of :func:`lmsbn.spectral.stability_bounds`). Outputs inside a block use the
-    block-start weights, as in :class:`BlockLMS`.
+    (compare ``mean_square`` of :func:`lmsbn.spectral.stability_bounds`). Outputs inside a block
+    use the block-start weights, as in :class:`BlockLMS`.
     """
 
     windowed = True

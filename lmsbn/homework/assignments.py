@@ -122,7 +122,8 @@ def make_version(nb, version: str = "student", *, name: str | None = None):
         From :func:`read_assignment` (not modified).
     version : {"student", "teacher", "nbgrader", "otter"}, default "student"
         ``"nbgrader"`` and ``"otter"`` are the teacher notebook in each tool's format
-        (:func:`lmsbn.homework.autograders.to_nbgrader`, :func:`lmsbn.homework.autograders.to_otter`).
+        (:func:`lmsbn.homework.autograders.to_nbgrader`,
+        :func:`lmsbn.homework.autograders.to_otter`).
     name : str, optional
         The assignment's name (otter's ``name:``); default ``"assignment"``.
 

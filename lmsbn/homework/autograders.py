@@ -1,8 +1,8 @@
 r"""The teacher notebook of an assignment in the form nbgrader and otter-grader need.
 
 Both tools are fed from the same ``tutorials/hw_*.py`` source as lmsbn's own student and teacher
-versions (:mod:`lmsbn.homework.assignments`). What the source adds for them is where each question starts
-and what it is worth, written as cell options in the percent format (jupytext and lmsbn's
+versions (:mod:`lmsbn.homework.assignments`). What the source adds for them is where each question
+starts and what it is worth, written as cell options in the percent format (jupytext and lmsbn's
 built-in reader both turn them into cell metadata)::
 
     # %% [markdown] question="lms_step" points=5

@@ -2,9 +2,9 @@ r"""Auto-checks for homework: run a student's function on randomised cases and s
 
 Every ``check_*`` function takes the student's implementation, calls it on a handful of seeded
 random cases and compares each output with the library's reference implementation
-(:mod:`lmsbn.nn.functional`, :mod:`lmsbn.filters`, :mod:`lmsbn.spectral`, :mod:`lmsbn.filters.signals`).
-On success it returns an :class:`ExerciseReport` whose ``str`` is one line,
-``check_conv_forward: 6 cases passed (max rel error 3.1e-16)``. On failure it raises
+(:mod:`lmsbn.nn.functional`, :mod:`lmsbn.filters`, :mod:`lmsbn.spectral`,
+:mod:`lmsbn.filters.signals`). On success it returns an :class:`ExerciseReport` whose ``str`` is one
+line, ``check_conv_forward: 6 cases passed (max rel error 3.1e-16)``. On failure it raises
 :class:`ExerciseFailed`, an :class:`AssertionError`, whose message names the output, the worst
 index, the values there, the relative error and the case's shapes. Because the failure is a plain
 assertion, the same call works unchanged in a Jupyter cell, under pytest, and in nbgrader and
@@ -504,8 +504,8 @@ def check_tapped_delay_line(tapped_delay_line, *, hidden: bool = False, rng=None
     r"""Check ``tapped_delay_line(x, taps) -> U`` for a signal ``x`` of shape (T,).
 
     ``U[n] = [x(n), x(n-1), ..., x(n-taps+1)]`` (newest first), with zeros before the start:
-    shape (T, taps), as :func:`lmsbn.filters.signals.tapped_delay_line`. Parameters, return value and
-    exceptions as in :func:`check_im2col`.
+    shape (T, taps), as :func:`lmsbn.filters.signals.tapped_delay_line`. Parameters, return value
+    and exceptions as in :func:`check_im2col`.
     """
     from lmsbn.filters.signals import tapped_delay_line as reference
 

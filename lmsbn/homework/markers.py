@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ANSWER_PROMPT", "STUB", "AssignmentError", "AssignmentWarning", "find_leaks", "student_source"]
+__all__ = ["ANSWER_PROMPT", "STUB", "AssignmentError", "AssignmentWarning", "find_leaks",
+           "student_source"]
 
 # nbgrader's rule is `delimiter in line`; a run of blanks between the words is accepted as well,
 # so that a marker typed with two spaces is not silently shipped to students.

@@ -60,7 +60,8 @@ def relu_backward(dout, cache: ReluCache):
     dx : ndarray, shape of x
     """
     if not isinstance(cache, ReluCache):
-        raise TypeError(f"cache must be the ReluCache returned by relu_forward, got {type(cache).__name__}")
+        raise TypeError("cache must be the ReluCache returned by relu_forward, "
+                        f"got {type(cache).__name__}")
     dout = as_float_array(dout, "dout", finite=False, allow_empty=True)
     check_shape(dout, "dout", cache.mask.shape, what="(the shape of the forward output)")
     return np.where(cache.mask, dout, dout.dtype.type(0))

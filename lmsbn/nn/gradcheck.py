@@ -23,7 +23,8 @@ import numpy as np
 from lmsbn._checks import as_float_array, as_generator, check_positive
 
 __all__ = [
-    "GradientCheckError", "check_backward", "numerical_gradient", "rel_error", "richardson_gradient",
+    "GradientCheckError", "check_backward", "numerical_gradient", "rel_error",
+    "richardson_gradient",
 ]
 
 
@@ -161,7 +162,8 @@ def check_backward(
     if not isinstance(grads, tuple):
         grads = (grads,)
     if len(grads) < len(inputs):
-        raise GradientCheckError(f"backward returned {len(grads)} gradients for {len(inputs)} inputs")
+        raise GradientCheckError(
+            f"backward returned {len(grads)} gradients for {len(inputs)} inputs")
     errors, lines = {}, []
     for k, (name, g) in enumerate(zip(names, grads)):
 
@@ -179,7 +181,8 @@ def check_backward(
                              f"(numerical gradient up to {np.max(np.abs(num)):.3e})")
             continue
         if np.shape(g) != num.shape:
-            raise GradientCheckError(f"gradient of {name} has shape {np.shape(g)}, expected {num.shape}")
+            raise GradientCheckError(
+                f"gradient of {name} has shape {np.shape(g)}, expected {num.shape}")
         if scaled:
             err = float(np.max(np.abs(g - num)) / max(np.max(np.abs(num)), 1e-300))
         else:
@@ -190,5 +193,6 @@ def check_backward(
             lines.append(f"  {name}: rel_error {err:.3e} > {tol:.0e}; worst index {idx}: "
                          f"analytic {np.asarray(g)[idx]:.6e}, numerical {num[idx]:.6e}")
     if lines:
-        raise GradientCheckError("backward disagrees with the numerical gradient:\n" + "\n".join(lines))
+        raise GradientCheckError(
+            "backward disagrees with the numerical gradient:\n" + "\n".join(lines))
     return errors

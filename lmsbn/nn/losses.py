@@ -50,10 +50,12 @@ def softmax_cross_entropy(logits, y):
     if y_arr.dtype.kind not in "iu":
         raise TypeError(f"y must be integer class labels, got {describe(y_arr)}")
     if y_arr.shape != (N,):
-        raise ValueError(f"y must have shape ({N},), one label per row of logits, got {y_arr.shape}")
+        raise ValueError(
+            f"y must have shape ({N},), one label per row of logits, got {y_arr.shape}")
     if np.any((y_arr < 0) | (y_arr >= K)):
         bad = y_arr[(y_arr < 0) | (y_arr >= K)]
-        raise ValueError(f"y must hold labels in [0, {K}) for {K} classes, got values {bad[:5].tolist()}")
+        raise ValueError(f"y must hold labels in [0, {K}) for {K} classes, "
+                         f"got values {bad[:5].tolist()}")
 
     rows = np.arange(N)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -94,8 +96,8 @@ def mse_loss(pred, target):
     pred = as_float_array(pred, "pred", finite=False)
     target = as_float_array(target, "target", finite=False)
     if pred.shape != target.shape:
-        raise ValueError(f"target must have exactly the shape of pred {pred.shape} (no broadcasting), "
-                         f"got {target.shape}")
+        raise ValueError(f"target must have exactly the shape of pred {pred.shape} "
+                         f"(no broadcasting), got {target.shape}")
     with np.errstate(over="ignore", invalid="ignore"):
         err = pred - target
         loss = float(np.sum(err * err)) / (2 * pred.size)

@@ -17,7 +17,7 @@ NORMS = ("none", *BN_MODES)
 
 def small_cnn(in_channels: int = 3, num_classes: int = 10, widths=(16, 32, 32), norm: str = "full",
               *, rng=None, dtype=np.float64, gamma: float = 1.0) -> Sequential:
-    """A small CNN: (conv3x3 -> [BatchNorm] -> ReLU [-> maxpool2]) per width, then GAP and a linear head.
+    """A small CNN: (conv3x3 -> [BatchNorm] -> ReLU [-> maxpool2]) per width, GAP, a linear head.
 
     Parameters
     ----------

@@ -41,7 +41,8 @@ class SGD:
     Parameters are updated in place, so the model sees the change without copying.
     """
 
-    def __init__(self, params: Iterable, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
+    def __init__(self, params: Iterable, lr: float, momentum: float = 0.0,
+                 weight_decay: float = 0.0):
         self.lr = check_positive(lr, "lr")
         self.momentum = check_positive(momentum, "momentum", allow_zero=True)
         if self.momentum >= 1:
@@ -58,7 +59,8 @@ class SGD:
             self.params.append((name, p, g))
         if not self.params:
             raise ValueError("params is empty: there is nothing to optimise")
-        self.velocity = {name: np.zeros_like(p) for name, p, _ in self.params} if self.momentum else {}
+        self.velocity = ({name: np.zeros_like(p) for name, p, _ in self.params}
+                         if self.momentum else {})
 
     def step(self):
         """Apply one update to every parameter, in place."""

@@ -59,7 +59,8 @@ class Sequential:
         counts: dict[str, int] = {}
         for item in pairs:
             if not (isinstance(item, tuple) and len(item) == 2):
-                raise TypeError(f"a list given to Sequential must hold (name, layer) pairs, got {item!r}")
+                raise TypeError(
+                    f"a list given to Sequential must hold (name, layer) pairs, got {item!r}")
             name, layer = item
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential takes Layer objects, got {type(layer).__name__}")

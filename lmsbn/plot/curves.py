@@ -342,8 +342,9 @@ def plot_mode_decay(decays, *, ax=None):
     Parameters
     ----------
     decays : ModeDecay or sequence of ModeDecay
-        From :meth:`lmsbn.bridge.ModeTracker.mode_decay` or :func:`lmsbn.bridge.layer_modes.mode_decay`,
-        e.g. one for the Gauss-Newton basis and one for R.
+        From :meth:`lmsbn.bridge.ModeTracker.mode_decay` or
+        :func:`lmsbn.bridge.layer_modes.mode_decay`, e.g. one for the Gauss-Newton basis and one
+        for R.
     ax : matplotlib.axes.Axes, optional
 
     Returns

@@ -148,7 +148,8 @@ def plot_ergen_objectives(nonconvex, ax=None, *, closed=None, convex=None):
     ax = get_axes(ax)
     for i, (hist, at) in enumerate(zip(nonconvex.history, nonconvex.diverged_at)):
         ax.plot(np.arange(hist.size), hist, **line_style(i), markevery=max(hist.size // 8, 1),
-                ms=4, linewidth=1.0, alpha=0.8, label=f"GD restart {i}" + (f" (diverged at step {at})" if at >= 0 else ""))
+                ms=4, linewidth=1.0, alpha=0.8,
+                label=f"GD restart {i}" + (f" (diverged at step {at})" if at >= 0 else ""))
     if closed is not None:
         ax.axhline(closed.value, color="black", linestyle="--" if closed.full_rank else ":",
                    label=f"closed form p* = {closed.value:.5f}"
@@ -159,7 +160,8 @@ def plot_ergen_objectives(nonconvex, ax=None, *, closed=None, convex=None):
     ax.set_yscale("log")
     ax.set_xlabel("gradient step")
     # Braced \frac arguments: mathtext rejects TeX's \frac12 shorthand when the figure is drawn.
-    ax.set_ylabel(r"objective $\frac{1}{2}\|f - y\|^2 + \frac{\beta}{2}\sum(\gamma^2+\alpha^2+v^2)$")
+    ax.set_ylabel(r"objective $\frac{1}{2}\|f - y\|^2 "
+                  r"+ \frac{\beta}{2}\sum(\gamma^2+\alpha^2+v^2)$")
     ax.set_title("Non-convex training vs the convex optimum")
     ax.legend(fontsize="small")
     return ax

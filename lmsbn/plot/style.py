@@ -62,7 +62,8 @@ def readable_log_axis(axis) -> None:
     if not (lo > 0 and np.isfinite(hi)) or np.log10(hi / lo) > 2.0:
         return
     # Under ~0.7 decade, 1-2-5 may leave a single tick in view: use a finer set.
-    subs = (1.0, 2.0, 5.0) if np.log10(hi / lo) > 0.7 else (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
+    subs = ((1.0, 2.0, 5.0) if np.log10(hi / lo) > 0.7
+            else (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0))
     axis.set_major_locator(LogLocator(base=10, subs=subs))
     axis.set_major_formatter(FormatStrFormatter("%g"))
     axis.set_minor_formatter(NullFormatter())

@@ -25,10 +25,10 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
     circle. Short ticks in each row, below the cells, mark that norm's bounds at initialisation: a
     solid one the Gauss-Newton bound ``2 / lambda_max(G)``, in the units of the learning rate; a
     dotted one the unit-gain LMS picture ``min over layers 2 / lambda_max(R)``, in raw LMS
-    step-size units, which are *not* the SGD learning rate (see :class:`lmsbn.experiments.chai.LRSweep` Notes). A green
-    triangle under a row marks the largest lr at which that norm still *learns* (seed median of
-    ``LRSweep.max_learning_lr``), and the title carries ``LRSweep.headline`` (both halves of
-    claim (2)) when the sweep can judge it.
+    step-size units, which are *not* the SGD learning rate (see
+    :class:`lmsbn.experiments.chai.LRSweep` Notes). A green triangle under a row marks the largest
+    lr at which that norm still *learns* (seed median of ``LRSweep.max_learning_lr``), and the
+    title carries ``LRSweep.headline`` (both halves of claim (2)) when the sweep can judge it.
 
     Parameters
     ----------
@@ -84,8 +84,9 @@ def plot_lr_sweep(result, *, metric: str = "final_loss", ax=None):
                     fontsize=7, color="#D55E00")
     # The Gauss-Newton bound (units of lr) as a solid tick; the raw R bound, which assumes a
     # unit-gain error, as a faint dotted one (the unit-gain LMS picture).
-    for attr, style, lw, label in (("predicted_bound", "-", 2, "2/lambda_max(G)"),
-                                   ("lms_bound", ":", 1.2, "unit-gain LMS picture 2/lambda_max(R)")):
+    for attr, style, lw, label in (
+            ("predicted_bound", "-", 2, "2/lambda_max(G)"),
+            ("lms_bound", ":", 1.2, "unit-gain LMS picture 2/lambda_max(R)")):
         bound = np.asarray(getattr(result, attr, np.full(len(rows), np.nan)), dtype=float)
         for k, b in enumerate(bound):
             # Below the row's cells (radius ~0.15 row at the default size), so a bound that falls
@@ -254,9 +255,9 @@ def plot_eigen_spectra(result, *, fig=None, stages=("init", "trained")):
     -------
     matplotlib.figure.Figure
         Axes titled by layer, at most three per row (four layers make a 2 x 2 grid, so the text
-        stays readable when the figure is shown at page width); in each, one line per (norm, stage) labelled ``"<norm> <stage>"``
-        (solid = init, dashed = trained), eigenvalue index on x, eigenvalue on a log y axis
-        (they span decades).
+        stays readable when the figure is shown at page width); in each, one line per
+        (norm, stage) labelled ``"<norm> <stage>"`` (solid = init, dashed = trained), eigenvalue
+        index on x, eigenvalue on a log y axis (they span decades).
     """
     _need(result, ("eigenvalues", "layers", "norms"), "an EigenSpectra")
     stages = [check_choice(s, "stages entry", ("init", "trained")) for s in stages]

@@ -20,7 +20,8 @@ import numpy as np
 from lmsbn._checks import as_float_array, check_int, check_positive, check_shape, describe
 from lmsbn.spectral.spectrum import _as_spectrum
 
-__all__ = ["StabilityBounds", "learning_curve_theory", "misadjustment", "mode_coordinates", "predicted_modes", "stability_bounds", "wiener"]
+__all__ = ["StabilityBounds", "learning_curve_theory", "misadjustment", "mode_coordinates",
+           "predicted_modes", "stability_bounds", "wiener"]
 
 
 def wiener(R, p) -> np.ndarray:

@@ -147,7 +147,8 @@ class History(Result):
         return cls(np.array([2.3, 1.9, np.nan]), np.array([0.1, 0.25, np.nan]),
                    np.array([0, 2], dtype=np.int64), np.array([2.2, 1.8]), np.array([0.2, 0.3]),
                    True, 2, "loss is not finite (nan)",
-                   {"lr": 0.1, "momentum": 0.0, "batch_size": 32, "steps": 3, "loss": "cross_entropy"})
+                   {"lr": 0.1, "momentum": 0.0, "batch_size": 32, "steps": 3,
+                    "loss": "cross_entropy"})
 
 
 def _loss_fn(name):
@@ -350,7 +351,8 @@ def train(
             bad = next((name for name, p, _ in opt.params
                         if not np.all(np.abs(p) <= max_weight)), None)
             if bad is not None:
-                diverged_at, reason = step, f"parameter {bad} is non-finite or above max_weight={max_weight:g}"
+                diverged_at = step
+                reason = f"parameter {bad} is non-finite or above max_weight={max_weight:g}"
                 break
             update_bar(step, value)
             if eval_data is not None and eval_every and (step + 1) % eval_every == 0:

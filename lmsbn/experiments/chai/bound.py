@@ -255,7 +255,7 @@ class BoundCheck(Result):
 
     @property
     def onset(self) -> np.ndarray:
-        """(D, N, S) onset learning rate (NaN: the loss decreased monotonically at every lr tried)."""
+        """(D, N, S) onset learning rate (NaN: the loss fell monotonically at every lr tried)."""
         return self._lr(self.k_onset)
 
     @property
@@ -345,8 +345,8 @@ class BoundCheck(Result):
                 below = self.trajectory[idx][1]
                 drop = np.nanmin(below) / self.lambda0[idx] if np.isfinite(below).any() else np.nan
                 out[case] = (f"late: one grid step below the onset the sharpness fell to "
-                             f"{drop:.2g} x lambda_max(0) within {self.traj_steps[1]} steps, so the "
-                             "loss kept falling although lr*lambda_max(0) > 2"
+                             f"{drop:.2g} x lambda_max(0) within {self.traj_steps[1]} steps, "
+                             "so the loss kept falling although lr*lambda_max(0) > 2"
                              if drop < 0.5 else "late: the loss kept falling for "
                              f"{self.params.get('onset_steps')} steps with lr*lambda_max(t) >= 2")
         return out

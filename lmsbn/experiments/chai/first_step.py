@@ -180,11 +180,13 @@ def first_step(*, X=None, y=None, lr: float = 0.1, probe_lr: float = 1e-4, steps
     :math:`\eta\gamma^2/\sigma^2` equals the NLMS step :math:`\eta\gamma^2 K / (\|w\|^2
     \operatorname{tr} C)` divided by :math:`\rho` (see :func:`lmsbn.bridge.rho` and tutorial 07),
     exactly and per filter. Over an isotropic random initialisation :math:`E\rho = 1` and
-    :math:`\operatorname{Var}\rho = \frac{2}{K+2}(K \operatorname{tr}C^2/(\operatorname{tr}C)^2 - 1)`
+    :math:`\operatorname{Var}\rho
+    = \frac{2}{K+2}(K \operatorname{tr}C^2/(\operatorname{tr}C)^2 - 1)`
     (:func:`lmsbn.bridge.rho_spread`); so "BatchNorm is NLMS on the first step" holds for the
     normalisers on average over initialisations (BatchNorm's :math:`\sigma^2` against NLMS's
-    :math:`\|w\|^2 \operatorname{tr} C / K`), each filter within that spread. Whether training then moves
-    rho away from 1 or towards it is measured, per layer (:meth:`FirstStep.drift_direction`).
+    :math:`\|w\|^2 \operatorname{tr} C / K`), each filter within that spread. Whether training
+    then moves rho away from 1 or towards it is measured, per layer
+    (:meth:`FirstStep.drift_direction`).
     rho, its spread and the drift thresholds are lmsbn's own devices for testing the claim
     (the project has only the paper's abstract).
     """

@@ -118,8 +118,8 @@ class LRSweep(Result):
         the sweep lacks one of the three norms or ``isolation=False``.
     gn_lambda_max : ndarray (N,)
         :math:`\lambda_{max}` of the whole network's Gauss-Newton matrix at initialisation, per
-        norm (:func:`lmsbn.bridge.stability.gn_lambda_max`), the mean over the probe images' minibatches
-        of ``batch_size``: the curvature one SGD step sees, in the units of ``lr``.
+        norm (:func:`lmsbn.bridge.stability.gn_lambda_max`), the mean over the probe images'
+        minibatches of ``batch_size``: the curvature one SGD step sees, in the units of ``lr``.
 
     Notes
     -----
@@ -166,7 +166,7 @@ class LRSweep(Result):
 
     @property
     def lms_bound(self) -> np.ndarray:
-        """(N,) smallest ``2 / lambda_max(R)`` over the layers: the unit-gain LMS picture (Notes)."""
+        """(N,) smallest ``2 / lambda_max(R)`` over layers: the unit-gain LMS picture (Notes)."""
         return np.min(2.0 / self.layer_lambda_max, axis=1)
 
     @property
@@ -597,6 +597,7 @@ def _initial_lambda_max(norms, Xtr, n_classes, widths, seed, n_probe, rng, batch
         names = tuple(spectra)
         rows.append([spectra[n].lambda_max for n in names])
         probe = Xtr[:n_probe]
-        gn.append(np.mean([gn_lambda_max(model, probe[i:i + batch_size], iters=30, rng=rng).lambda_max
-                           for i in range(0, max(len(probe) - batch_size, 0) + 1, batch_size)]))
+        starts = range(0, max(len(probe) - batch_size, 0) + 1, batch_size)
+        gn.append(np.mean([gn_lambda_max(model, probe[i:i + batch_size], iters=30,
+                                         rng=rng).lambda_max for i in starts]))
     return np.asarray(rows), names, np.asarray(gn)

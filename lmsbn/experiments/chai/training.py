@@ -63,7 +63,8 @@ class TrainingComparison(Result):
     def summary(self) -> str:
         lines = [f"small_cnn, {self.params.get('steps')} steps:"]
         for lr in self.lrs:
-            lines.append(f"  lr {lr:g}: " + "; ".join(f"{n} {self.fate(n, lr)}" for n in self.norms))
+            fates = "; ".join(f"{n} {self.fate(n, lr)}" for n in self.norms)
+            lines.append(f"  lr {lr:g}: {fates}")
         return "\n".join(lines)
 
     @classmethod
@@ -71,7 +72,8 @@ class TrainingComparison(Result):
         keys = [cls.key(n, lr) for n in ("none", "full") for lr in (0.02, 1.0)]
         return cls(("none", "full"), np.array([0.02, 1.0]),
                    {k: np.linspace(2.3, 1.0 + i, 4) for i, k in enumerate(keys)},
-                   {k: k == "none@1.0" for k in keys}, {k: 2 if k == "none@1.0" else -1 for k in keys},
+                   {k: k == "none@1.0" for k in keys},
+                   {k: 2 if k == "none@1.0" else -1 for k in keys},
                    {k: float("nan") if k == "none@1.0" else 0.5 for k in keys}, {"steps": 4})
 
 
