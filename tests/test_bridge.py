@@ -240,7 +240,8 @@ def test_first_step_matches_nlms_for_white_input():
     Q, _ = np.linalg.qr(A - A.mean(axis=0))       # orthonormal, zero-mean columns
     X = np.sqrt(M) * Q + rng.normal(size=D)       # centred covariance exactly I, plus a mean
     y = rng.integers(0, 3, size=M)
-    model = Sequential(Linear(D, Fo, bias=False, rng=1), BatchNorm1d(Fo), ReLU(), Linear(Fo, 3, rng=2))
+    model = Sequential(Linear(D, Fo, bias=False, rng=1), BatchNorm1d(Fo), ReLU(),
+                       Linear(Fo, 3, rng=2))
     c = compare_first_step(model, X, y, lr=1e-4).layers["fc1"]
     np.testing.assert_allclose(c.rho, 1.0, rtol=1e-10)
     # With C = I BatchNorm's output-power normaliser equals NLMS's input-power one (up to
@@ -262,7 +263,7 @@ def test_first_step_report_round_trips(tmp_path, batch):
 
 # ----------------------------------------------------------------------- modes during training
 def test_exact_case_modes_follow_lms_theory():
-    """The last layer, trained alone on an MSE loss with full batches, is exactly LMS in the mean."""
+    """The last layer, trained alone on an MSE loss with full batches, is exactly LMS in mean."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(128, 2, 6, 6))
     model = Sequential(Conv2d(2, 3, 3, rng=1), ReLU(), Flatten(), Linear(48, 1, bias=False, rng=2))
@@ -279,7 +280,8 @@ def test_exact_case_modes_follow_lms_theory():
     assert rec.case == "exact" and layer_case(model, "conv1") == "approximate"
     # rec.weights[t] is w(t+1); mse_loss averages over the 128 x 1 outputs, so the update is
     # w <- w - lr R (w - w_o) with R = U^T U / 128: LMS with mu = lr, deterministic.
-    w = np.vstack([model["fc1"].params["weight"] * 0 + rec.weights[0] - rec.update_modes[0] @ spec.eigenvectors.T,
+    w = np.vstack([model["fc1"].params["weight"] * 0 + rec.weights[0]
+                   - rec.update_modes[0] @ spec.eigenvectors.T,
                    rec.weights[:, 0, :]])
     v = mode_coordinates(w, spec, w_o)
     pred = predicted_modes(v[0], spec, lr, steps)

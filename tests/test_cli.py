@@ -7,9 +7,11 @@ import pytest
 from lmsbn.cli import main
 
 TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
+NEEDS_NBFORMAT = "writing notebooks needs the [notebooks] or [test] extra"
 
 
-@pytest.mark.parametrize("command, prog", [("bench", "lmsbn bench"), ("notebooks", "lmsbn notebooks"),
+@pytest.mark.parametrize("command, prog", [("bench", "lmsbn bench"),
+                                           ("notebooks", "lmsbn notebooks"),
                                            ("assignment", "lmsbn assignment")])
 def test_subcommand_help_reaches_the_subcommand(command, prog, capsys):
     with pytest.raises(SystemExit) as info:
@@ -19,16 +21,18 @@ def test_subcommand_help_reaches_the_subcommand(command, prog, capsys):
 
 
 def test_assignment_and_notebooks_through_the_cli(tmp_path):
-    pytest.importorskip("nbformat", reason="writing notebooks needs the [notebooks] or [test] extra")
+    pytest.importorskip("nbformat", reason=NEEDS_NBFORMAT)
     out = tmp_path / "hw.ipynb"
-    assert main(["assignment", "student", str(TUTORIALS / "hw_01_lms_nlms.py"), "-o", str(out)]) == 0
+    assert main(["assignment", "student", str(TUTORIALS / "hw_01_lms_nlms.py"),
+                 "-o", str(out)]) == 0
     assert "NotImplementedError" in out.read_text()
-    assert main(["notebooks", str(TUTORIALS), "--out", str(tmp_path / "nb"), "--pattern", "01_*.py"]) == 0
+    assert main(["notebooks", str(TUTORIALS), "--out", str(tmp_path / "nb"),
+                 "--pattern", "01_*.py"]) == 0
     assert (tmp_path / "nb" / "01_lms_natural_modes.ipynb").exists()
 
 
 def test_notebooks_never_hand_out_homework_solutions(tmp_path):
-    pytest.importorskip("nbformat", reason="writing notebooks needs the [notebooks] or [test] extra")
+    pytest.importorskip("nbformat", reason=NEEDS_NBFORMAT)
     # hw_*.py holds the solutions and hidden tests: skipped by default, student version on request.
     nb = tmp_path / "nb"
     assert main(["notebooks", str(TUTORIALS), "--out", str(nb), "--pattern", "*0[1-2]_*.py"]) == 0

@@ -178,7 +178,8 @@ def test_interrupted_download_leaves_no_file(monkeypatch, tmp_path):
                 raise ConnectionResetError("connection reset by peer")
             return self.response.read(10)
 
-    monkeypatch.setattr(dl.urllib.request, "urlopen", lambda *a, **k: Dropping(real_urlopen(*a, **k)))
+    monkeypatch.setattr(dl.urllib.request, "urlopen",
+                        lambda *a, **k: Dropping(real_urlopen(*a, **k)))
     dest = tmp_path / "cache"
     with pytest.raises(ConnectionError, match="connection reset"):
         download("mnist", dest=dest, base_url=url)

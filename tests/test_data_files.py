@@ -342,7 +342,8 @@ def test_cifar_missing_files_are_reported(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # .npz and digits
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.skipif(not MNIST5K.is_file(), reason="shared/data/mnist5k.npz is not beside the checkout")
+@pytest.mark.skipif(not MNIST5K.is_file(),
+                    reason="shared/data/mnist5k.npz is not beside the checkout")
 def test_mnist5k_sample_loads_as_nchw():
     X, y = load_npz(MNIST5K)
     assert X.shape == (5000, 1, 28, 28) and X.dtype == np.float64 and y.dtype == np.int64

@@ -65,7 +65,8 @@ def test_divergence_is_found_at_the_same_step_by_both_engines(name):
     U, d, _ = _problem(3, 200, 4)
     U = U * np.array([1.0, 40.0, 1.0])[:, None, None]    # realization 1 is far too loud for LMS
     make = {"LMS": lambda: LMS(4, 0.05), "NLMS": lambda: NLMS(4, 3.0),
-            "BlockLMS": lambda: BlockLMS(4, 0.05, block=3), "AffineProjection": lambda: AffineProjection(4, 3.0, order=3, eps=1e-6)}[name]
+            "BlockLMS": lambda: BlockLMS(4, 0.05, block=3),
+            "AffineProjection": lambda: AffineProjection(4, 3.0, order=3, eps=1e-6)}[name]
     with warnings.catch_warnings():
         warnings.simplefilter("error")               # both engines stay quiet
         ens = make().run(U, d)
@@ -133,7 +134,8 @@ def test_chunked_run_is_bit_identical_to_one_chunk(name, record, monkeypatch):
     chunked = FACTORIES[name](4).run(U, d, record=record)
     for field in ("y", "e", "w_history", "history_steps", "w_final", "diverged_at", "reason"):
         a, b = getattr(one, field), getattr(chunked, field)
-        assert (a is None and b is None) or np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), field
+        assert ((a is None and b is None)
+                or np.array_equal(a, b, equal_nan=a.dtype.kind == "f")), field
 
 
 def test_record_none_needs_no_copy_of_the_regressors():

@@ -1,4 +1,4 @@
-"""Tests of lmsbn.filters: conventions, exact equivalences, LMS/NLMS theory, divergence, input checks.
+"""Tests of lmsbn.filters: conventions, exact equivalences, LMS/NLMS theory, divergence, checks.
 
 Monte Carlo tolerances are derived in comments next to each assertion. All randomness is seeded,
 so every test is deterministic; the derivations say why the seeded outcome is not a fluke.
@@ -183,8 +183,9 @@ NAIVE_RULES = {
 
 @pytest.mark.parametrize("name", NAIVE_RULES)
 def test_matches_naive_reference(name):
-    # Both engines against this file's own loop. Different operation order (einsum vs @, pinv vs solve) changes only round-off: after 60
-    # contracting steps the difference stays a few hundred ulps, far below rtol 1e-10.
+    # Both engines against this file's own loop. Different operation order (einsum vs @, pinv vs
+    # solve) changes only round-off: after 60 contracting steps the difference stays a few
+    # hundred ulps, far below rtol 1e-10.
     U, d, _ = _problem(1, 60, 4)
     rule, L, P = NAIVE_RULES[name]
     y_ref, hist_ref = _naive(rule, U[0], d[0], L, P)
@@ -469,7 +470,8 @@ def test_divergence_is_recorded_quietly_and_spares_the_others():
     # Mode statistics: NaN exactly from the first NaN weight vector (w(n+1)) on, or dropped.
     curve = ensemble_learning_curve(res, spectrum=np.eye(3), w_ref=np.zeros(3))
     assert np.isfinite(curve.mode_mean[:n + 1]).all() and np.isnan(curve.mode_mean[n + 1:]).all()
-    curve = ensemble_learning_curve(res, spectrum=np.eye(3), w_ref=np.zeros(3), exclude_diverged=True)
+    curve = ensemble_learning_curve(res, spectrum=np.eye(3), w_ref=np.zeros(3),
+                                    exclude_diverged=True)
     assert curve.n_used == 3 and np.isfinite(curve.mode_energy).all()
 
 

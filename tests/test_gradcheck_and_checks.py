@@ -20,7 +20,8 @@ def test_numerical_gradient_of_a_known_function():
 def test_numerical_gradient_refuses_a_dout_that_would_broadcast():
     # (4,) broadcasts against a (3, 4) output and would silently give a wrong gradient.
     x = np.ones((3, 4))
-    with pytest.raises(ValueError, match=r"dout must have the shape of f\(x\), \(3, 4\), got \(4,\)"):
+    with pytest.raises(ValueError,
+                       match=r"dout must have the shape of f\(x\), \(3, 4\), got \(4,\)"):
         numerical_gradient(np.sin, x, np.ones(4))
 
 

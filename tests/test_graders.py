@@ -184,7 +184,8 @@ def test_otter_round_trip(otter_dist):
     assert "ExerciseFailed: check_nlms_step: `w_next` is wrong" in buggy["nlms_step"]["output"]
     blank = {t["name"]: t for t in results["blank"][2]}
     # otter's stub is `...`, so the blank function dies on its `return w_next, e`.
-    assert "ExerciseFailed: check_lms_step: lms_step raised NameError" in blank["lms_step"]["output"]
+    assert ("ExerciseFailed: check_lms_step: lms_step raised NameError"
+            in blank["lms_step"]["output"])
 
 
 # ---------------------------------------------------------------------------------------------

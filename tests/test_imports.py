@@ -17,7 +17,8 @@ def test_every_module_imports_first_in_a_fresh_interpreter():
     script = "import importlib, sys; importlib.import_module(sys.argv[1])"
 
     def run(module):
-        proc = subprocess.run([sys.executable, "-c", script, module], capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-c", script, module], capture_output=True,
+                              text=True)
         return module, proc.returncode, proc.stderr[-400:]
 
     with ThreadPoolExecutor(max_workers=3) as pool:  # a few at a time: CI has 2 cores

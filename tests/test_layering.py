@@ -88,7 +88,8 @@ def _where(module: str) -> str:
 
 def test_the_modules_are_found():
     # A guard for the tests below: an empty or wrong ROOT would make them pass vacuously.
-    assert {"lmsbn.spectral", "lmsbn.nn.conv", "lmsbn.filters.rules", "lmsbn.bridge"} <= set(MODULES)
+    expected = {"lmsbn.spectral", "lmsbn.nn.conv", "lmsbn.filters.rules", "lmsbn.bridge"}
+    assert expected <= set(MODULES)
     assert "lmsbn.spectral.spectrum" in GRAPH["lmsbn.spectral"]
 
 

@@ -38,7 +38,8 @@ def _lr_for(student, X, bias, mu_lambda_max):
     U = regressors(student, X)
     if bias:
         U = np.concatenate([U, np.ones((U.shape[0], 1))], axis=1)
-    return mu_lambda_max * student.params["weight"].shape[0] / Spectrum.from_regressors(U).lambda_max
+    lambda_max = Spectrum.from_regressors(U).lambda_max
+    return mu_lambda_max * student.params["weight"].shape[0] / lambda_max
 
 
 @pytest.mark.parametrize("kind", ["conv2d", "conv1d", "linear"])
@@ -112,7 +113,8 @@ def _explicit_gauss_newton(model, x, y, layer, loss):
     H = np.zeros((out.size, out.size))
     C = out.shape[1]
     for n in range(out.shape[0]):
-        H[n * C:(n + 1) * C, n * C:(n + 1) * C] = (np.diag(p[n]) - np.outer(p[n], p[n])) / out.shape[0]
+        block = slice(n * C, (n + 1) * C)
+        H[block, block] = (np.diag(p[n]) - np.outer(p[n], p[n])) / out.shape[0]
     return J.T @ H @ J
 
 
@@ -120,7 +122,8 @@ def _explicit_gauss_newton(model, x, y, layer, loss):
 def test_gauss_newton_block_matches_the_explicit_matrix(loss):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(6, 2, 5, 5))
-    net = Sequential(Conv2d(2, 3, 3, rng=0), BatchNorm2d(3), ReLU(), Flatten(), Linear(27, 4, rng=1))
+    net = Sequential(Conv2d(2, 3, 3, rng=0), BatchNorm2d(3), ReLU(), Flatten(),
+                     Linear(27, 4, rng=1))
     y = rng.normal(size=(6, 4)) if loss == "mse" else rng.integers(0, 4, size=6)
     state = net["bn1"].state.copy()
     gn = gauss_newton_block(net, x, "conv1", loss=loss, k=3, iters=120, rng=0)

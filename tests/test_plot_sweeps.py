@@ -120,7 +120,8 @@ def test_drift_plot_accepts_a_tracker_record():
     train(small_cnn(widths=(4, 8), rng=0), X, y, steps=5, batch_size=16, callbacks=[tracker], rng=0)
     ax = plot_bn_nlms_drift(tracker)
     line = next(line for line in ax.get_lines() if line.get_label() == "conv1 BN/NLMS")
-    np.testing.assert_allclose(line.get_ydata(), np.median(tracker.record["conv1"].bn["ratio"], axis=1))
+    np.testing.assert_allclose(line.get_ydata(),
+                               np.median(tracker.record["conv1"].bn["ratio"], axis=1))
 
 
 def test_first_step_plot_shows_every_filter(first):
@@ -133,7 +134,8 @@ def test_first_step_plot_shows_every_filter(first):
     bars = [ln for ln in ax.lines if ln.get_color() == "0.5"]
     assert len(bars) == len(first.report.layers)
     np.testing.assert_allclose(bars[0].get_ydata(), [1 - c1.rho_sd[0], 1 + c1.rho_sd[0]])
-    assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()] == ["conv1", "conv2", "conv3"]
+    ticks = [t.get_text().split("\n")[0] for t in ax.get_xticklabels()]
+    assert ticks == ["conv1", "conv2", "conv3"]
     with pytest.raises(TypeError, match="FirstStepReport"):
         plot_first_step("report")
 

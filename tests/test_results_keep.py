@@ -32,12 +32,14 @@ def assert_same(a, b, where="result"):
     """Deep equality that also demands the same types, dtypes and bits (NaN == NaN, -0.0 != 0.0)."""
     assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
     if isinstance(a, np.ndarray):
-        assert a.dtype == b.dtype and a.shape == b.shape, f"{where}: {a.dtype}{a.shape} != {b.dtype}{b.shape}"
+        assert a.dtype == b.dtype and a.shape == b.shape, \
+            f"{where}: {a.dtype}{a.shape} != {b.dtype}{b.shape}"
         assert a.tobytes() == b.tobytes(), f"{where}: array bits differ"
     elif isinstance(a, np.generic):
         assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), f"{where}: {a!r} != {b!r}"
     elif isinstance(a, float):
-        assert (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b)), \
+        assert ((math.isnan(a) and math.isnan(b))
+                or (a == b and math.copysign(1, a) == math.copysign(1, b))), \
             f"{where}: {a!r} != {b!r}"
     elif isinstance(a, dict):
         assert list(a) == list(b), f"{where}: keys {list(a)} != {list(b)}"
@@ -81,7 +83,8 @@ def test_every_result_type_round_trips(kind, tmp_path):
     assert_same(back, example, kind)
     assert_same(load_result(path), example, kind)
     header = _header(path)
-    assert (header["kind"], header["format"], header["lmsbn"]) == (kind, FORMAT_VERSION, __version__)
+    assert ((header["kind"], header["format"], header["lmsbn"])
+            == (kind, FORMAT_VERSION, __version__))
     assert "params" in header["meta"]["fields"]
     assert back.params == example.params
     # The judgement and the text survive too, and are computed from the stored numbers.
@@ -115,7 +118,8 @@ class Toy(Result):
             "special": np.array([np.nan, np.inf, -np.inf, -0.0, 5e-324]),
             "empty": np.zeros((0, 3)), "empty_int": np.zeros(0, np.int64),
             "fortran": np.asfortranarray(rng.normal(size=(3, 4))),
-            "float32": rng.normal(size=5).astype(np.float32), "int8": np.arange(-3, 3, dtype=np.int8),
+            "float32": rng.normal(size=5).astype(np.float32),
+            "int8": np.arange(-3, 3, dtype=np.int8),
             "complex": np.array([1 + 2j, np.nan]), "bool": np.array([True, False]),
             "str": np.array(["conv1", "fc"]), "zero_d": np.array(2.5),
             "nested": {"full": {"init": np.ones(2), "trained": np.full(2, np.nan)}, "none": {}},
@@ -124,7 +128,8 @@ class Toy(Result):
                    "bool": True, "none": None, "str": "a/b \"quoted\" ünïcode",
                    "np_float": np.float32(0.1), "np_int": np.int64(-7), "np_bool": np.bool_(True)}
         containers = {"tuple": ("a", "b"), "list": [1, [2.5, None]], "empty_list": [],
-                      "int_keys": {0: np.arange(3), 2: "two"}, "list_of_arrays": [np.ones(1), np.zeros(0)]}
+                      "int_keys": {0: np.arange(3), 2: "two"},
+                      "list_of_arrays": [np.ones(1), np.zeros(0)]}
         return cls(arrays, scalars, containers, Inner(np.arange(4.0), "x", {"k": 1}),
                    {"seed": 0, "widths": [8, 16], "lr": 0.1})
 
@@ -225,8 +230,8 @@ def test_old_and_future_formats_are_refused_saying_what_to_do(tmp_path):
         Inner.load(tmp_path / "old.npz")
     with pytest.raises(ValueError, match="format 1"):
         load_result(tmp_path / "old.npz")
-    future = _rewrite(Inner(np.ones(1), params={"a": 1}).save(tmp_path / "f"), tmp_path / "future.npz",
-                      lambda h, a: h.update(format=FORMAT_VERSION + 1))
+    future = _rewrite(Inner(np.ones(1), params={"a": 1}).save(tmp_path / "f"),
+                      tmp_path / "future.npz", lambda h, a: h.update(format=FORMAT_VERSION + 1))
     with pytest.raises(ValueError, match=f"result format {FORMAT_VERSION + 1}.*newer lmsbn"):
         Inner.load(future)
 
@@ -271,7 +276,8 @@ def test_an_interrupted_save_leaves_the_previous_file_intact(tmp_path, monkeypat
 def test_save_arrays_round_trip_and_checks(tmp_path):
     path = save_arrays(tmp_path / "x", "Thing", {"a": np.ones(2)}, {"p": 1})
     arrays, meta = load_arrays(path, "Thing")
-    assert meta["p"] == 1 and meta["lmsbn_version"] == __version__ and np.array_equal(arrays["a"], np.ones(2))
+    assert meta["p"] == 1 and meta["lmsbn_version"] == __version__
+    assert np.array_equal(arrays["a"], np.ones(2))
     with pytest.raises(ValueError, match="holds a 'Thing' result, not a 'Other'"):
         load_arrays(path, "Other")
     with pytest.raises(TypeError, match="dtype object"):
@@ -286,7 +292,8 @@ def test_filter_result_round_trip(tmp_path, runs):
     d = U @ np.ones(4)
     res = LMS(4, 0.05).run(U, d, record=5)
     back = type(res).load(res.save(tmp_path / "r"))
-    for key in ("y", "e", "w_history", "history_steps", "w_final", "diverged", "diverged_at", "reason"):
+    for key in ("y", "e", "w_history", "history_steps", "w_final", "diverged", "diverged_at",
+                "reason"):
         assert np.array_equal(getattr(back, key), getattr(res, key)), key
     assert type(back.diverged) is type(res.diverged)
 

@@ -35,7 +35,8 @@ def test_layers_are_named_by_type_and_order():
     assert names[:4] == ["conv1", "bn1", "relu1", "pool1"]
     assert names[-2:] == ["gap1", "fc1"]
     assert "conv3" in names and "pool3" not in names
-    assert [n for n, _, _ in net.named_parameters()][:3] == ["conv1.weight", "bn1.weight", "bn1.bias"]
+    first = [n for n, _, _ in net.named_parameters()][:3]
+    assert first == ["conv1.weight", "bn1.weight", "bn1.bias"]
 
 
 def test_explicit_names_and_duplicates():

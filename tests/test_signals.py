@@ -1,4 +1,4 @@
-"""Tests of lmsbn.filters.signals: delay lines, AR inputs, the equalizer and system identification."""
+"""Tests of lmsbn.filters.signals: delay lines, AR inputs, the equalizer, system identification."""
 
 import itertools
 

@@ -273,7 +273,8 @@ def test_predicted_modes_diverge_quietly():
 
 
 def test_lms_mean_mode_decay_is_exact_for_independent_regressors():
-    # Independence theory (Haykin; spectral.predicted_modes): with regressors independent over time, E v_k(n) = (1 - mu lambda_k)^n v_k(0).
+    # Independence theory (Haykin; spectral.predicted_modes): with regressors independent over
+    # time, E v_k(n) = (1 - mu lambda_k)^n v_k(0).
     R = ar1_autocorrelation(0.8, 4)
     s = sp.Spectrum.from_matrix(R)
     w_o = np.array([1.0, -0.5, 0.25, 2.0])

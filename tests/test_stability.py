@@ -238,7 +238,8 @@ def _synthetic_check(k_onset, rise, lam_at_rise, traj):
                       lr_max=np.full(shape, 2.0), converged=np.ones(shape, bool),
                       k_onset=np.full(shape, k_onset), k_blowup=np.full(shape, 10),
                       rise_step=np.full(shape, rise), lambda_at_rise=np.full(shape, lam_at_rise),
-                      traj_steps=np.array([0, 4, 8]), trajectory=np.array(traj).reshape(1, 1, 1, 2, 3),
+                      traj_steps=np.array([0, 4, 8]),
+                      trajectory=np.array(traj).reshape(1, 1, 1, 2, 3),
                       curves=np.zeros((1, 1, 1, 2, 9)), params={"k_max": 20})
 
 
@@ -273,7 +274,8 @@ def test_bound_check_validation():
         bound_check(norms=("none", "none"))
 
 
-@pytest.mark.skipif(not MNIST.exists(), reason="the MNIST sample ../shared/data/mnist5k.npz is absent")
+@pytest.mark.skipif(not MNIST.exists(),
+                    reason="the MNIST sample ../shared/data/mnist5k.npz is absent")
 def test_bound_check_runs_on_real_mnist():
     from lmsbn.data import load_npz
     X, y = load_npz(MNIST, normalize=True)

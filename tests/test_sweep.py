@@ -190,6 +190,7 @@ def test_sweep_command_on_a_dask_local_cluster_matches_the_serial_run(tmp_path, 
         assert main(["sweep", "chai", *TINY_CHAI, "--scheduler", cluster.scheduler_address,
                      "--out", str(tmp_path)]) == 0
         assert f"dask scheduler {cluster.scheduler_address}" in capsys.readouterr().err
-        assert len(client.scheduler_info()["workers"]) == 2   # the cluster outlived the CLI's client
+        # The cluster outlived the CLI's client.
+        assert len(client.scheduler_info()["workers"]) == 2
     _same(serial, LRSweep.load(tmp_path / "chai_lr_sweep.npz"))
     assert serial.diverged[0, 1].all()

@@ -31,9 +31,11 @@ def test_train_eval_running_stats_and_gradients_match_torch(shape):
     t_var = torch.ones(C, dtype=torch.float64)
 
     for step in range(4):  # several steps: the running statistics compound
-        x = rng.standard_normal(shape) * rng.uniform(0.2, 3.0, (1, C) + (1,) * (len(shape) - 2)) + step
+        x = (rng.standard_normal(shape)
+             * rng.uniform(0.2, 3.0, (1, C) + (1,) * (len(shape) - 2)) + step)
         dout = rng.standard_normal(shape)
-        out, cache = batchnorm_forward(x, gamma, beta, state, train=True, momentum=momentum, eps=eps)
+        out, cache = batchnorm_forward(x, gamma, beta, state, train=True, momentum=momentum,
+                                       eps=eps)
         dx, dgamma, dbeta = batchnorm_backward(dout, cache)
 
         tx = torch.tensor(x, requires_grad=True)
@@ -114,7 +116,8 @@ def test_amplify_suppress_match_torch_autograd(mode, shape):
 
 def test_single_value_per_channel_is_an_error_in_both():
     with pytest.raises(ValueError, match="more than 1 value per channel"):
-        batchnorm_forward(np.ones((1, 3)), np.ones(3), np.zeros(3), BatchNormState.create(3), train=True)
+        batchnorm_forward(np.ones((1, 3)), np.ones(3), np.zeros(3), BatchNormState.create(3),
+                          train=True)
     with pytest.raises(ValueError):
         torch.nn.BatchNorm1d(3, dtype=torch.float64)(torch.ones(1, 3, dtype=torch.float64))
 

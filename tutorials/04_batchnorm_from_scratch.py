@@ -159,9 +159,13 @@ except GradientCheckError as err:
 # | `full` | batch mean | $\sigma_c$ | standard BatchNorm |
 # | `center` | batch mean | $1$ | removes the mean spike only |
 # | `scale` | $0$ | uncentred RMS | equalises power, keeps the mean |
-# | `amplify` | batch mean | $\min(\sigma_c, \sigma_{ref})/\sigma_{ref}$ | raises channels weaker than the reference to it: raises small eigenvalues |
-# | `suppress` | batch mean | $\max(\sigma_c, \sigma_{ref})/\sigma_{ref}$ | lowers channels stronger than the reference to it: lowers large eigenvalues |
+# | `amplify` | batch mean | $\min(\sigma_c, \sigma_{ref})/\sigma_{ref}$ | raises the small ones |
+# | `suppress` | batch mean | $\max(\sigma_c, \sigma_{ref})/\sigma_{ref}$ | lowers the large ones |
 # | `frozen` | first batch's | first batch's $\sigma_c$ | a constant rescale |
+#
+# `amplify` raises the channels weaker than the reference to it, which raises the small
+# eigenvalues; `suppress` lowers the channels stronger than the reference to it, which lowers the
+# large ones.
 #
 # Each has an exact backward pass (the same formula with the terms of the statistics that do
 # not depend on the batch switched off; for `amplify`/`suppress` one more term, through the

@@ -101,10 +101,11 @@ SEED = 0
 # So **BatchNorm's output-power normaliser $\sigma^2$ equals NLMS's input-power normaliser
 # $\|w\|^2 \operatorname{tr} C / K$ on average over initialisations**, and its first step is the
 # NLMS step with $\tilde\mu = \eta\gamma^2 K/\|w\|^2$ divided by a $\rho$ that is 1 on
-# average; a given filter is off by its $\rho$, typically by $\sqrt{\operatorname{Var}\rho}$. That spread is small only when $C$'s power is spread over
-# many eigenvalues ($K \operatorname{tr}C^2/(\operatorname{tr}C)^2$ near 1), not merely when
-# $K$ is large. The BN/NLMS ratio is $1/\rho$: its mean is above 1 (Jensen), and its median
-# is not 1 either, because the distribution of $\rho$ is skewed.
+# average; a given filter is off by its $\rho$, typically by $\sqrt{\operatorname{Var}\rho}$.
+# That spread is small only when $C$'s power is spread over many eigenvalues
+# ($K \operatorname{tr}C^2/(\operatorname{tr}C)^2$ near 1), not merely when $K$ is large. The
+# BN/NLMS ratio is $1/\rho$: its mean is above 1 (Jensen), and its median is not 1 either,
+# because the distribution of $\rho$ is skewed.
 
 # %%
 X, y = shapes(N_TRAIN, rng=SEED)
@@ -166,7 +167,8 @@ for seed in range(N_SEEDS):
         sd_pairs.append((name, c.rho_sd[0], c.rho.std()))
 for name, parts in [*z.items(), ("pooled", sum(z.values(), []))]:
     v = np.concatenate(parts)
-    print(f"{name:>6}: {v.size:4d} filters, mean z {v.mean():+.3f} (SE {v.std() / np.sqrt(v.size):.3f}),"
+    print(f"{name:>6}: {v.size:4d} filters, mean z {v.mean():+.3f} "
+          f"(SE {v.std() / np.sqrt(v.size):.3f}),"
           f" mean z^2 {np.mean(v**2):.3f} (SE {np.std(v**2) / np.sqrt(v.size):.3f}; theory 1)")
 
 fig, ax = plt.subplots(figsize=(4.5, 3.8), layout="constrained")
