@@ -111,8 +111,7 @@ class FilterResult(Result):
 
     @classmethod
     def _example(cls):
-        # lmsbn.filters.rules.LMS's rule, restated: the rules import this module.
-        class _PlainLMS(AdaptiveFilter):
+        class _PlainLMS(AdaptiveFilter):  # rules.LMS's rule, restated: rules imports this module
             def _update(self, w, u, e):
                 return (self.mu * e)[..., None] * u
 
@@ -452,8 +451,7 @@ class AdaptiveFilter:
         # With a full history the weights are written straight into it; otherwise into a
         # reusable buffer of one chunk, from which the recorded rows are copied.
         buffer = None if period == 1 else np.empty((chunk + 1, B, K), dtype=dtype)
-        # Overflow and NaN are detected by the log, not warned about.
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # overflow and NaN: detected by the log, not warned about
             for n0, n1, Uc, Dc in self._chunks(U, d, batch, dtype, chunk):
                 W = hist[n0:n1 + 1] if period == 1 else buffer[:n1 - n0 + 1]
                 W[0] = w
