@@ -50,8 +50,12 @@ from lmsbn.data import shapes
 from lmsbn.experiments import bjorck
 from lmsbn.nn import functional as F
 from lmsbn.nn import small_cnn
-from lmsbn.plot import (plot_activation_growth, plot_condition_growth, plot_gradient_histograms,
-                        plot_same_lr)
+from lmsbn.plot import (
+    plot_activation_growth,
+    plot_condition_growth,
+    plot_gradient_histograms,
+    plot_same_lr,
+)
 from lmsbn.train import train
 
 # %% tags=["parameters"]
@@ -60,7 +64,7 @@ STEPS = 60  # test: 8
 SMALL_LR, LARGE_LR = 0.02, 0.5
 DEPTH = 12  # test: 6
 WIDTH = 8
-BATCH = 32  # test: 8
+BATCH = 16  # test: 8
 STEP_LR = 10.0
 N_MATRIX = 16
 MATRIX_DEPTH = 40
@@ -110,15 +114,17 @@ plt.show()
 
 # %%
 # The default protocol of bjorck.activation_growth(rng=SEED): one generator draws the batch of
-# procedural images, then the seed of the nets' weights. Replayed here, so both see the same.
+# procedural images, then the seed of the nets' weights; the output layer has one unit per class
+# present in the labels. Replayed here, so both see the same nets.
 gen = np.random.default_rng(SEED)
 Xb, yb = shapes(BATCH, size=16, rng=gen)
 net_seed = int(gen.integers(0, 2**31))
+classes = int(yb.max()) + 1
 
 
 def stepped_net(norm, lr):
     """The deep plain CNN after one full-batch SGD step of size lr (lr = 0: at initialisation)."""
-    net = bjorck.deep_plain_cnn(DEPTH, WIDTH, norm=norm, rng=net_seed)
+    net = bjorck.deep_plain_cnn(DEPTH, WIDTH, num_classes=classes, norm=norm, rng=net_seed)
     _, dlogits = F.softmax_cross_entropy(net.forward(Xb), yb)
     net.backward(dlogits)
     for _, p, g in net.named_parameters():
@@ -139,8 +145,8 @@ def block_variances(net):
 def relative_variance(lr):
     """v_l after the step over v_l before it, rows (no BN, BN), shape (2, DEPTH)."""
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # exploding nets are data
-        return np.array([block_variances(stepped_net(norm, lr)) / block_variances(stepped_net(norm, 0.0))
-                         for norm in (False, True)])
+        return np.array([block_variances(stepped_net(norm, lr))
+                         / block_variances(stepped_net(norm, 0.0)) for norm in (False, True)])
 
 
 rel = relative_variance(STEP_LR)
@@ -250,11 +256,11 @@ rng = np.random.default_rng(SEED)
 log_cond = np.zeros((TRIALS, MATRIX_DEPTH))
 for t in range(TRIALS):
     Q, S = np.eye(N_MATRIX), np.zeros(N_MATRIX)
-    for l in range(MATRIX_DEPTH):
+    for depth in range(MATRIX_DEPTH):
         M = rng.standard_normal((N_MATRIX, N_MATRIX)) / np.sqrt(N_MATRIX)
         Q, R = np.linalg.qr(M @ Q)
         S += np.log(np.abs(np.diag(R)))
-        log_cond[t, l] = S[0] - S[-1]
+        log_cond[t, depth] = S[0] - S[-1]
 gap = 0.5 * (sum(1 / k for k in range(1, N_MATRIX // 2)) + 2 * np.log(2))
 
 prod = bjorck.random_matrix_products(N_MATRIX, MATRIX_DEPTH, TRIALS, rng=SEED)
@@ -290,7 +296,8 @@ rel_1 = relative_variance(1.0)
 for k, lab in enumerate(("no BN", "BN")):
     rate = np.polyfit(blocks, np.log(rel_1[k]), 1)[0]
     print(f"answer 1: {lab:>5}, lr 1: log10 relative variance "
-          f"{np.round(np.log10(rel_1[k]), 2).tolist()}, fitted change per block x{np.exp(rate):.3g}")
+          f"{np.round(np.log10(rel_1[k]), 2).tolist()}, "
+          f"fitted change per block x{np.exp(rate):.3g}")
 
 # %% [markdown]
 # **2.** Compute $\lambda_1 - \lambda_n$ for $n = 4, 16, 64, 256$. How does the gap grow with
@@ -308,8 +315,9 @@ for k, lab in enumerate(("no BN", "BN")):
 EULER = 0.5772156649015329
 for n in (4, 16, 64, 256):
     lam_n = bjorck.lyapunov_exponents(n)
+    asymptote = 0.5 * np.log(n) + 0.5 * (np.log(2) + EULER)
     print(f"answer 2: n = {n:>3}: lambda_1 - lambda_n = {lam_n[0] - lam_n[-1]:.4f}, "
-          f"asymptote 0.5 ln n + 0.5 (ln 2 + gamma_E) = {0.5 * np.log(n) + 0.5 * (np.log(2) + EULER):.4f}")
+          f"asymptote 0.5 ln n + 0.5 (ln 2 + gamma_E) = {asymptote:.4f}")
 
 # %% [markdown]
 # **3.** In float64 the condition number of a matrix can be resolved up to about
@@ -329,12 +337,12 @@ L_star = np.log(1 / np.finfo(float).eps) / gap
 rng3 = np.random.default_rng(SEED)
 P = np.eye(N_MATRIX)
 explicit = []
-for l in range(1, int(2 * L_star) + 1):
+for _ in range(int(2 * L_star)):
     P = rng3.standard_normal((N_MATRIX, N_MATRIX)) / np.sqrt(N_MATRIX) @ P
     explicit.append(np.log(np.linalg.cond(P)))
-for l in (int(L_star) // 2, int(L_star), int(2 * L_star)):
-    print(f"answer 3: L* = {L_star:.1f} factors; at L = {l:>2}: ln cond of the explicit product "
-          f"{explicit[l - 1]:5.1f}, Lyapunov prediction {l * gap:5.1f}, ln(1/eps) "
+for L in (int(L_star) // 2, int(L_star), int(2 * L_star)):
+    print(f"answer 3: L* = {L_star:.1f} factors; at L = {L:>2}: ln cond of the explicit product "
+          f"{explicit[L - 1]:5.1f}, Lyapunov prediction {L * gap:5.1f}, ln(1/eps) "
           f"{np.log(1 / np.finfo(float).eps):.1f}")
 
 # %% [markdown]
@@ -357,7 +365,7 @@ for l in (int(L_star) // 2, int(L_star), int(2 * L_star)):
 seed_w, seed_t = (int(s) for s in np.random.default_rng(SEED).integers(0, 2**31, size=2))
 final = {}
 for lr in LR_GRID:                # the protocol of same_lr_comparison: its seeds, its window
-    hist = train(small_cnn(3, 10, (8, 16), "none", rng=seed_w), X, y, steps=STEPS,
+    hist = train(small_cnn(3, int(y.max()) + 1, (8, 16), "none", rng=seed_w), X, y, steps=STEPS,
                  batch_size=32, lr=lr, rng=seed_t)
     final[lr] = np.inf if hist.diverged else float(np.mean(hist.loss[-min(20, STEPS):]))
     print(f"answer 4: plain net, lr {lr:<5g}: " + ("diverged" if hist.diverged
@@ -367,7 +375,7 @@ first_div = min((lr for lr in LR_GRID if not np.isfinite(final[lr])), default=No
 print(f"answer 4: lowest final loss at lr {best:g}; first divergence at "
       + (f"lr {first_div:g}" if first_div else f"none up to {max(LR_GRID):g}"))
 for norm in ("none", "full"):
-    sb = stability_bound(small_cnn(3, 10, (8, 16), norm, rng=seed_w), X[:32], y[:32],
+    sb = stability_bound(small_cnn(3, int(y.max()) + 1, (8, 16), norm, rng=seed_w), X[:32], y[:32],
                          per_layer=False, iters=30, rng=SEED)
     print(f"answer 4: {'no BN' if norm == 'none' else 'BN':>5}: Gauss-Newton lambda_max at "
           f"initialisation {sb.lambda_max:.4g}, 2/lambda_max = {sb.lr_max:.4g}")

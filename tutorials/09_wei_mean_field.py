@@ -65,7 +65,8 @@ SEED = 0
 # Its Fisher information over a batch of $N$ inputs is
 #
 # $$
-# I(\theta) = \frac1N\sum_{n} J_n^\top J_n, \qquad J_n = \frac{\partial f_\theta(x_n)}{\partial\theta},
+# I(\theta) = \frac1N\sum_{n} J_n^\top J_n, \qquad
+# J_n = \frac{\partial f_\theta(x_n)}{\partial\theta},
 # $$
 #
 # which is also the Gauss-Newton matrix of the squared error $\frac{1}{2N}\sum_n\|f_\theta(x_n) -
@@ -167,8 +168,8 @@ print("the one-line kappa_2 equals wei.mean_field_lambda_max (wide-batch limit) 
 def mlp(gamma):
     """DEPTH weight layers of WIDTH units; gamma None = no BatchNorm (and biases instead)."""
     layers = []
-    for l in range(DEPTH - 1):
-        layers.append(Linear(WIDTH, WIDTH, rng=l, bias=gamma is None))
+    for i in range(DEPTH - 1):
+        layers.append(Linear(WIDTH, WIDTH, rng=i, bias=gamma is None))
         if gamma is not None:
             layers.append(BatchNorm1d(WIDTH, gamma=gamma))
         layers.append(ReLU())
@@ -180,7 +181,8 @@ measured, theory = {}, {}
 for g in (None, *GAMMAS):
     measured[g] = wei.fim_lambda_max(mlp(g), x, iters=FIM_ITERS, tol=1e-5, rng=SEED).lambda_max
     theory[g] = wei.mean_field_lambda_max(DEPTH, WIDTH, gamma=g, sigma_b2=0.0, batch_size=BATCH)
-    print(f"{'no BN' if g is None else f'gamma = {g}':>11}: measured lambda_max {measured[g]:8.2f}, "
+    label = "no BN" if g is None else f"gamma = {g}"
+    print(f"{label:>11}: measured lambda_max {measured[g]:8.2f}, "
           f"mean field {theory[g]:8.2f} (ratio {measured[g] / theory[g]:.3f}), "
           f"eta* = 2/lambda_max = {wei.max_learning_rate(measured[g]):.4f}")
 
@@ -215,7 +217,7 @@ lrs = np.logspace(-1.5, 1.5, SWEEP_LRS)
 sweep = wei.gamma_lr_sweep(gammas=SWEEP_GAMMAS, lrs=lrs, steps=SWEEP_STEPS, n=SWEEP_N,
                            fim_iters=10, rng=SEED)
 print(sweep.summary())
-for lab, p, m in zip(sweep.labels(), sweep.predicted_lr, sweep.measured_lr):
+for lab, p, m in zip(sweep.labels(), sweep.predicted_lr, sweep.measured_lr, strict=True):
     print(f"{lab:>10}: first diverging lr / predicted eta* = "
           + (f"{m / p:.3g}" if np.isfinite(m) else "no divergence on the grid"))
 ax = plot_gamma_lr_map(sweep)
@@ -254,8 +256,8 @@ print(f"answer 1: max Rayleigh quotient / exact lambda_max = {max(history) / lam
 # %% tags=["hide-input"]
 lam_w = {}
 for width in (WIDTH, 2 * WIDTH):
-    net = Sequential(*[layer for l in range(DEPTH - 1) for layer in
-                       (Linear(width, width, rng=l, bias=False), BatchNorm1d(width), ReLU())],
+    net = Sequential(*[layer for i in range(DEPTH - 1) for layer in
+                       (Linear(width, width, rng=i, bias=False), BatchNorm1d(width), ReLU())],
                      Linear(width, 1, rng=99))
     xw = np.random.default_rng(SEED).standard_normal((BATCH, width))
     lam_w[width] = (wei.fim_lambda_max(net, xw, iters=FIM_ITERS, tol=1e-5, rng=SEED).lambda_max,
@@ -290,5 +292,7 @@ hist = train(plain, X, targets, steps=max(SWEEP_STEPS, 10), batch_size=32, lr=lr
              loss="mse", rng=SEED, max_loss=1e3)
 lam_after = wei.fim_lambda_max(plain, X[:32], iters=10, tol=1e-4, rng=SEED).lambda_max
 print(f"answer 3: lr {lr_test:.3g} (10 x eta*): loss {hist.loss[0]:.3g} at the first step, max "
-      f"{np.max(hist.loss):.3g}, last {hist.loss[-1]:.3g}" + (" (diverged)" if hist.diverged else "")
-      + f"; lambda_max {lam_before:.4g} before, {lam_after:.4g} after (x{lam_after / lam_before:.2g})")
+      f"{np.max(hist.loss):.3g}, last {hist.loss[-1]:.3g}"
+      + (" (diverged)" if hist.diverged else "")
+      + f"; lambda_max {lam_before:.4g} before, {lam_after:.4g} after "
+      f"(x{lam_after / lam_before:.2g})")

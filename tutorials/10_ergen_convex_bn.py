@@ -81,8 +81,8 @@ y = rng.normal(size=N_HIGH)
 # the $r$ nonzero singular values). Then $(I - \frac1n\mathbf 1\mathbf 1^T)Xw = Uz$ with
 # $z = \Sigma V^T w$, and
 #
-# $$ \mathrm{BN}_{\gamma,\alpha}(Xw) = \gamma\frac{Uz}{\|z\|} + \frac{\alpha}{\sqrt n}\mathbf 1 = U'q,
-#    \qquad U' = [U, \mathbf 1/\sqrt n], \quad q = [\gamma z/\|z\|;\ \alpha],
+# $$ \mathrm{BN}_{\gamma,\alpha}(Xw) = \gamma\frac{Uz}{\|z\|} + \frac{\alpha}{\sqrt n}\mathbf 1
+#    = U'q, \qquad U' = [U, \mathbf 1/\sqrt n], \quad q = [\gamma z/\|z\|;\ \alpha],
 #    \quad \|q\|^2 = \gamma^2 + \alpha^2. $$
 #
 # Every neuron sees only the *whitened* data $U'$ (orthonormal columns): the singular values of
@@ -119,12 +119,14 @@ print(f"BN output = U' q: {np.allclose(U_prime @ q, pre)};  ||q||^2 = {q @ q:.12
 # (with a negative output weight) on the negative part $y_-$, each shrunk like a group lasso:
 #
 # $$ f^* = \Big(1 - \frac{\beta}{\|y_+\|}\Big)_+ y_+ - \Big(1 - \frac{\beta}{\|y_-\|}\Big)_+ y_-,
-#    \qquad p^* = \sum_{u\in\{y_+,y_-\}} \Big[\tfrac12\min(\|u\|,\beta)^2 + \beta(\|u\| - \beta)_+\Big]. $$
+#    \qquad p^* = \sum_{u\in\{y_+,y_-\}} \Big[\tfrac12\min(\|u\|,\beta)^2
+#    + \beta(\|u\| - \beta)_+\Big]. $$
 
 # %%
 parts = (np.maximum(y, 0), np.maximum(-y, 0))                      # y = y+ - y-
 norms = [np.linalg.norm(u) for u in parts]
-f_star = sum(s * max(0.0, 1 - BETA / nu) * u for s, u, nu in zip((1, -1), parts, norms))
+f_star = sum(s * max(0.0, 1 - BETA / nu) * u
+             for s, u, nu in zip((1, -1), parts, norms, strict=True))
 p_star = sum(0.5 * min(nu, BETA) ** 2 + BETA * max(nu - BETA, 0.0) for nu in norms)
 
 cf = ergen.closed_form(X, y, BETA)
@@ -162,7 +164,8 @@ plt.show()
 # which the ReLU is on. Then $\mathrm{relu}(U'q) = DU'q$, linear in $q$, and the training problem
 # becomes the convex group lasso
 #
-# $$ \min_{c_i, c_i'} \tfrac12 \Big\|\sum_i D_iU'(c_i - c_i') - y\Big\|^2 + \beta\sum_i(\|c_i\| + \|c_i'\|)
+# $$ \min_{c_i, c_i'} \tfrac12 \Big\|\sum_i D_iU'(c_i - c_i') - y\Big\|^2
+#    + \beta\sum_i(\|c_i\| + \|c_i'\|)
 #    \quad \text{s.t. } (2D_i - I)U'c_i \ge 0,\ (2D_i - I)U'c_i' \ge 0 . $$
 #
 # The constraints say that $D_i$ really is the pattern of $U'c_i$. We sample arrangements
