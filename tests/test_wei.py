@@ -82,8 +82,8 @@ def test_mean_field_structure():
 
 def _bn_mlp(depth, width, seed, gamma=1.0):
     layers = []
-    for l in range(depth - 1):
-        layers += [Linear(width, width, rng=10 * seed + l, bias=False),
+    for i in range(depth - 1):
+        layers += [Linear(width, width, rng=10 * seed + i, bias=False),
                    BatchNorm1d(width, gamma=gamma), ReLU()]
     return Sequential(*layers, Linear(width, 1, rng=10 * seed + 9))
 
