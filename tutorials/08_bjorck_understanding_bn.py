@@ -166,9 +166,10 @@ ax = plot_activation_growth(growth)
 plt.show()
 
 # %% [markdown]
-# Read the printed rows: without BatchNorm the log relative variance drifts steadily with the
-# block index — a constant factor per block, the product of the derivation — while with
-# BatchNorm it stays near zero at every depth.
+# Read the printed rows. Without BatchNorm the log relative variance drifts further from zero the
+# deeper the block: each block multiplies the change by its own factor, the product of the
+# derivation, and the fitted factor per block summarises them. With BatchNorm it stays near zero
+# at every depth.
 #
 # ## 3. Gradients that no longer depend on the input
 #
