@@ -188,9 +188,11 @@ for g in (None, *GAMMAS):
 
 fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
 gs = np.array(GAMMAS)
-ax.loglog(gs, [measured[g] for g in GAMMAS], "o", label="measured (power iteration)")
+ax.loglog(gs, [measured[g] for g in GAMMAS], "o", label="measured with BN (power iteration)")
 ax.loglog(gs, [theory[g] for g in GAMMAS], "-", label="mean field, with BN")
 ax.axhline(measured[None], color="C3", ls=":", label="measured, no BN")
+ax.set_xticks(gs, [f"{g:g}" for g in gs], minor=False)
+ax.minorticks_off()
 ax.set(xlabel="BatchNorm scale $\\gamma$", ylabel="$\\lambda_{max}$ of the Fisher matrix",
        title=f"MLP, depth {DEPTH}, width {WIDTH}, batch {BATCH}")
 ax.legend(fontsize=8)
