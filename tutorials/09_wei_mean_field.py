@@ -219,7 +219,7 @@ lrs = np.logspace(-1.5, 1.5, SWEEP_LRS)
 sweep = wei.gamma_lr_sweep(gammas=SWEEP_GAMMAS, lrs=lrs, steps=SWEEP_STEPS, n=SWEEP_N,
                            fim_iters=10, rng=SEED)
 print(sweep.summary())
-for lab, p, m in zip(sweep.labels(), sweep.predicted_lr, sweep.measured_lr, strict=True):
+for lab, p, m in zip(sweep.labels(), sweep.predicted_lr, sweep.measured_lr):
     print(f"{lab:>10}: first diverging lr / predicted eta* = "
           + (f"{m / p:.3g}" if np.isfinite(m) else "no divergence on the grid"))
 ax = plot_gamma_lr_map(sweep)

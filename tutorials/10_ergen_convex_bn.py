@@ -126,7 +126,7 @@ print(f"BN output = U' q: {np.allclose(U_prime @ q, pre)};  ||q||^2 = {q @ q:.12
 parts = (np.maximum(y, 0), np.maximum(-y, 0))                      # y = y+ - y-
 norms = [np.linalg.norm(u) for u in parts]
 f_star = sum(s * max(0.0, 1 - BETA / nu) * u
-             for s, u, nu in zip((1, -1), parts, norms, strict=True))
+             for s, u, nu in zip((1, -1), parts, norms))
 p_star = sum(0.5 * min(nu, BETA) ** 2 + BETA * max(nu - BETA, 0.0) for nu in norms)
 
 cf = ergen.closed_form(X, y, BETA)
