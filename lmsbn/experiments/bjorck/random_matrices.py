@@ -132,7 +132,8 @@ def random_matrix_products(n: int = 16, depth: int = 50, trials: int = 20, rng=N
     -----
     The product's condition number passes :math:`1/\epsilon` of float64 after about
     :math:`\ln(1/\epsilon)/(\lambda_1 - \lambda_n)` factors (tutorial 08 computes it), so
-    it is never formed. Instead (Benettin's method) carry an orthonormal frame: :math:`Q_l R_l = M_l Q_{l-1}`, accumulate :math:`S_k = \sum_l \ln |(R_l)_{kk}|`, and take
+    it is never formed. Instead (Benettin's method) carry an orthonormal frame:
+    :math:`Q_l R_l = M_l Q_{l-1}`, accumulate :math:`S_k = \sum_l \ln |(R_l)_{kk}|`, and take
     :math:`\ln \kappa \approx S_1 - S_n`. The :math:`S_k` estimate the log singular values of the
     product; each summand is an independent draw with mean exactly :math:`\lambda_k`
     (:func:`lyapunov_exponents`), so :math:`E[S_1 - S_n] = L (\lambda_1 - \lambda_n)` at every
