@@ -138,6 +138,53 @@ def test_tutorial_runs(path, kernel_spec_dir, tmp_path, monkeypatch):
     assert not [o for o in outputs if o.get("output_type") == "error"]
 
 
+def _assigned_names(source: str) -> list:
+    names = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                names += [t.id for t in (target.elts if isinstance(target, ast.Tuple) else [target])
+                          if isinstance(t, ast.Name)]
+    return names
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_parameter_cells_are_uppercase(path):
+    # One convention for every lesson: the knobs a reader may change are CONSTANTS.
+    nb = jupytext.read(str(path))
+    (cell,) = [c for c in nb.cells if "parameters" in _tags(c)]
+    names = _assigned_names(cell.source)
+    assert names, f"{path.name}: its parameters cell assigns nothing"
+    assert [n for n in names if not n.isupper()] == [], path.name
+
+
+#: The paper lessons follow tutorial 01's pattern with answers computed in the run (issue 14).
+PAPER_LESSONS = [p for p in TUTORIALS if p.name[:2] in ("08", "09", "10")]
+
+
+@pytest.mark.parametrize("path", PAPER_LESSONS, ids=[p.stem for p in PAPER_LESSONS])
+def test_paper_lessons_check_themselves_and_compute_their_answers(path):
+    nb = jupytext.read(str(path))
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    # the inline computation is checked against the packaged experiment
+    assert any(re.search(r"^\s*assert ", src, re.M) for src in code), path.name
+    assert any("from lmsbn.experiments import" in src for src in code), path.name
+    # every exercise (a markdown cell with **N.**) is followed by a code cell printing its answer
+    start = next(i for i, c in enumerate(nb.cells)
+                 if c.cell_type == "markdown" and re.search(r"^#+\s*Exercises", c.source, re.M))
+    exercises = 0
+    for i in range(start, len(nb.cells)):
+        cell = nb.cells[i]
+        if cell.cell_type != "markdown":
+            continue
+        for n in re.findall(r"^\*\*(\d+)\.\*\*", cell.source, re.M):
+            exercises += 1
+            nxt = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
+            assert nxt is not None and nxt.cell_type == "code", f"{path.name}: exercise {n}"
+            assert f"answer {n}" in nxt.source, f"{path.name}: exercise {n} prints no answer"
+    assert 2 <= exercises <= 4, f"{path.name}: {exercises} exercises"
+
+
 # ------------------------------------------------------------------------ the shrinking itself
 
 def test_test_values_reads_comments():

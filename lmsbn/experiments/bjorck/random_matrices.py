@@ -77,7 +77,8 @@ def lyapunov_exponents(n: int) -> np.ndarray:
     :math:`n R_{kk}^2 \sim \chi^2_{n-k+1}` (Bartlett), and :math:`E \ln \chi^2_m = \ln 2 +
     \psi(m/2)`. Since :math:`M Q` is again Gaussian for orthogonal :math:`Q`, the log growth rate
     of the k-th direction is exactly :math:`E \ln |R_{kk}|`. The log condition number of the
-    product grows by :math:`\lambda_1 - \lambda_n` per factor (Bjorck et al. 2018, section 5).
+    product grows by :math:`\lambda_1 - \lambda_n` per factor: the random-matrix view the paper's
+    abstract mentions, in this classical form.
     """
     n = check_int(n, "n", min_value=1)
     k = np.arange(1, n + 1)
@@ -129,9 +130,10 @@ def random_matrix_products(n: int = 16, depth: int = 50, trials: int = 20, rng=N
 
     Notes
     -----
-    The product's condition number passes :math:`10^{16}` after a handful of factors, beyond what
-    float64 can resolve, so it is never formed. Instead (Benettin's method) carry an orthonormal
-    frame: :math:`Q_l R_l = M_l Q_{l-1}`, accumulate :math:`S_k = \sum_l \ln |(R_l)_{kk}|`, and take
+    The product's condition number passes :math:`1/\epsilon` of float64 after about
+    :math:`\ln(1/\epsilon)/(\lambda_1 - \lambda_n)` factors (tutorial 08 computes it), so
+    it is never formed. Instead (Benettin's method) carry an orthonormal frame:
+    :math:`Q_l R_l = M_l Q_{l-1}`, accumulate :math:`S_k = \sum_l \ln |(R_l)_{kk}|`, and take
     :math:`\ln \kappa \approx S_1 - S_n`. The :math:`S_k` estimate the log singular values of the
     product; each summand is an independent draw with mean exactly :math:`\lambda_k`
     (:func:`lyapunov_exponents`), so :math:`E[S_1 - S_n] = L (\lambda_1 - \lambda_n)` at every

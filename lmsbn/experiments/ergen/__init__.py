@@ -1,6 +1,6 @@
 r"""Ergen et al. (2021): a two-layer ReLU network with BatchNorm is a convex program in disguise.
 
-The paper trains
+In lmsbn's reconstruction of the paper's setting (see Provenance below) the network is trained on
 
 .. math::
 
@@ -8,7 +8,7 @@ The paper trains
     \mathrm{relu}\big(\mathrm{BN}_{\gamma_j,\alpha_j}(X w_j)\big)\, v_j - y \Big\rVert_2^2
     + \tfrac\beta2 \sum_{j=1}^m (\gamma_j^2 + \alpha_j^2 + v_j^2)
 
-and shows three things this package reproduces:
+and the abstract states three things this package reproduces:
 
 1. BatchNorm *whitens* the data: the network only sees :math:`U' = [U, \mathbf 1/\sqrt n]`, where
    :math:`(I - \tfrac1n\mathbf 1\mathbf 1^T)X = U\Sigma V^T` (:func:`whiten`).

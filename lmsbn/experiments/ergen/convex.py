@@ -297,10 +297,9 @@ def convex_program(X, y, beta, *, arrangements=200, rng=None, max_iter: int = 50
     rho : float, optional
         Augmented-Lagrangian penalty; default the data term's Lipschitz constant
         :math:`L_{data}`. A larger penalty pulls the iterates onto the constraints in fewer
-        multiplier updates but shrinks every FISTA step :math:`1/(L_{data} + \rho)`. Measured at
-        tol 1e-3 (n = 200, d = 50, 500 arrangements, beta = 0.1): 0.5, 1, 2 and 4 times
-        :math:`L_{data}` took 1892, 2598, 3943 and over 5000 iterations; over five problems of
-        other sizes 0.5 x and 1 x each won some, by 10-15 %.
+        multiplier updates but shrinks every FISTA step :math:`1/(L_{data} + \rho)`; past
+        :math:`L_{data}` the smaller steps cost more iterations than the fewer updates save
+        (``tests/test_ergen.py`` checks it on one problem).
 
     Returns
     -------

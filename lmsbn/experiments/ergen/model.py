@@ -142,7 +142,7 @@ def whiten(X, *, rtol: float | None = None) -> Whitening:
 
     with :math:`\lVert q\rVert^2 = \gamma^2 + \alpha^2`. So the BN network on X is a plain ReLU
     network without bias on the whitened data :math:`U'`, with weight decay on q: BatchNorm
-    whitens the data (Ergen et al. 2021, section 2).
+    whitens the data -- lmsbn's reconstruction of that statement of the Ergen et al. abstract.
 
     Examples
     --------

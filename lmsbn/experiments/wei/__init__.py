@@ -8,8 +8,8 @@ smaller BatchNorm scale :math:`\gamma` trains to a lower loss in the same number
 Provenance: the quantitative forms used here are lmsbn's own choices. The bound
 :math:`\eta^* = 2(1 + m)/\lambda_{max}` for momentum :math:`m` is the classical stability bound
 of heavy-ball gradient descent on a quadratic; the mean-field estimate is derived here (see
-:func:`mean_field_lambda_max`); a threshold "gamma below about 3" and the reference values
-mentioned below were given to the project as the paper's and are **unverified**.
+:func:`mean_field_lambda_max`); a threshold "gamma below about 3" and reference values of
+:math:`\eta^*` were given to the project as the paper's; they are **unverified** and unused.
 
 * :func:`fim_lambda_max` (:mod:`~lmsbn.experiments.wei.fisher`) measures :math:`\lambda_{max}` of a
   real lmsbn network by power iteration on manual backprop;

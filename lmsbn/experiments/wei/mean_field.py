@@ -119,21 +119,15 @@ def mean_field_lambda_max(depth: int, width: int, *, gamma=None, sigma_w2: float
     for ReLU, the gradient growth of Yang et al. 2019). What remains in :math:`\kappa_2` is the
     output layer, :math:`N\gamma^2/2\pi + 1`, and the last BN's :math:`\beta, \gamma`,
     :math:`\sigma_w^2(1/4 + 1/2\pi)`: :math:`\lambda_{max} \approx N\gamma^2/2\pi`, growing as
-    :math:`\gamma^2` and below the plain net's for small :math:`\gamma` (for depth 3, width 784:
-    below :math:`\gamma \approx 2.85`, near a "gamma below about 3" attributed to the paper -- unverified, see the module notes).
+    :math:`\gamma^2` and below the plain net's for :math:`\gamma` below a crossing value that
+    depends on depth and width (``tests/test_wei.py`` computes it for depth 3, width 784).
 
-    **Checked against** :func:`fim_lambda_max` on MLPs with Gaussian inputs (5 seeds each,
-    sigma_b2 = 0, ratio measured / this): with BN, 1.01-1.06 at depth 3-4 (widths 64-400,
-    T = 32-128), independent of gamma, and 1.12-1.15 at depth 6, where the bulk of the centred
-    directions overtakes the all-ones one and only its mean is counted. Without BN the medians
-    are 1.07-1.11 at depth 3-4 (seed to seed 0.8 to 2.3: the plain net's finite-width
-    fluctuations are large) and 0.81 at depth 6.
-
-    **Unverified reference values** (eta* about 1.7e-3 without BN and 0.0165 with BN at
-    gamma = 1, given to the project as the paper's; the project cannot check them, having only
-    the abstract): we do not know their setting and did **not** reproduce them. With the defaults (sigma_w2 = 2, sigma_b2 = 0.5, independent unit inputs)
-    depth 10, width 100 gives eta* = 1.79e-3 without BN but 0.113 with BN; depth 3, width 784
-    gives 1.97e-3 and 0.0158. No constant was tuned.
+    **Checked against** :func:`fim_lambda_max` on MLPs with Gaussian inputs in
+    ``tests/test_wei.py`` (ratio measured / this, several seeds): with BN close to 1 at depth 3
+    for every gamma, and still a lower bound at depth 6, where the bulk of the centred directions
+    overtakes the all-ones one and only its mean is counted. Without BN the median ratio is close
+    to 1, but the plain net's finite-width fluctuations make single seeds scatter widely.
+    Tutorial 09 prints the ratios for its own network. No constant was tuned.
     """
     L = check_int(depth, "depth", min_value=1)
     N = check_int(width, "width", min_value=1)
@@ -348,17 +342,12 @@ def gamma_lr_sweep(*, gammas=(0.25, 0.5, 1.0, 2.0, 4.0), lrs=None, steps: int = 
     it is. A run counts as diverged if the training loop stops it, or if its minibatch loss ever
     exceeds twice its first value (the instability spike, even if the net then settles).
 
-    Measured on the procedural data (seed 0, ``n_jobs=2``):
-
-    * defaults (60 steps, n = 256): the BN rows first diverge 2.3-3.2x above their predicted
-      eta*; the predicted thresholds fall with gamma and the measured ones never rise (gamma
-      0.25 and 0.5 tie on the grid). The plain CNN first diverges 23x above its prediction:
-      its first large steps collapse the sharp direction (ReLU units die, lambda_max falls by
-      orders of magnitude), the "catapult" behaviour of Lewkowycz et al. (2020), and it then
-      sits at a plateau. At the same lr, loss rises with gamma at 6 of
-      the 8 lrs where every gamma trained; each gamma at its own best lr, gamma 1-2 win.
-    * 300 steps, n = 512, 12 lrs over [1e-2, 10^1.5]: BN 2.5-5.3x, plain 5.2x (the longer
-      budget catches its late divergence); same-lr ordering at the 3 smallest of 6 lrs.
+    The verdict states, per row, where the grid first diverges against the prediction, and the
+    two rankings of gamma; tutorial 09 runs a small sweep and prints them. The predicted
+    thresholds fall with gamma (``tests/test_wei.py``). Expect the plain CNN to survive rates far
+    above its prediction: its first large steps collapse the sharp direction (ReLU units die,
+    lambda_max falls by orders of magnitude; ``tests/test_wei.py`` checks the fall), the
+    "catapult" behaviour of Lewkowycz et al. (2020).
     """
     from lmsbn.nn import small_cnn
 
