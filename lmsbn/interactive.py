@@ -418,7 +418,7 @@ def plot_layer_view(view, *, fig=None):
     ax_spec, ax_step = fig.subplots(1, 2)
     spectra = {} if view.norm == "none" else {"none, init": view.reference}
     spectra[f"{view.norm}, init"] = view.spectrum
-    after = f"{view.norm}, after {view.steps} steps"
+    after = f"{view.norm}, after {view.steps} step{'s' if view.steps != 1 else ''}"
     if view.trained is not None:
         spectra[after] = view.trained
     colours = {label: NORM_COLORS[label.split(",")[0]] for label in spectra}
