@@ -35,6 +35,7 @@ In a notebook::
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import numbers
@@ -287,7 +288,7 @@ class LayerView:
             lines.append(f"lr {self.lr:g}: {self.history.summary()}")
         else:
             t = self.trained
-            lines.append(f"after {self.steps} steps at lr {self.lr:g}: lambda_max {t.lambda_max:.4g}, "
+            lines.append(f"after {self.steps} step{'s' if self.steps != 1 else ''} at lr {self.lr:g}: lambda_max {t.lambda_max:.4g}, "
                          f"lambda_min {t.lambda_min:.4g}, spread {t.spread:.4g}; "
                          f"{self.history.summary()}")
         comp = self.report.layers.get(self.layer)
@@ -513,7 +514,12 @@ class Explorer:
         self.redraw()
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        # The widget for a live front-end; the current figure and summary for a page rendered
+        # without a widget manager (nbconvert HTML, a notebook viewer), which shows those instead.
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["image/png"] = base64.b64encode(self.image.value).decode("ascii")
+        bundle["text/plain"] = self.view.summary()
+        return bundle
 
 
 def _log_slider(widgets, value, lo, hi, description):

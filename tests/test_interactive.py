@@ -1,6 +1,7 @@
 """The interactive explorers: their pure views and figures (no ipywidgets needed), the widgets
 driven headless (skipped without ipywidgets), and bad input."""
 
+import base64
 import io
 import sys
 
@@ -194,6 +195,9 @@ def test_moving_the_mu_slider_redraws_a_faster_curve(widgets):
     assert len(ex.figure.axes) == 2  # redraws replace the axes, they do not pile up
     bundle = ex._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+    # Without a widget manager (a static HTML page) the figure and the summary show instead.
+    assert base64.b64decode(bundle["image/png"]) == ex.image.value
+    assert bundle["text/plain"] == ex.view.summary()
 
 
 def test_moving_gamma_and_the_norm_changes_the_layer_spectrum(widgets):
