@@ -1,32 +1,24 @@
 r"""Interactive explorers for a notebook: move a slider, watch the theory and the simulation move.
 
-Two explorers, each split in three layers so that everything but the sliders runs (and is tested)
-without ipywidgets:
+Each explorer has three layers, so that everything but the sliders runs (and is tested) without
+ipywidgets: a pure compute function returning a view, a figure function, and the controls.
 
-====================  =====================================  ======================================
-                      the adaptive equalizer (tutorial 01)   a conv layer (tutorial 05)
-====================  =====================================  ======================================
-pure compute          :func:`equalizer_view` -> view         :func:`layer_view` -> view
-figure                :func:`plot_equalizer_view`            :func:`plot_layer_view`
-sliders               :func:`equalizer_explorer`             :func:`layer_explorer`
-====================  =====================================  ======================================
-
-* The **equalizer** explorer runs an ensemble of LMS (or NLMS) equalizers on Haykin's
-  raised-cosine channel with parameter :math:`W` and step :math:`\mu`, and draws the ensemble
-  learning curve with the independence theory over it, and the mean natural modes against
+* **The adaptive equalizer** (tutorial 01): :func:`equalizer_view`, :func:`plot_equalizer_view`,
+  :func:`equalizer_explorer`. An ensemble of LMS (or NLMS) equalizers on Haykin's raised-cosine
+  channel with parameter :math:`W` and step :math:`\mu`: the ensemble learning curve with the
+  independence theory over it, and the mean natural modes against
   :math:`(1 - \mu\lambda_k)^n v_k(0)`.
-* The **layer** explorer builds :func:`lmsbn.nn.small_cnn` with a chosen normalisation and
-  BatchNorm scale :math:`\gamma`, and draws the eigenvalues of one layer's input autocorrelation
-  :math:`R = U^T U / M` (at initialisation, after a few SGD steps at the chosen learning rate, and
-  for the plain network with the same conv weights) beside the first-step BatchNorm/NLMS
-  comparison of :func:`lmsbn.bridge.compare_first_step`.
+* **A conv layer** (tutorial 05): :func:`layer_view`, :func:`plot_layer_view`,
+  :func:`layer_explorer`. :func:`lmsbn.nn.small_cnn` with a chosen normalisation and BatchNorm
+  scale :math:`\gamma`: the eigenvalues of one layer's :math:`R = U^T U / M` (at initialisation,
+  after a few SGD steps at the chosen learning rate, and for the plain network with the same conv
+  weights) beside the first-step BatchNorm/NLMS comparison
+  (:func:`lmsbn.bridge.compare_first_step`).
 
 Nothing here computes theory of its own: the views call :mod:`lmsbn.filters`,
-:mod:`lmsbn.spectral`, :mod:`lmsbn.bridge` and :mod:`lmsbn.train`, and the figures are drawn by
-:mod:`lmsbn.plot`. The sliders need ipywidgets, from the ``notebooks`` extra
-(``pip install "lmsbn[notebooks]"``); it is imported only when an explorer is built.
-
-In a notebook::
+:mod:`lmsbn.spectral`, :mod:`lmsbn.bridge` and :mod:`lmsbn.train`, and :mod:`lmsbn.plot` draws.
+The controls need ipywidgets, from the ``notebooks`` extra (``pip install "lmsbn[notebooks]"``),
+imported only when an explorer is built. In a notebook::
 
     from lmsbn.interactive import equalizer_explorer, layer_explorer
     equalizer_explorer()          # sliders for W and mu, a dropdown for LMS / NLMS
@@ -44,7 +36,8 @@ from functools import partial
 
 import numpy as np
 
-from lmsbn._checks import as_float_array, as_generator, check_choice, check_int, check_positive, describe
+from lmsbn._checks import (as_float_array, as_generator, check_choice, check_int, check_positive,
+                           describe)
 
 __all__ = ["EqualizerView", "Explorer", "LayerView", "equalizer_explorer", "equalizer_view",
            "layer_explorer", "layer_view", "plot_equalizer_view", "plot_layer_view"]
@@ -130,11 +123,11 @@ class EqualizerView:
         late = slice(-max(self.curve.mse.size // 10, 1), None)
         with np.errstate(invalid="ignore", over="ignore"):
             sim, th = np.mean(self.curve.mse[late]), np.mean(self.curve.theory[late])
-        name = "LMS mu" if self.rule == "lms" else "NLMS mu~"
-        extra = "" if self.rule == "lms" else f" (theory: LMS at mu = mu~/tr R = {self.mu_theory:.4g})"
+        step = f"LMS mu = {self.mu:.4g}" if self.rule == "lms" else (
+            f"NLMS mu~ = {self.mu:.4g} (theory: LMS at mu = mu~/tr R = {self.mu_theory:.4g})")
         return (f"W = {self.W:g}: spread chi(R) = {s.spread:.4g}, lambda_max = {s.lambda_max:.4g}, "
                 f"mean bound 2/lambda_max = {2 / s.lambda_max:.4g}, tr R = {s.trace:.4g}\n"
-                f"{name} = {self.mu:.4g}{extra}: mu lambda_max = {self.mu_theory * s.lambda_max:.3g}; "
+                f"{step}: mu lambda_max = {self.mu_theory * s.lambda_max:.3g}; "
                 f"{diverged} of {runs} runs diverged; mean J over the last 10%: simulated "
                 f"{sim:.4g}, theory {th:.4g}, J_min {self.problem.J_min:.4g}")
 
@@ -213,7 +206,8 @@ def plot_equalizer_view(view, *, fig=None):
     from lmsbn.plot import plot_learning_curve, plot_mode_trajectories
 
     if not isinstance(view, EqualizerView):
-        raise TypeError(f"view must be an EqualizerView (from equalizer_view), got {describe(view)}")
+        raise TypeError(
+            f"view must be an EqualizerView (from equalizer_view), got {describe(view)}")
     fig = _new_figure(fig, (10.0, 3.8))
     ax_curve, ax_modes = fig.subplots(1, 2)
     spec = view.problem.spectrum
@@ -279,18 +273,20 @@ class LayerView:
     def summary(self) -> str:
         """Three lines: the spectrum at initialisation, after training, the first step."""
         s, r = self.spectrum, self.reference
-        lines = [f"{self.layer} (K = {s.K}), norm={self.norm!r}, gamma = {self.gamma:g}: lambda_max "
-                 f"{s.lambda_max:.4g}, lambda_min {s.lambda_min:.4g}, spread {s.spread:.4g} "
-                 f"(plain network: {r.lambda_max:.4g}, {r.lambda_min:.4g}, {r.spread:.4g})"]
+        lines = [f"{self.layer} (K = {s.K}), norm={self.norm!r}, gamma = {self.gamma:g}: "
+                 f"lambda_max {s.lambda_max:.4g}, lambda_min {s.lambda_min:.4g}, spread "
+                 f"{s.spread:.4g} (plain network: {r.lambda_max:.4g}, {r.lambda_min:.4g}, "
+                 f"{r.spread:.4g})"]
         if self.history is None:
             lines.append("no training steps")
         elif self.trained is None:
             lines.append(f"lr {self.lr:g}: {self.history.summary()}")
         else:
             t = self.trained
-            lines.append(f"after {self.steps} step{'s' if self.steps != 1 else ''} at lr {self.lr:g}: lambda_max {t.lambda_max:.4g}, "
-                         f"lambda_min {t.lambda_min:.4g}, spread {t.spread:.4g}; "
-                         f"{self.history.summary()}")
+            plural = "s" if self.steps != 1 else ""
+            lines.append(f"after {self.steps} step{plural} at lr {self.lr:g}: lambda_max "
+                         f"{t.lambda_max:.4g}, lambda_min {t.lambda_min:.4g}, spread "
+                         f"{t.spread:.4g}; {self.history.summary()}")
         comp = self.report.layers.get(self.layer)
         if comp is None:
             lines.append("first step: BatchNorm vs NLMS is compared for standard BatchNorm "
@@ -426,7 +422,7 @@ def plot_layer_view(view, *, fig=None):
     plot_spectra(spectra, ax=ax_spec, normalize=False, colors=colours)
     for line in ax_spec.get_lines():
         if line.get_label().startswith(after):
-            line.set_linestyle("--")  # the same colour as its initial spectrum, told apart by dashes
+            line.set_linestyle("--")  # its initial spectrum's colour, told apart by the dashes
     ax_spec.legend(fontsize="small")
     what = (f"diverged at step {view.history.diverged_at}" if view.history is not None
             and view.history.diverged else f"lr {view.lr:g}")
@@ -485,7 +481,8 @@ class Explorer:
         self.image = widgets.Image(format="png")
         self.text = widgets.HTML()
         self.view = None
-        row = widgets.HBox(list(self.controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
+        row = widgets.HBox(list(self.controls.values()),
+                           layout=widgets.Layout(flex_flow="row wrap"))
         self.widget = widgets.VBox([row, self.image, self.text])
         for control in self.controls.values():
             control.observe(self._changed, names="value")
