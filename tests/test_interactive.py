@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from figcheck import cut_off
 
 from lmsbn import interactive
 from lmsbn.interactive import (EqualizerView, LayerView, equalizer_view, layer_view,
@@ -68,6 +69,7 @@ def test_the_mean_modes_follow_the_prediction_for_a_small_step():
     assert np.max(np.abs(v - p)) / np.linalg.norm(v[0]) < 0.1
     fig = plot_equalizer_view(view)
     assert len(fig.axes) == 2 and _png(fig)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cut_off(fig) == []
 
 
 def test_nlms_uses_the_input_power_normalised_step_and_is_reproducible():
@@ -113,6 +115,7 @@ def test_the_first_step_comparison_is_there_for_full_batchnorm_only():
     assert [lab.split(" (")[0] for lab in labels] == ["none, init", "full, init", "full, after 2 steps"]
     assert fig.axes[1].collections  # rho and ratio scatter points
     _png(fig)
+    assert cut_off(fig) == []
     center = layer_view("center", steps=0, n_images=8)
     assert not center.report.layers and "conv2" in center.report.skipped
     fig = plot_layer_view(center)
@@ -193,6 +196,7 @@ def test_moving_the_mu_slider_redraws_a_faster_curve(widgets):
     ex.controls["rule"].value = "nlms"
     assert ex.view.rule == "nlms" and ex.view.result.params["filter"] == "NLMS"
     assert len(ex.figure.axes) == 2  # redraws replace the axes, they do not pile up
+    assert cut_off(ex.figure) == []  # the explorer's fixed margins hold its labels
     bundle = ex._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     # Without a widget manager (a static HTML page) the figure and the summary show instead.
@@ -226,6 +230,7 @@ def test_moving_gamma_and_the_norm_changes_the_layer_spectrum(widgets):
     assert ex.view.history.loss[0] == pytest.approx(loss[0], rel=1e-12)  # same data and weights
     ex.controls["layer"].value = "conv3"
     assert ex.view.spectrum.K == 32 * 9
+    assert cut_off(ex.figure) == []
 
 
 def test_explorers_check_their_arguments_before_building(widgets):
