@@ -254,7 +254,8 @@ plt.show()
 # comparison of tutorial 7 (drawn for `full` only). Things to try:
 #
 # * move $\gamma$: the $R$ of `conv2` scales exactly as $\gamma^2$ (with $\beta = 0$, ReLU and
-#   max-pooling are positively homogeneous), so the layer's $2/\lambda_{max}$ moves with it;
+#   max-pooling are positively homogeneous), and so does its $\lambda_{max}$ (in units of $R$:
+#   section 5 says what stands between it and the learning rate);
 # * raise the learning rate. With the explorer's defaults (32 images, seed 0, 5 steps) `full`
 #   keeps conv2's $\lambda_{max}$ within 8% of its initial 87 up to lr 1, while the plain
 #   network's goes from 389 to 492 with $\lambda_{min}$ = 0 and a loss near 5000, and `frozen`
