@@ -91,7 +91,7 @@ class EqualizerView:
     W, mu : float
         Channel parameter and step size (:math:`\tilde\mu` for NLMS).
     rule : {"lms", "nlms"}
-    problem : lmsbn.signals.Equalizer
+    problem : lmsbn.filters.signals.Equalizer
         The equalizer problem (its ``spectrum``, ``w_opt``, ``J_min``).
     result : lmsbn.filters.FilterResult
         The ensemble run, shape (runs, steps) errors.
@@ -139,8 +139,8 @@ def equalizer_view(W=3.1, mu=0.075, *, rule: str = "lms", runs: int = 50, steps:
     Parameters
     ----------
     W : float, default 3.1
-        Raised-cosine channel parameter (:func:`lmsbn.signals.equalizer`); the textbook uses
-        2.9 to 3.5, the larger the more eigenvalue spread.
+        Raised-cosine channel parameter (:func:`lmsbn.filters.signals.equalizer`); the textbook
+        uses 2.9 to 3.5, the larger the more eigenvalue spread.
     mu : float, default 0.075
         LMS step size, or NLMS's normalised step :math:`\tilde\mu` (stable below 2).
     rule : {"lms", "nlms"}, default "lms"
@@ -167,7 +167,7 @@ def equalizer_view(W=3.1, mu=0.075, *, rule: str = "lms", runs: int = 50, steps:
     """
     from lmsbn import spectral
     from lmsbn.filters import LMS, NLMS, ensemble_learning_curve
-    from lmsbn.signals import equalizer
+    from lmsbn.filters.signals import equalizer
 
     rule = check_choice(rule, "rule", RULES)
     mu = check_positive(mu, "mu")
