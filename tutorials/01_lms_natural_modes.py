@@ -46,6 +46,8 @@ W_VALUES = (2.9, 3.1, 3.3, 3.5)
 MU = 0.075
 AR_RUNS = 2000  # test: 300
 AR_STEPS = 200  # test: 80
+EXPLORE_RUNS = 50  # test: 10
+EXPLORE_STEPS = 300  # test: 60
 SEED = 0
 
 # %% [markdown]
@@ -259,6 +261,43 @@ plt.show()
 # fraction printed above. Keep this in mind for networks: im2col patches of neighbouring pixels
 # overlap just like a delay line.
 #
+# ## 7. Move the sliders yourself
+#
+# `lmsbn.interactive.equalizer_explorer` redraws sections 4 and 5 for the $W$ and $\mu$ you set
+# with its sliders (and for NLMS, from its dropdown): the ensemble learning curve against the
+# independence theory, and the fastest, a middle and the slowest mean mode against
+# $(1-\mu\lambda_k)^n v_k(0)$. The symbols and the noise stay the same while you move a slider,
+# so what changes is the parameter's doing. Things to try:
+#
+# * raise $W$ at a fixed $\mu$: the spread (in the title) grows and the slowest mode lags;
+# * raise $\mu$ towards the mean bound $2/\lambda_{max}$ printed under the figure. With the
+#   explorer's defaults ($W$ = 3.1, 50 runs of 300 samples, seed 0) 49 of the 50 LMS runs
+#   diverge at $\mu$ = 0.2, where $\mu\lambda_{max}$ is only 0.48: the mean-square error needs
+#   $\mu$ below about $2/\operatorname{tr}R$ (exercise 1);
+# * switch to NLMS: its theory line is LMS's at $\mu = \tilde\mu/\operatorname{tr}R$, an
+#   approximation that holds for small $\tilde\mu$ and breaks down as $\tilde\mu$ nears 2
+#   (NLMS itself stays stable).
+#
+# The sliders need ipywidgets: `pip install "lmsbn[notebooks]"`. Without it this cell says so and
+# draws the same figure once, for `W_VALUES[1]` and `MU`: change them and re-run the cell.
+
+# %%
+from lmsbn import interactive
+
+try:
+    explorer = interactive.equalizer_explorer(W=W_VALUES[1], mu=MU, runs=EXPLORE_RUNS,
+                                              steps=EXPLORE_STEPS, rng=SEED)
+except ImportError as exc:  # no ipywidgets: the same computation, drawn once
+    print(exc)
+    explorer = None
+    view = interactive.equalizer_view(W=W_VALUES[1], mu=MU, runs=EXPLORE_RUNS,
+                                      steps=EXPLORE_STEPS, rng=SEED)
+    print(view.summary())
+    interactive.plot_equalizer_view(view)
+    plt.show()
+explorer
+
+# %% [markdown]
 # ## Exercises
 #
 # **1.** Using only `eq.spectrum`, predict the largest step size for which the mean weights of the

@@ -42,6 +42,8 @@ N_MODES = 128  # test: 24
 MODE_STEPS = 40  # test: 6
 MODE_LR = 0.005
 GN_ITERS = 8  # test: 2
+EXPLORE_IMAGES = 32  # test: 8
+EXPLORE_STEPS = 5  # test: 1
 
 # %% [markdown]
 # ## 1. What to expect
@@ -242,6 +244,45 @@ plt.show()
 # So the exact statement holds exactly where its assumptions hold, and inside a network the
 # modes are a picture to read with these corrections, not a prediction to the step.
 #
+# ## 6. Move the normalisation yourself
+#
+# `lmsbn.interactive.layer_explorer` rebuilds `small_cnn` with the normalisation you pick (`none`
+# or one of the BatchNorm modes of tutorial 6), the initial BatchNorm scale $\gamma$ and the
+# learning rate you set, always with the same images and conv weights. It draws the eigenvalues
+# of the chosen layer's $R$ at initialisation, after a few full-batch SGD steps at that learning
+# rate (dashed), and for the plain network (black), beside the first-step BatchNorm/NLMS
+# comparison of tutorial 7 (drawn for `full` only). Things to try:
+#
+# * move $\gamma$: the $R$ of `conv2` scales exactly as $\gamma^2$ (with $\beta = 0$, ReLU and
+#   max-pooling are positively homogeneous), and so does its $\lambda_{max}$ (in units of $R$:
+#   section 5 says what stands between it and the learning rate);
+# * raise the learning rate. With the explorer's defaults (32 images, seed 0, 5 steps) `full`
+#   keeps conv2's $\lambda_{max}$ within 8% of its initial 87 up to lr 1, while the plain
+#   network's goes from 389 to 492 with $\lambda_{min}$ = 0 and a loss near 5000, and `frozen`
+#   (a constant rescale) diverges at step 2;
+# * watch the error of BatchNorm's first-order prediction under the figure: it grows in
+#   proportion to the learning rate (8.3e-5 at lr 0.001, 4.1e-2 at lr 0.5).
+#
+# The sliders need ipywidgets: `pip install "lmsbn[notebooks]"`. Without it this cell says so and
+# draws the same figure once for `norm="full"`: change the arguments and re-run the cell.
+
+# %%
+from lmsbn import interactive
+
+try:
+    explorer = interactive.layer_explorer(norm="full", layer="conv2", steps=EXPLORE_STEPS,
+                                          n_images=EXPLORE_IMAGES, rng=SEED)
+except ImportError as exc:  # no ipywidgets: the same computation, drawn once
+    print(exc)
+    explorer = None
+    view = interactive.layer_view("full", layer="conv2", steps=EXPLORE_STEPS,
+                                  n_images=EXPLORE_IMAGES, rng=SEED)
+    print(view.summary())
+    interactive.plot_layer_view(view)
+    plt.show()
+explorer
+
+# %% [markdown]
 # ## Exercises
 #
 # **1.** Train both networks for 100 steps (`lmsbn.train.train(model, X, y, steps=100,
