@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1] / "lmsbn"
 
 #: The parts of the design: the first component below ``lmsbn`` (``_checks``, ``_version`` and
 #: ``io`` are shared plumbing that every part may use).
-FACES = {"tour", "bench", "cli", "__main__"}
+FACES = {"tour", "bench", "cli", "__main__", "interactive"}
 #: part -> (parts it must not import, why)
 RULES = {
     "spectral": ({"nn", "filters", "bridge", "train", "data", "experiments", "plot", "homework"}
