@@ -100,9 +100,11 @@ if {"center", "amplify", "suppress"} <= set(NORM_LIST):
 # end moves too (with the lesson's defaults, measured: `amplify` lam_min x1.4-1.5 with lam_max
 # x1.1-1.3; `suppress` lam_max x0.7-0.8 with lam_min x0.8-1.0). A channel can only be moved to
 # the median, and at initialisation the channels' spreads lie within about 1.5x of it, so the
-# rescale has little room; and the extreme eigenvectors mix channels, while lam_max of the
-# uncentred R is the mean spike, a sum over every channel. `lmsbn.experiments.chai.variant_isolation` measures this over
-# seeds and after training, with the headroom of each layer.
+# rescale has little room; and the two ends of R do not live on separate channels: lam_max of the
+# uncentred R is mostly the post-ReLU mean direction, which every lifted channel enters, and
+# lam_min's eigenvector often lies partly on channels `suppress` shrinks.
+# `lmsbn.experiments.chai.variant_isolation` measures this over seeds and after training, with
+# the headroom of each layer, and its verdict ("NOT isolated" here) computes that diagnosis.
 #
 # A word on units: $2/\lambda_{max}$ is a bound on the **LMS step** $\mu$ of a layer, and the
 # learning rate $\eta$ of SGD on a cross-entropy loss averaged over a batch is related to $\mu$
