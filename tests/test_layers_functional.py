@@ -191,8 +191,14 @@ def test_pooling_validation_and_dtype():
         avgpool2d_forward(np.ones((1, 1, 4, 2)), (2, 3))
     with pytest.raises(ValueError, match="k must be >= 1"):
         maxpool2d_forward(np.ones((1, 1, 4, 4)), 0)
-    with pytest.raises(TypeError, match="stride must be an int or a pair"):
+    # Pooling, conv and im2col share one pair helper: a pair of the wrong length is a
+    # ValueError, a value that is no int a TypeError.
+    with pytest.raises(ValueError, match="stride must be an int or a pair"):
         avgpool2d_forward(np.ones((1, 1, 4, 4)), 2, stride=(1, 2, 3))
+    with pytest.raises(TypeError, match="k must be an int or a pair"):
+        maxpool2d_forward(np.ones((1, 1, 4, 4)), 2.0)
+    with pytest.raises(TypeError, match=r"k\[1\] must be an integer"):
+        maxpool2d_forward(np.ones((1, 1, 4, 4)), (2, 2.0))
     with pytest.raises(ValueError, match="x must have 4 dimensions"):
         maxpool2d_forward(np.ones((4, 4)), 2)
     with pytest.raises(ValueError, match="x must have 3 or 4 dimensions"):

@@ -21,6 +21,7 @@ import numpy as np
 from lmsbn._checks import check_choice, check_int, check_positive
 from lmsbn.nn import functional as F
 from lmsbn.nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
+from lmsbn.nn.im2col import _pair
 from lmsbn.nn.init import kaiming_normal
 
 __all__ = [
@@ -89,15 +90,6 @@ def _check_train(train) -> bool:
     return bool(train)
 
 
-def _pair(value, name):
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-        return tuple(check_int(v, name, min_value=0) for v in value)
-    v = check_int(value, name, min_value=0)
-    return (v, v)
-
-
 class _ConvNd(Layer):
     """Shared constructor of :class:`Conv1d` and :class:`Conv2d` (they differ only in rank)."""
 
@@ -149,9 +141,7 @@ class Conv2d(_ConvNd):
 
     def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, padding=0, bias=True,
                  rng=None, dtype=np.float64, impl="readable"):
-        kh, kw = _pair(kernel_size, "kernel_size")
-        if kh < 1 or kw < 1:
-            raise ValueError(f"kernel_size must be >= 1, got {kernel_size!r}")
+        kh, kw = _pair(kernel_size, "kernel_size", min_value=1)
         self.impl = check_choice(impl, "impl", ("readable", "fast"))
         super().__init__(in_channels, out_channels, (kh, kw), stride, padding, bias, rng, dtype)
 
