@@ -1,6 +1,7 @@
 """``lmsbn bench`` runs and reports ratios (it asserts nothing about speed: no test times code)."""
 
 import json
+import os
 
 import numpy as np
 
@@ -35,13 +36,18 @@ def test_json_output(tmp_path, capsys, monkeypatch):
     assert "patch matrix" in capsys.readouterr().out
 
 
-def test_one_thread_rows_come_back_from_a_pinned_child_process():
+def test_one_thread_rows_come_back_from_a_pinned_child_process(monkeypatch):
     # A tiny shape keeps this quick; what is tested is the mechanism (child process, JSON rows),
-    # never a time.
-    from lmsbn.bench import _rows_on_one_thread
+    # never a time. This process is made to look unpinned so that a child must be started.
+    import lmsbn.bench as bench
 
-    rows = _rows_on_one_thread([(2, 3, 4, 8, 8)], seed=0)
-    for path in ("readable", "fast"):
+    for k in bench.ONE_THREAD_ENV:
+        monkeypatch.delenv(k, raising=False)
+    assert bench._child_env("default threads") is None          # this process runs the default
+    env = bench._child_env("1 thread")
+    assert all(env[k] == "1" for k in bench.ONE_THREAD_ENV)
+    rows = bench._rows_at("1 thread", [(2, 3, 4, 8, 8)], seed=0)
+    for path in bench.CONV_PATHS:
         floor = [r for r in rows if r["name"] == f"conv2d fwd+bwd / GEMM floor, {path} (1 thread)"]
         assert len(floor) == 1 and floor[0]["shape"] == "N=2 3->4 8x8"
     assert all(np.isfinite(r["ratio"]) and r["ratio"] > 0 for r in rows)
@@ -52,27 +58,41 @@ def test_one_thread_rows_come_back_from_a_pinned_child_process():
         assert torch_rows == []              # torch stays optional: no rows, no error
     else:
         assert {r["name"] for r in torch_rows} >= {
-            "conv2d fwd+bwd: lmsbn readable / torch CPU (1 thread)",
-            "conv2d fwd+bwd: lmsbn fast / torch CPU (1 thread)"}
+            f"conv2d fwd+bwd: lmsbn {path} / torch CPU (1 thread)" for path in bench.CONV_PATHS}
         assert all("torch threads: 1" in r["detail"] for r in torch_rows if "conv2d" in r["name"])
 
 
+def test_a_pinned_process_measures_default_threads_in_an_unpinned_child(monkeypatch):
+    # Started with every BLAS pinned to one thread (as CI does), the bench still reports the
+    # default-threads rows: from a child whose environment drops the pins.
+    import lmsbn.bench as bench
+
+    for k, v in bench.ONE_THREAD_ENV.items():
+        monkeypatch.setenv(k, v)
+    assert bench._child_env("1 thread") is None
+    env = bench._child_env("default threads")
+    assert not any(k in env for k in bench.ONE_THREAD_ENV) and env["PATH"] == os.environ["PATH"]
+    rows = bench._rows_at("default threads", [(2, 3, 4, 8, 8)], seed=0, with_torch=False)
+    names = {r["name"] for r in rows}
+    assert {f"conv2d fwd+bwd / GEMM floor, {path} (default threads)"
+            for path in bench.CONV_PATHS} <= names
+    assert all("default" in r["detail"] for r in rows if "GEMM floor" in r["name"])
+
+
 def test_conv_group_reports_both_thread_settings_in_one_run(monkeypatch):
-    # Mechanism only: one run gives the one-thread rows (child) and the default-thread rows
-    # (this process), for each path. The conv problem is shrunk so that this stays quick.
-    # The child process itself is tested above; here it is replaced by the same function run
-    # in-process, and torch is left out (importing it can take seconds).
+    # Mechanism only: one run gives the one-thread rows and the default-thread rows for each
+    # path. The conv problem is shrunk so that this stays quick; the child processes are tested
+    # above, here both settings run in-process, and torch is left out (importing it is slow).
     import lmsbn.bench as bench
 
     monkeypatch.setattr(bench, "CONV_SHAPES", ((2, 3, 4, 8, 8),))
     monkeypatch.setattr(bench, "_torch", lambda one_thread: None)
-    monkeypatch.setattr(bench, "_rows_on_one_thread", bench.one_thread_rows)
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setattr(bench, "_child_env", lambda threads: None)
     rows = run(quick=True, only=["conv"])["rows"]
     names = {r["name"] for r in rows}
-    for path in ("readable", "fast"):
-        assert f"conv2d fwd+bwd / GEMM floor, {path} (1 thread)" in names
-        assert f"conv2d fwd+bwd / GEMM floor, {path} (default threads)" in names
+    for path in bench.CONV_PATHS:
+        for threads in bench.THREADS:
+            assert f"conv2d fwd+bwd / GEMM floor, {path} ({threads})" in names
     assert "conv2d fwd+bwd: naive / readable" in names
 
 
