@@ -5,11 +5,10 @@ same shapes is not. So each row here is a *ratio* against a floor or a peer:
 
 * ``conv2d / GEMM floor``: conv forward+backward against the three matrix products it must do
   (``U W^T``, ``dY^T U``, ``dY W``) timed alone on the same shapes. What remains is im2col/col2im
-  overhead. For both paths: the readable default (im2col2d, one product, col2im2d) and the
-  opt-in cache-blocked ``fast`` one. Measured on one thread (in a child process with BLAS
-  pinned), because a threaded BLAS speeds up the floor's products but not im2col's copies: on
-  n cores the default-threads ratio mixes the overhead with n. The default-threads rows are
-  printed too, in the same run.
+  overhead. The goal is set on one thread (BLAS pinned, in a child process if need be), because
+  a threaded BLAS speeds up the floor's products but not im2col's copies: on n cores the
+  default-threads ratio mixes the overhead with n. The default-threads rows are printed too, in
+  the same run.
 * ``naive / readable``: how much the vectorised path saves over its loop twin.
 * ``batchnorm / conv``: BatchNorm forward+backward against the conv that precedes it.
 * ``lmsbn / torch``: against PyTorch's CPU time on the same shapes and dtype (float64), at one
@@ -104,10 +103,9 @@ def _conv_problem(shape, rng):
 
 
 def _conv_timers(x, wt, dout):
-    """``{"readable", "fast", "floor"}``: lmsbn's two conv forward+backward paths, and the three
-    products they must do, alone (row-major operands, the layout BLAS is fastest on)."""
+    """``{"readable", "floor"}``: lmsbn's conv forward+backward, and the three products it must
+    do, alone (row-major operands, the layout BLAS is fastest on)."""
     from lmsbn.nn import functional as F
-    from lmsbn.nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
 
     f = wt.shape[0]
     U = np.ascontiguousarray(F.im2col2d(x, 3, 3, pad=1))
@@ -123,11 +121,7 @@ def _conv_timers(x, wt, dout):
         o, cch = F.conv2d_forward(x, wt, pad=1)
         F.conv2d_backward(dout, cch)
 
-    def fast():
-        o, cch = conv2d_forward_fast(x, wt, pad=1)
-        conv2d_backward_fast(dout, cch)
-
-    return {"readable": readable, "fast": fast, "floor": floor}
+    return {"readable": readable, "floor": floor}
 
 
 def _label(shape):
@@ -136,11 +130,12 @@ def _label(shape):
 
 
 #: What each conv path aims for against the GEMM floor at one thread (issue 13).
-_FLOOR_GOALS = {"readable": "goal <= 1.6 at 1 thread", "fast": "goal <= 1.2 at 1 thread"}
-#: ... and against torch's CPU conv (float64).
-_TORCH_GOALS = {"fast": "; goal <= 1.0 at default threads"}
+_FLOOR_GOALS = {"readable": "goal <= 1.6 at 1 thread"}
+#: ... and against torch's CPU conv (float64). Issue 13 set it for an opt-in fast path, which
+#: was removed when it measured no faster than the readable one; the goal stays on the conv.
+_TORCH_GOALS = {"readable": "; goal <= 1.0 at default threads"}
 #: The conv paths timed (keys of :func:`_conv_timers`).
-CONV_PATHS = ("readable", "fast")
+CONV_PATHS = ("readable",)
 
 
 #: The two BLAS/torch thread settings every conv row is measured at, in one run.
@@ -341,35 +336,31 @@ def bench_train_step(quick: bool, rows: list, rng: np.random.Generator):
 
 
 def bench_memory(quick: bool, rows: list, rng: np.random.Generator):
-    """Peak memory of one conv forward+backward, in units of its patch matrix, for both paths.
+    """Peak memory of one conv forward+backward, in units of its patch matrix.
 
     NumPy reports its allocations to :mod:`tracemalloc`, so the peak is measured, not estimated.
-    The readable path holds two patch-sized arrays at its peak (U in the cache and the patch
-    gradient dU) plus input/output-sized ones; the fast path never allocates the full dU, so it
-    stays near one.
+    The conv holds two patch-sized arrays at its peak (U in the cache and the patch gradient dU)
+    plus input/output-sized ones.
     """
     import tracemalloc
 
     from lmsbn.nn import functional as F
-    from lmsbn.nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
 
     n, c, f, h, w = CONV_SHAPES[1]
     x = rng.standard_normal((n, c, h, w))
     wt = rng.standard_normal((f, c, 3, 3))
     dout = rng.standard_normal((n, f, h, w))
     patch_bytes = n * h * w * c * 9 * 8
-    for path, forward, backward in (("readable", F.conv2d_forward, F.conv2d_backward),
-                                    ("fast", conv2d_forward_fast, conv2d_backward_fast)):
-        tracemalloc.start()
-        tracemalloc.reset_peak()
-        out, cache = forward(x, wt, pad=1)
-        backward(dout, cache)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        del out, cache
-        rows.append({"name": f"conv2d fwd+bwd peak memory / one patch matrix, {path}",
-                     "shape": f"N={n} {c}->{f} {h}x{w}", "ratio": peak / patch_bytes,
-                     "detail": f"patch matrix {patch_bytes / 2**20:.0f} MiB"})
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    out, cache = F.conv2d_forward(x, wt, pad=1)
+    F.conv2d_backward(dout, cache)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    del out, cache
+    rows.append({"name": "conv2d fwd+bwd peak memory / one patch matrix, readable",
+                 "shape": f"N={n} {c}->{f} {h}x{w}", "ratio": peak / patch_bytes,
+                 "detail": f"patch matrix {patch_bytes / 2**20:.0f} MiB"})
 
 
 #: Realizations x samples x taps of the filter rows (the issue's size) and of ``--quick``.

@@ -24,12 +24,15 @@ training run uses. The cache keeps ``cols`` (= U) because the backward pass need
 because the bridge to adaptive-filter theory reads the layer's regressors from it
 (:func:`lmsbn.bridge.regressors`) instead of computing im2col again.
 
-Speed (``lmsbn bench``): the three products dominate; im2col's one copy, the output transposes
-and col2im's kh*kw adds are the rest. :mod:`lmsbn.nn.conv_fast` holds an opt-in cache-blocked
-version of the same maths (``Conv2d(..., impl="fast")``), kept because it measured 1.03-1.66x
-faster than this path with BLAS on one thread on the benchmark layers (it never writes the
-whole patch gradient dU to memory); with a threaded BLAS on a busy 2-core machine this path was
-the faster one (its three large products thread better than many small ones).
+Speed (``lmsbn bench``, the "GEMM floor" rows): the three products dominate. The rest is
+im2col's copy into fresh memory, the (N, F) transposes of the output and of its gradient,
+col2im's kh*kw adds, and the layout of dU. dU is computed as ``(W^T dY^T)^T`` so that it comes
+out column-major, the layout in which col2im's adds read contiguous rows; OpenBLAS computes
+that product up to ~1.4x slower than ``dY @ W`` with a row-major result, but a row-major dU
+makes every col2im add gather with a stride of C*kh*kw, which costs more than it saves. A
+cache-blocked version of this file (blocks of images, dU never allocated whole) was kept as an
+opt-in fast path until it measured no faster at one thread and slower with threaded BLAS; it
+was deleted (issue 13: less code is the better lesson).
 
 References
 ----------

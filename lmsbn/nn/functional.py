@@ -19,9 +19,6 @@ Where each concept lives:
 :mod:`.pooling`        max, average and global-average pooling
 :mod:`.losses`         ``softmax_cross_entropy``, ``mse_loss``
 =====================  =========================================================================
-
-The opt-in cache-blocked convolution (:mod:`lmsbn.nn.conv_fast`, ``Conv2d(..., impl="fast")``)
-is deliberately not in this namespace: it is not part of the ladder a student reads or swaps.
 """
 
 from lmsbn.nn.activations import relu_backward, relu_forward

@@ -20,7 +20,6 @@ import numpy as np
 
 from lmsbn._checks import check_choice, check_int, check_positive
 from lmsbn.nn import functional as F
-from lmsbn.nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
 from lmsbn.nn.im2col import _pair
 from lmsbn.nn.init import kaiming_normal
 
@@ -125,12 +124,6 @@ class Conv2d(_ConvNd):
     bias : bool, default True
     rng : None, int or numpy.random.Generator
     dtype : numpy dtype, default float64
-    impl : {"readable", "fast"}, default "readable"
-        ``"readable"``: :func:`~lmsbn.nn.conv.conv2d_forward` / ``conv2d_backward``, im2col and
-        one matrix product, the path to step through (and the one ``lmsbn.use(im2col2d=...)``
-        reaches). ``"fast"``: the cache-blocked :mod:`lmsbn.nn.conv_fast` pair, same results to
-        rounding; faster on the larger layers with BLAS on one thread, not with a threaded
-        BLAS on a busy machine (``lmsbn bench`` measures both).
 
     Notes
     -----
@@ -140,9 +133,8 @@ class Conv2d(_ConvNd):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, padding=0, bias=True,
-                 rng=None, dtype=np.float64, impl="readable"):
+                 rng=None, dtype=np.float64):
         kh, kw = _pair(kernel_size, "kernel_size", min_value=1)
-        self.impl = check_choice(impl, "impl", ("readable", "fast"))
         super().__init__(in_channels, out_channels, (kh, kw), stride, padding, bias, rng, dtype)
 
     def forward(self, x, train: bool = True):
@@ -153,20 +145,14 @@ class Conv2d(_ConvNd):
         common layer interface; a convolution computes the same in both modes.
         """
         _check_train(train)
-        forward = conv2d_forward_fast if self.impl == "fast" else F.conv2d_forward
-        out, self.cache = forward(x, self.params["weight"], self.params.get("bias"),
-                                  stride=self.stride, pad=self.padding)
+        out, self.cache = F.conv2d_forward(x, self.params["weight"], self.params.get("bias"),
+                                           stride=self.stride, pad=self.padding)
         return out
 
     def _backward(self, dout):
-        backward = conv2d_backward_fast if self.impl == "fast" else F.conv2d_backward
-        dx, dw, db = backward(dout, self.cache)
+        dx, dw, db = F.conv2d_backward(dout, self.cache)
         self._store_grads(weight=dw, bias=db)
         return dx
-
-    def extra_repr(self):
-        fast = ', impl="fast"' if self.impl == "fast" else ""
-        return super().extra_repr() + fast
 
 
 class Conv1d(_ConvNd):
