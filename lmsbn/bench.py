@@ -103,8 +103,8 @@ def _conv_problem(shape, rng):
 
 
 def _conv_timers(x, wt, dout):
-    """``{"readable", "floor"}``: lmsbn's conv forward+backward, and the three products it must
-    do, alone (row-major operands, the layout BLAS is fastest on)."""
+    """``(conv, floor)``: lmsbn's conv forward+backward, and the three products it must do,
+    alone (row-major operands, the layout BLAS is fastest on)."""
     from lmsbn.nn import functional as F
 
     f = wt.shape[0]
@@ -117,11 +117,11 @@ def _conv_timers(x, wt, dout):
         dY.T @ U
         dY @ W2
 
-    def readable():
+    def conv():
         o, cch = F.conv2d_forward(x, wt, pad=1)
         F.conv2d_backward(dout, cch)
 
-    return {"readable": readable, "floor": floor}
+    return conv, floor
 
 
 def _label(shape):
@@ -129,13 +129,10 @@ def _label(shape):
     return f"N={n} {c}->{f} {h}x{w}"
 
 
-#: What each conv path aims for against the GEMM floor at one thread (issue 13).
-_FLOOR_GOALS = {"readable": "goal <= 1.6 at 1 thread"}
-#: ... and against torch's CPU conv (float64). Issue 13 set it for an opt-in fast path, which
-#: was removed when it measured no faster than the readable one; the goal stays on the conv.
-_TORCH_GOALS = {"readable": "; goal <= 1.0 at default threads"}
-#: The conv paths timed (keys of :func:`_conv_timers`).
-CONV_PATHS = ("readable",)
+#: The conv's goals (issue 13): against the GEMM floor at one thread, and against torch's CPU
+#: conv (float64) at default threads. The issue set the torch goal for an opt-in fast path; that
+#: path measured no faster than the readable one and was deleted, so the goal stays on the conv.
+_FLOOR_GOAL, _TORCH_GOAL = "goal <= 1.6 at 1 thread", "goal <= 1.0 at default threads"
 
 
 #: The two BLAS/torch thread settings every conv row is measured at, in one run.
@@ -149,16 +146,15 @@ def _threads_note(threads: str) -> str:
 
 
 def _conv_rows(shapes, rng, threads: str, torch) -> list:
-    """For each shape: the conv paths against the GEMM floor and, with torch, against torch's
-    conv2d forward+backward (float64), all in this process's thread setting ``threads``."""
+    """For each shape: the conv against the GEMM floor and, with torch, against torch's conv2d
+    forward+backward (float64), all in this process's thread setting ``threads``."""
     rows = []
     for shape in shapes:
         x, wt, dout = _conv_problem(shape, rng)
-        timers = _conv_timers(x, wt, dout)
-        for path in CONV_PATHS:
-            rows.append({"name": f"conv2d fwd+bwd / GEMM floor, {path} ({threads})",
-                         "shape": _label(shape), "ratio": time_ratio(timers[path], timers["floor"]),
-                         "detail": f"{_FLOOR_GOALS[path]}{_threads_note(threads)}"})
+        conv, floor = _conv_timers(x, wt, dout)
+        rows.append({"name": f"conv2d fwd+bwd / GEMM floor ({threads})", "shape": _label(shape),
+                     "ratio": time_ratio(conv, floor),
+                     "detail": f"{_FLOOR_GOAL}{_threads_note(threads)}"})
         if torch is None:
             continue
         tx = torch.tensor(x, requires_grad=True)
@@ -169,16 +165,14 @@ def _conv_rows(shapes, rng, threads: str, torch) -> list:
             y = torch.nn.functional.conv2d(tx, tw, padding=1)
             y.backward(tg)
 
-        for path in CONV_PATHS:
-            rows.append({"name": f"conv2d fwd+bwd: lmsbn {path} / torch CPU ({threads})",
-                         "shape": _label(shape), "ratio": time_ratio(timers[path], torch_fb),
-                         "detail": f"float64, torch threads: {torch.get_num_threads()}"
-                                   f"{_TORCH_GOALS.get(path, '')}"})
+        rows.append({"name": f"conv2d fwd+bwd: lmsbn / torch CPU ({threads})",
+                     "shape": _label(shape), "ratio": time_ratio(conv, torch_fb),
+                     "detail": f"float64, torch threads: {torch.get_num_threads()}; {_TORCH_GOAL}"})
     return rows
 
 
 def thread_rows(shapes, seed: int, threads: str, with_torch: bool = True) -> list:
-    """The rows measured at one thread setting: the conv paths against their GEMM floor and
+    """The rows measured at one thread setting: the conv against its GEMM floor and
     against torch; at ``"1 thread"`` also BatchNorm against torch. Call it in a process whose
     BLAS runs that setting (see :func:`_rows_at`). ``with_torch=False`` leaves torch out even
     when it is installed (importing it takes seconds)."""
@@ -250,7 +244,7 @@ def bench_conv(quick: bool, rows: list, rng: np.random.Generator):
     for shape in shapes:
         x, wt, dout = _conv_problem(shape, rng)
         out, _ = F.conv2d_forward(x, wt, pad=1)
-        bench_batchnorm(out, _conv_timers(x, wt, dout)["readable"], _label(shape), rows, rng)
+        bench_batchnorm(out, _conv_timers(x, wt, dout)[0], _label(shape), rows, rng)
     # Naive twins are slow by design: time them on a small shape only.
     x = rng.standard_normal((2, 3, 12, 12))
     wt = rng.standard_normal((4, 3, 3, 3))
@@ -358,7 +352,7 @@ def bench_memory(quick: bool, rows: list, rng: np.random.Generator):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     del out, cache
-    rows.append({"name": "conv2d fwd+bwd peak memory / one patch matrix, readable",
+    rows.append({"name": "conv2d fwd+bwd peak memory / one patch matrix",
                  "shape": f"N={n} {c}->{f} {h}x{w}", "ratio": peak / patch_bytes,
                  "detail": f"patch matrix {patch_bytes / 2**20:.0f} MiB"})
 
