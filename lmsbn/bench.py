@@ -140,9 +140,12 @@ THREADS = ("1 thread", "default threads")
 
 
 def _threads_note(threads: str) -> str:
+    """What this process's BLAS runs on, as read from its environment, for a row's detail."""
     if threads == "1 thread":
         return ""
-    return f"; BLAS threads: the library's default on {os.cpu_count()} CPUs"
+    pins = ", ".join(f"{k}={os.environ[k]}" for k in ONE_THREAD_ENV if k in os.environ)
+    pins = pins or "no thread variable set"
+    return f"; BLAS threads: its default ({pins}) on {os.cpu_count()} CPUs"
 
 
 def _conv_rows(shapes, rng, threads: str, torch) -> list:
