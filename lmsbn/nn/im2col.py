@@ -232,7 +232,7 @@ def col2im2d(cols, x_shape, kh: int, kw: int, *, stride=1, pad=0) -> np.ndarray:
 
 
 def _add_windows(dx, patches, stride):
-    """The scatter of col2im, in place: ``dx[..., ho*sh + i, wo*sw + j] += patches[..., ho, wo, i, j]``.
+    """col2im's scatter, in place: ``dx[..., ho*sh+i, wo*sw+j] += patches[..., ho, wo, i, j]``.
 
     ``dx`` has shape (..., H, W) and ``patches`` (..., Ho, Wo, kh, kw), with the same leading
     axes; window (ho, wo) starts at (ho*sh, wo*sw) and must lie inside dx. Pooling's backward

@@ -85,7 +85,7 @@ def _check_backward(dout, cache, fn):
     (kh, kw), (sh, sw) = cache.kernel, cache.stride
     out_hw = ((H - kh) // sh + 1, (W - kw) // sw + 1)
     check_shape(dout, "dout", (N, C) + out_hw, what="(the shape of the forward output)")
-    return dout, out_hw
+    return dout
 
 
 def maxpool2d_forward(x, k, *, stride=None):
@@ -131,7 +131,7 @@ def maxpool2d_backward(dout, cache: PoolCache):
     -------
     dx : ndarray, shape (N, C, H, W)
     """
-    dout, _ = _check_backward(dout, cache, "maxpool2d_forward")
+    dout = _check_backward(dout, cache, "maxpool2d_forward")
     if cache.argmax is None:
         raise ValueError("cache comes from avgpool2d_forward, not maxpool2d_forward")
     kh, kw = cache.kernel
@@ -176,7 +176,7 @@ def avgpool2d_backward(dout, cache: PoolCache):
     -------
     dx : ndarray, shape (N, C, H, W)
     """
-    dout, _ = _check_backward(dout, cache, "avgpool2d_forward")
+    dout = _check_backward(dout, cache, "avgpool2d_forward")
     kh, kw = cache.kernel
     share = dout / (kh * kw)
     dx = np.zeros(cache.x_shape, dtype=dout.dtype)
