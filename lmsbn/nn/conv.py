@@ -19,10 +19,11 @@ every step:
 The backward pass is two products and a col2im: ``dW = dY^T U`` and ``dx = col2im(dY W)``.
 
 ``im2col2d`` and ``col2im2d`` are looked up in their module, :mod:`lmsbn.nn.im2col`, at every
-call (``im2col.im2col2d(...)``, never a name bound at import), so a student's own versions swapped in with ``lmsbn.use(im2col2d=..., col2im2d=...)`` are the ones a
-training run uses. The cache keeps ``cols`` (= U) because the backward pass needs it for dW and
-because the bridge to adaptive-filter theory reads the layer's regressors from it
-(:func:`lmsbn.bridge.regressors`) instead of computing im2col again.
+call (``im2col.im2col2d(...)``, never a name bound at import), so a student's own versions
+swapped in with ``lmsbn.use(im2col2d=..., col2im2d=...)`` are the ones a training run uses.
+The cache keeps ``cols`` (= U) because the backward pass needs it for dW and because the bridge
+to adaptive-filter theory reads the layer's regressors from it (:func:`lmsbn.bridge.regressors`)
+instead of computing im2col again.
 
 Speed (``lmsbn bench``, the "GEMM floor" rows): the three products dominate. The rest is
 im2col's copy into fresh memory, the (N, F) transposes of the output and of its gradient,
@@ -240,7 +241,7 @@ def conv2d_backward(dout, cache: ConvCache):
     dout = _check_dout(dout, cache, ConvCache, 4, "conv2d_forward")
     w, cols = cache.w, cache.cols
     F, _, kh, kw = w.shape
-    dYt = dout.transpose(1, 0, 2, 3).reshape(F, -1)       # dY^T: (F, M), columns ordered like U's rows
+    dYt = dout.transpose(1, 0, 2, 3).reshape(F, -1)       # dY^T: (F, M), columns like U's rows
     dw = (dYt @ cols).reshape(w.shape)                    # dW = dY^T U
     # dU = dY W, computed as (W^T dY^T)^T: it then comes out in im2col2d's column-major layout,
     # the one in which col2im2d's adds read whole rows.

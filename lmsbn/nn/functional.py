@@ -5,8 +5,9 @@
 hold parameters and call these functions *through this module*, so a student's own
 forward/backward pair swapped in here (see ``lmsbn.use`` in the homework kit) drives the whole
 library. The conv functions themselves look up ``im2col2d`` / ``col2im2d`` (``im2col1d`` /
-``col2im1d``) here at every call, so a swapped ``im2col2d`` is what training runs, and what
-:func:`lmsbn.bridge.regressors` reads back from the layer's cache.
+``col2im1d``) in :mod:`lmsbn.nn.im2col` at every call, and ``lmsbn.use`` swaps them there too,
+so a swapped ``im2col2d`` is what training runs, and what :func:`lmsbn.bridge.regressors` reads
+back from the layer's cache.
 
 Where each concept lives:
 
