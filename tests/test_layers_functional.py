@@ -184,6 +184,15 @@ def test_global_avgpool():
         check_backward(global_avgpool_forward, global_avgpool_backward, [x], rng=rng)
 
 
+def test_nn_has_one_pair_helper_and_one_window_scatter():
+    # Issue 14: the helpers live once, in lmsbn.nn.im2col; a private copy in another module
+    # would be a different function object.
+    from lmsbn.nn import conv, im2col, layers, pooling
+
+    assert conv._pair is layers._pair is pooling._pair is im2col._pair
+    assert pooling._add_windows is im2col._add_windows
+
+
 def test_pooling_validation_and_dtype():
     with pytest.raises(ValueError, match=r"k = \(5, 5\) is larger than the input's spatial size \(4, 4\)"):
         maxpool2d_forward(np.ones((1, 1, 4, 4)), 5)
