@@ -131,7 +131,7 @@ def _label(shape):
 
 #: The conv's goals (issue 13): against the GEMM floor at one thread, and against torch's CPU
 #: conv (float64) at default threads. The issue set the torch goal for an opt-in fast path; that
-#: path measured no faster than the readable one and was deleted, so the goal stays on the conv.
+#: path was not ~20 % faster than the readable one and was deleted, so the goal stays on the conv.
 _FLOOR_GOAL, _TORCH_GOAL = "goal <= 1.6 at 1 thread", "goal <= 1.0 at default threads"
 
 
