@@ -1,26 +1,26 @@
 """``lmsbn bench`` runs and reports ratios (it asserts nothing about speed: no test times code)."""
 
 import json
+import os
 
 import numpy as np
 
 from lmsbn.bench import format_rows, main, run
 
 
-def test_memory_group_reports_patch_matrices_per_path(monkeypatch):
+def test_memory_group_reports_patch_matrices(monkeypatch):
     import lmsbn.bench as bench
 
     # A smaller batch of the benchmark's layer (16->32, 32x32): the ratios do not depend on N.
     monkeypatch.setattr(bench, "CONV_SHAPES", (None, (8, 16, 32, 32, 32)))
     result = run(quick=True, only=["memory"])
-    rows = {r["name"].rsplit(", ", 1)[1]: r["ratio"] for r in result["rows"]}
-    assert set(rows) == {"readable", "fast"}
-    # Peak memory of a conv forward+backward in patch matrices. Readable: U (kept in the cache)
-    # and the patch gradient dU are both alive in the backward pass, plus input/output-sized
-    # arrays (1/8 and 2/9 of U each here), so between 2 and 3; a third full copy would pass 3.
-    # Measured 2.6. Fast: dU is never allocated whole, so between 1 and 2 (measured 1.4).
-    assert 2 <= rows["readable"] < 3
-    assert 1 <= rows["fast"] < 2
+    [row] = result["rows"]
+    assert row["name"] == "conv2d fwd+bwd peak memory / one patch matrix"
+    # Peak memory of a conv forward+backward in patch matrices: U (kept in the cache) and the
+    # patch gradient dU are both alive in the backward pass, plus input/output-sized arrays
+    # (1/8 and 2/9 of U each here), so between 2 and 3; a third full copy would pass 3.
+    # Measured 2.6.
+    assert 2 <= row["ratio"] < 3
     assert "peak memory" in format_rows(result["rows"])
 
 
@@ -31,19 +31,23 @@ def test_json_output(tmp_path, capsys, monkeypatch):
     path = tmp_path / "bench.json"
     assert main(["--quick", "--only", "memory", "--json", str(path)]) == 0
     data = json.loads(path.read_text())
-    assert data["machine"]["quick"] is True and len(data["rows"]) == 2
+    assert data["machine"]["quick"] is True and len(data["rows"]) == 1
     assert "patch matrix" in capsys.readouterr().out
 
 
-def test_one_thread_rows_come_back_from_a_pinned_child_process():
+def test_one_thread_rows_come_back_from_a_pinned_child_process(monkeypatch):
     # A tiny shape keeps this quick; what is tested is the mechanism (child process, JSON rows),
-    # never a time.
-    from lmsbn.bench import _rows_on_one_thread
+    # never a time. This process is made to look unpinned so that a child must be started.
+    import lmsbn.bench as bench
 
-    rows = _rows_on_one_thread([(2, 3, 4, 8, 8)], seed=0)
-    for path in ("readable", "fast"):
-        floor = [r for r in rows if r["name"] == f"conv2d fwd+bwd / GEMM floor, {path} (1 thread)"]
-        assert len(floor) == 1 and floor[0]["shape"] == "N=2 3->4 8x8"
+    for k in bench.ONE_THREAD_ENV:
+        monkeypatch.delenv(k, raising=False)
+    assert bench._child_env("default threads") is None          # this process runs the default
+    env = bench._child_env("1 thread")
+    assert all(env[k] == "1" for k in bench.ONE_THREAD_ENV)
+    rows = bench._rows_at("1 thread", [(2, 3, 4, 8, 8)], seed=0)
+    floor = [r for r in rows if r["name"] == "conv2d fwd+bwd / GEMM floor (1 thread)"]
+    assert len(floor) == 1 and floor[0]["shape"] == "N=2 3->4 8x8"
     assert all(np.isfinite(r["ratio"]) and r["ratio"] > 0 for r in rows)
     torch_rows = [r for r in rows if "torch" in r["name"]]
     try:
@@ -51,28 +55,38 @@ def test_one_thread_rows_come_back_from_a_pinned_child_process():
     except ImportError:
         assert torch_rows == []              # torch stays optional: no rows, no error
     else:
-        assert {r["name"] for r in torch_rows} >= {
-            "conv2d fwd+bwd: lmsbn readable / torch CPU (1 thread)",
-            "conv2d fwd+bwd: lmsbn fast / torch CPU (1 thread)"}
+        assert "conv2d fwd+bwd: lmsbn / torch CPU (1 thread)" in {r["name"] for r in torch_rows}
         assert all("torch threads: 1" in r["detail"] for r in torch_rows if "conv2d" in r["name"])
 
 
+def test_a_pinned_process_measures_default_threads_in_an_unpinned_child(monkeypatch):
+    # Started with every BLAS pinned to one thread (as CI does), the bench still reports the
+    # default-threads rows: from a child whose environment drops the pins.
+    import lmsbn.bench as bench
+
+    for k, v in bench.ONE_THREAD_ENV.items():
+        monkeypatch.setenv(k, v)
+    assert bench._child_env("1 thread") is None
+    env = bench._child_env("default threads")
+    assert not any(k in env for k in bench.ONE_THREAD_ENV) and env["PATH"] == os.environ["PATH"]
+    rows = bench._rows_at("default threads", [(2, 3, 4, 8, 8)], seed=0, with_torch=False)
+    assert [r["name"] for r in rows] == ["conv2d fwd+bwd / GEMM floor (default threads)"]
+    assert "no thread variable set" in rows[0]["detail"]      # as read in the child
+
+
 def test_conv_group_reports_both_thread_settings_in_one_run(monkeypatch):
-    # Mechanism only: one run gives the one-thread rows (child) and the default-thread rows
-    # (this process), for each path. The conv problem is shrunk so that this stays quick.
-    # The child process itself is tested above; here it is replaced by the same function run
-    # in-process, and torch is left out (importing it can take seconds).
+    # Mechanism only: one run gives the one-thread rows and the default-thread rows for each
+    # path. The conv problem is shrunk so that this stays quick; the child processes are tested
+    # above, here both settings run in-process, and torch is left out (importing it is slow).
     import lmsbn.bench as bench
 
     monkeypatch.setattr(bench, "CONV_SHAPES", ((2, 3, 4, 8, 8),))
     monkeypatch.setattr(bench, "_torch", lambda one_thread: None)
-    monkeypatch.setattr(bench, "_rows_on_one_thread", bench.one_thread_rows)
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setattr(bench, "_child_env", lambda threads: None)
     rows = run(quick=True, only=["conv"])["rows"]
     names = {r["name"] for r in rows}
-    for path in ("readable", "fast"):
-        assert f"conv2d fwd+bwd / GEMM floor, {path} (1 thread)" in names
-        assert f"conv2d fwd+bwd / GEMM floor, {path} (default threads)" in names
+    for threads in bench.THREADS:
+        assert f"conv2d fwd+bwd / GEMM floor ({threads})" in names
     assert "conv2d fwd+bwd: naive / readable" in names
 
 

@@ -1,5 +1,5 @@
 """The conv ladder of issue 13: the readable im2col path is what trains, what a student swaps
-and steps into, and what the bridge reads; the cache-blocked path is opt-in and agrees with it."""
+and steps into, and what the bridge reads."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import pytest
 import lmsbn
 from lmsbn.bridge import ModeTracker, capture_regressors, compare_first_step, regressors
 from lmsbn.data import shapes
-from lmsbn.nn import Conv1d, Conv2d, Flatten, Linear, ReLU, Sequential, small_cnn
+from lmsbn.nn import Conv1d, Conv2d, small_cnn
 from lmsbn.nn import functional as F
-from lmsbn.nn.conv import conv2d_backward, conv2d_forward
-from lmsbn.nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
+from lmsbn.nn.conv import conv2d_forward
 from lmsbn.train import train
 
 pytestmark = pytest.mark.a4_conv
@@ -30,61 +29,6 @@ def counting(calls: Counter, name: str):
         return original(*args, **kwargs)
 
     return wrapper
-
-
-def _close(a, b, rel):
-    assert a.shape == b.shape and a.dtype == b.dtype
-    assert np.max(np.abs(a - b), initial=0.0) <= rel * max(1.0, np.max(np.abs(b), initial=0.0))
-
-
-# ------------------------------------------------------------------------ fast path == readable
-@pytest.mark.parametrize("stride, pad, dtype", [(1, 1, np.float64), ((2, 1), (0, 2), np.float64),
-                                                (1, 1, np.float32)])
-def test_fast_path_matches_readable_path(monkeypatch, stride, pad, dtype):
-    """conv_fast works block by block of images (``_BLOCK_BYTES``); a tiny budget forces several
-    blocks of 2 images and a partial last one (N = 5), which the small shapes never reach."""
-    import lmsbn.nn.conv_fast as fast
-
-    rng = np.random.default_rng(21)
-    x, w, b = rng.standard_normal((5, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
-    x, w, b = x.astype(dtype), w.astype(dtype), b.astype(dtype)
-    out, cache = conv2d_forward(x, w, b, stride=stride, pad=pad)
-    per_image = 3 * 3 * 2 * out.shape[2] * out.shape[3] * x.itemsize   # patch bytes of one image
-    monkeypatch.setattr(fast, "_BLOCK_BYTES", 2 * per_image)
-    assert fast._image_blocks(5, per_image) == [(0, 2), (2, 4), (4, 5)]
-    out_f, cache_f = conv2d_forward_fast(x, w, b, stride=stride, pad=pad)
-    dout = rng.standard_normal(out.shape).astype(dtype)
-    # Two kernels summing the same products in different orders (blocks of images vs one
-    # product): they agree to rounding, ~1e-15 relative in float64 and ~1e-7 in float32, so
-    # 1e-12 / 1e-5 relative to the largest entry; an indexing mistake is an O(1) error.
-    rel = 1e-5 if dtype == np.float32 else 1e-12
-    _close(out_f, out, rel)
-    # The patch matrix is a pure copy in both: equal bit for bit, and in the same layout.
-    np.testing.assert_array_equal(cache_f.cols, cache.cols)
-    assert cache_f.cols.T.flags.c_contiguous and cache.cols.T.flags.c_contiguous
-    grads = conv2d_backward(dout, cache)
-    for g_f, g in zip(conv2d_backward_fast(dout, cache_f), grads):
-        _close(g_f, g, rel)
-    # The caches are interchangeable: each backward accepts the other forward's cache.
-    for g_f, g in zip(conv2d_backward_fast(dout, cache), grads):
-        _close(g_f, g, rel)
-    for g_x, g in zip(conv2d_backward(dout, cache_f), grads):
-        _close(g_x, g, rel)
-
-
-def test_conv2d_impl_fast_trains_like_readable():
-    X, y = shapes(64, rng=0)
-    losses = {}
-    for impl in ("readable", "fast"):
-        model = Sequential(Conv2d(3, 4, 3, padding=1, rng=0, impl=impl), ReLU(), Flatten(),
-                           Linear(4 * 16 * 16, 10, rng=1))
-        losses[impl] = train(model, X, y, steps=5, batch_size=16, lr=0.05, rng=0).loss
-    assert 'impl="fast"' in repr(model["conv1"])
-    # Same maths summed in another order: rounding differences, amplified a little by five
-    # SGD steps; 1e-10 relative is far below any real difference in the updates.
-    np.testing.assert_allclose(losses["fast"], losses["readable"], rtol=1e-10)
-    with pytest.raises(ValueError, match="impl"):
-        Conv2d(3, 4, 3, impl="blocked")
 
 
 # ------------------------------------------------------------- lmsbn.use drives the training

@@ -184,6 +184,15 @@ def test_global_avgpool():
         check_backward(global_avgpool_forward, global_avgpool_backward, [x], rng=rng)
 
 
+def test_nn_has_one_pair_helper_and_one_window_scatter():
+    # Issue 14: the helpers live once, in lmsbn.nn.im2col; a private copy in another module
+    # would be a different function object.
+    from lmsbn.nn import conv, im2col, layers, pooling
+
+    assert conv._pair is layers._pair is pooling._pair is im2col._pair
+    assert pooling._add_windows is im2col._add_windows
+
+
 def test_pooling_validation_and_dtype():
     with pytest.raises(ValueError, match=r"k = \(5, 5\) is larger than the input's spatial size \(4, 4\)"):
         maxpool2d_forward(np.ones((1, 1, 4, 4)), 5)
@@ -191,8 +200,14 @@ def test_pooling_validation_and_dtype():
         avgpool2d_forward(np.ones((1, 1, 4, 2)), (2, 3))
     with pytest.raises(ValueError, match="k must be >= 1"):
         maxpool2d_forward(np.ones((1, 1, 4, 4)), 0)
-    with pytest.raises(TypeError, match="stride must be an int or a pair"):
+    # Pooling, conv and im2col share one pair helper: a pair of the wrong length is a
+    # ValueError, a value that is no int a TypeError.
+    with pytest.raises(ValueError, match="stride must be an int or a pair"):
         avgpool2d_forward(np.ones((1, 1, 4, 4)), 2, stride=(1, 2, 3))
+    with pytest.raises(TypeError, match="k must be an int or a pair"):
+        maxpool2d_forward(np.ones((1, 1, 4, 4)), 2.0)
+    with pytest.raises(TypeError, match=r"k\[1\] must be an integer"):
+        maxpool2d_forward(np.ones((1, 1, 4, 4)), (2, 2.0))
     with pytest.raises(ValueError, match="x must have 4 dimensions"):
         maxpool2d_forward(np.ones((4, 4)), 2)
     with pytest.raises(ValueError, match="x must have 3 or 4 dimensions"):

@@ -83,10 +83,9 @@ print("im2col == naive twin:", np.array_equal(fast, naive))
 # \mathrm{d}W = \mathrm{d}Y^T U, \qquad \mathrm{d}x = \operatorname{col2im}(\mathrm{d}Y\, W).
 # $$
 #
-# Both `im2col2d` and `col2im2d` are looked up in `lmsbn.nn.functional` at every call, so
+# Both `im2col2d` and `col2im2d` are looked up in `lmsbn.nn.im2col` at every call, so
 # `with lmsbn.use(im2col2d=mine, col2im2d=mine2): train(...)` trains through your own versions
-# (homework 2). `Conv2d(..., impl="fast")` switches a layer to a cache-blocked kernel with the
-# same results to rounding, faster on large layers; it is not the one to read.
+# (homework 2).
 
 # %%
 F_out = wb.shape[0]

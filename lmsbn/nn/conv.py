@@ -19,17 +19,21 @@ every step:
 The backward pass is two products and a col2im: ``dW = dY^T U`` and ``dx = col2im(dY W)``.
 
 ``im2col2d`` and ``col2im2d`` are looked up in their module, :mod:`lmsbn.nn.im2col`, at every
-call (``im2col.im2col2d(...)``, never a name bound at import), so a student's own versions swapped in with ``lmsbn.use(im2col2d=..., col2im2d=...)`` are the ones a
-training run uses. The cache keeps ``cols`` (= U) because the backward pass needs it for dW and
-because the bridge to adaptive-filter theory reads the layer's regressors from it
-(:func:`lmsbn.bridge.regressors`) instead of computing im2col again.
+call (``im2col.im2col2d(...)``, never a name bound at import), so a student's own versions
+swapped in with ``lmsbn.use(im2col2d=..., col2im2d=...)`` are the ones a training run uses.
+The cache keeps ``cols`` (= U) because the backward pass needs it for dW and because the bridge
+to adaptive-filter theory reads the layer's regressors from it (:func:`lmsbn.bridge.regressors`)
+instead of computing im2col again.
 
-Speed (``lmsbn bench``): the three products dominate; im2col's one copy, the output transposes
-and col2im's kh*kw adds are the rest. :mod:`lmsbn.nn.conv_fast` holds an opt-in cache-blocked
-version of the same maths (``Conv2d(..., impl="fast")``), kept because it measured 1.03-1.66x
-faster than this path with BLAS on one thread on the benchmark layers (it never writes the
-whole patch gradient dU to memory); with a threaded BLAS on a busy 2-core machine this path was
-the faster one (its three large products thread better than many small ones).
+Speed (``lmsbn bench``, the "GEMM floor" rows): the three products dominate. The rest is
+im2col's copy into fresh memory, the (N, F) transposes of the output and of its gradient,
+col2im's kh*kw adds, and the layout of dU. dU is computed as ``(W^T dY^T)^T`` so that it comes
+out column-major, the layout in which col2im's adds read contiguous rows; OpenBLAS computes
+that product up to ~1.4x slower than ``dY @ W`` with a row-major result, but a row-major dU
+makes every col2im add gather with a stride of C*kh*kw, which costs more than it saves. A
+cache-blocked version of this file (blocks of images, dU never allocated whole) was kept as an
+opt-in fast path until it measured at most ~16 % faster at one thread and 1.5-2.5x slower with
+threaded BLAS; it was deleted (issue 13: less code is the better lesson).
 
 References
 ----------
@@ -237,7 +241,7 @@ def conv2d_backward(dout, cache: ConvCache):
     dout = _check_dout(dout, cache, ConvCache, 4, "conv2d_forward")
     w, cols = cache.w, cache.cols
     F, _, kh, kw = w.shape
-    dYt = dout.transpose(1, 0, 2, 3).reshape(F, -1)       # dY^T: (F, M), columns ordered like U's rows
+    dYt = dout.transpose(1, 0, 2, 3).reshape(F, -1)       # dY^T: (F, M), columns like U's rows
     dw = (dYt @ cols).reshape(w.shape)                    # dW = dY^T U
     # dU = dY W, computed as (W^T dY^T)^T: it then comes out in im2col2d's column-major layout,
     # the one in which col2im2d's adds read whole rows.

@@ -5,8 +5,9 @@
 hold parameters and call these functions *through this module*, so a student's own
 forward/backward pair swapped in here (see ``lmsbn.use`` in the homework kit) drives the whole
 library. The conv functions themselves look up ``im2col2d`` / ``col2im2d`` (``im2col1d`` /
-``col2im1d``) here at every call, so a swapped ``im2col2d`` is what training runs, and what
-:func:`lmsbn.bridge.regressors` reads back from the layer's cache.
+``col2im1d``) in :mod:`lmsbn.nn.im2col` at every call, and ``lmsbn.use`` swaps them there too,
+so a swapped ``im2col2d`` is what training runs, and what :func:`lmsbn.bridge.regressors` reads
+back from the layer's cache.
 
 Where each concept lives:
 
@@ -19,9 +20,6 @@ Where each concept lives:
 :mod:`.pooling`        max, average and global-average pooling
 :mod:`.losses`         ``softmax_cross_entropy``, ``mse_loss``
 =====================  =========================================================================
-
-The opt-in cache-blocked convolution (:mod:`lmsbn.nn.conv_fast`, ``Conv2d(..., impl="fast")``)
-is deliberately not in this namespace: it is not part of the ladder a student reads or swaps.
 """
 
 from lmsbn.nn.activations import relu_backward, relu_forward

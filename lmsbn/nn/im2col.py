@@ -227,12 +227,23 @@ def col2im2d(cols, x_shape, kh: int, kw: int, *, stride=1, pad=0) -> np.ndarray:
     patches = cols.reshape(N, Ho, Wo, C, kh, kw).transpose(3, 0, 1, 2, 4, 5)
     dx_pad = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
     dx_cn = dx_pad.transpose(1, 0, 2, 3)                 # the same memory, seen channel first
+    _add_windows(dx_cn, patches, (sh, sw))
+    return dx_pad[:, :, ph:ph + H, pw:pw + W]            # drop the padding
+
+
+def _add_windows(dx, patches, stride):
+    """col2im's scatter, in place: ``dx[..., ho*sh+i, wo*sw+j] += patches[..., ho, wo, i, j]``.
+
+    ``dx`` has shape (..., H, W) and ``patches`` (..., Ho, Wo, kh, kw), with the same leading
+    axes; window (ho, wo) starts at (ho*sh, wo*sw) and must lie inside dx. Pooling's backward
+    passes share it (a window's gradient is scattered back the same way).
+    """
+    (sh, sw), (Ho, Wo, kh, kw) = stride, patches.shape[-4:]
     for i in range(kh):
         for j in range(kw):
-            # Patch (n, ho, wo) read tap (i, j) from xpad[n, :, ho*sh + i, wo*sw + j]: add it
-            # back there. Within one offset these pixels are distinct, so ``+=`` loses nothing.
-            dx_cn[:, :, i:i + sh * Ho:sh, j:j + sw * Wo:sw] += patches[..., i, j]
-    return dx_pad[:, :, ph:ph + H, pw:pw + W]            # drop the padding
+            # Window (ho, wo) read its tap (i, j) from dx's pixel (ho*sh + i, wo*sw + j): add it
+            # back there. Within one tap these pixels are distinct, so ``+=`` loses nothing.
+            dx[..., i:i + sh * Ho:sh, j:j + sw * Wo:sw] += patches[..., i, j]
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import numpy as np
 
 from lmsbn._checks import check_choice, check_int, check_positive
 from lmsbn.nn import functional as F
-from lmsbn.nn.conv_fast import conv2d_backward_fast, conv2d_forward_fast
+from lmsbn.nn.im2col import _pair
 from lmsbn.nn.init import kaiming_normal
 
 __all__ = [
@@ -89,15 +89,6 @@ def _check_train(train) -> bool:
     return bool(train)
 
 
-def _pair(value, name):
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-        return tuple(check_int(v, name, min_value=0) for v in value)
-    v = check_int(value, name, min_value=0)
-    return (v, v)
-
-
 class _ConvNd(Layer):
     """Shared constructor of :class:`Conv1d` and :class:`Conv2d` (they differ only in rank)."""
 
@@ -133,12 +124,6 @@ class Conv2d(_ConvNd):
     bias : bool, default True
     rng : None, int or numpy.random.Generator
     dtype : numpy dtype, default float64
-    impl : {"readable", "fast"}, default "readable"
-        ``"readable"``: :func:`~lmsbn.nn.conv.conv2d_forward` / ``conv2d_backward``, im2col and
-        one matrix product, the path to step through (and the one ``lmsbn.use(im2col2d=...)``
-        reaches). ``"fast"``: the cache-blocked :mod:`lmsbn.nn.conv_fast` pair, same results to
-        rounding; faster on the larger layers with BLAS on one thread, not with a threaded
-        BLAS on a busy machine (``lmsbn bench`` measures both).
 
     Notes
     -----
@@ -148,11 +133,8 @@ class Conv2d(_ConvNd):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, padding=0, bias=True,
-                 rng=None, dtype=np.float64, impl="readable"):
-        kh, kw = _pair(kernel_size, "kernel_size")
-        if kh < 1 or kw < 1:
-            raise ValueError(f"kernel_size must be >= 1, got {kernel_size!r}")
-        self.impl = check_choice(impl, "impl", ("readable", "fast"))
+                 rng=None, dtype=np.float64):
+        kh, kw = _pair(kernel_size, "kernel_size", min_value=1)
         super().__init__(in_channels, out_channels, (kh, kw), stride, padding, bias, rng, dtype)
 
     def forward(self, x, train: bool = True):
@@ -163,20 +145,14 @@ class Conv2d(_ConvNd):
         common layer interface; a convolution computes the same in both modes.
         """
         _check_train(train)
-        forward = conv2d_forward_fast if self.impl == "fast" else F.conv2d_forward
-        out, self.cache = forward(x, self.params["weight"], self.params.get("bias"),
-                                  stride=self.stride, pad=self.padding)
+        out, self.cache = F.conv2d_forward(x, self.params["weight"], self.params.get("bias"),
+                                           stride=self.stride, pad=self.padding)
         return out
 
     def _backward(self, dout):
-        backward = conv2d_backward_fast if self.impl == "fast" else F.conv2d_backward
-        dx, dw, db = backward(dout, self.cache)
+        dx, dw, db = F.conv2d_backward(dout, self.cache)
         self._store_grads(weight=dw, bias=db)
         return dx
-
-    def extra_repr(self):
-        fast = ', impl="fast"' if self.impl == "fast" else ""
-        return super().extra_repr() + fast
 
 
 class Conv1d(_ConvNd):

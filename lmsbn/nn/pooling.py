@@ -2,8 +2,10 @@ r"""Max, average and global average pooling over NCHW images.
 
 The windows come from :func:`numpy.lib.stride_tricks.sliding_window_view`, a zero-copy view of
 shape (N, C, H_out, W_out, kh, kw), so the forward passes have no Python loop over pixels. The
-backward passes loop only over the kh * kw offsets inside a window, each step a strided slice of
-the whole image; overlapping windows (stride < kernel) then accumulate correctly.
+backward passes build each window's gradient in that same shape and scatter it back with
+col2im's scatter (``lmsbn.nn.im2col._add_windows``): a loop over the kh * kw offsets inside a
+window, each step a strided slice of the whole image, so overlapping windows (stride < kernel)
+accumulate correctly.
 
 Output size (no padding, PyTorch's ``ceil_mode=False``):
 :math:`H_\text{out} = \lfloor (H - k_h) / s_h \rfloor + 1`, and likewise for the width.
@@ -11,13 +13,13 @@ Output size (no padding, PyTorch's ``ceil_mode=False``):
 
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from lmsbn._checks import as_float_array, check_int, check_shape, describe
+from lmsbn._checks import as_float_array, check_shape
+from lmsbn.nn.im2col import _add_windows, _pair
 
 __all__ = [
     "GlobalAvgPoolCache",
@@ -57,20 +59,11 @@ class GlobalAvgPoolCache(NamedTuple):
     x_shape: tuple
 
 
-def _pair(value, name: str) -> tuple[int, int]:
-    """An int or a pair of ints, as (height, width), each >= 1."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        value = (value, value)
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise TypeError(f"{name} must be an int or a pair of ints, got {describe(value)}")
-    return tuple(check_int(v, name, min_value=1) for v in value)
-
-
 def _windows_setup(x, k, stride):
     """Validate a pooling call and return (x, kernel, stride, output size)."""
     x = as_float_array(x, "x", ndim=4, finite=False)
-    kernel = _pair(k, "k")
-    stride = kernel if stride is None else _pair(stride, "stride")
+    kernel = _pair(k, "k", min_value=1)
+    stride = kernel if stride is None else _pair(stride, "stride", min_value=1)
     H, W = x.shape[2:]
     if kernel[0] > H or kernel[1] > W:
         raise ValueError(f"k = {kernel} is larger than the input's spatial size {(H, W)} "
@@ -84,13 +77,6 @@ def _windows(x, kernel, stride):
     return sliding_window_view(x, kernel, axis=(2, 3))[:, :, ::stride[0], ::stride[1]]
 
 
-def _offset_slices(kernel_offset, stride, out_hw):
-    """The input slice hit by window offset (a, b) in every window: a strided slice per axis."""
-    (a, b), (sh, sw), (ho, wo) = kernel_offset, stride, out_hw
-    return (slice(None), slice(None), slice(a, a + sh * (ho - 1) + 1, sh),
-            slice(b, b + sw * (wo - 1) + 1, sw))
-
-
 def _check_backward(dout, cache, fn):
     if not isinstance(cache, PoolCache):
         raise TypeError(f"cache must be the PoolCache returned by {fn}, got {type(cache).__name__}")
@@ -99,7 +85,7 @@ def _check_backward(dout, cache, fn):
     (kh, kw), (sh, sw) = cache.kernel, cache.stride
     out_hw = ((H - kh) // sh + 1, (W - kw) // sw + 1)
     check_shape(dout, "dout", (N, C) + out_hw, what="(the shape of the forward output)")
-    return dout, out_hw
+    return dout
 
 
 def maxpool2d_forward(x, k, *, stride=None):
@@ -145,15 +131,14 @@ def maxpool2d_backward(dout, cache: PoolCache):
     -------
     dx : ndarray, shape (N, C, H, W)
     """
-    dout, out_hw = _check_backward(dout, cache, "maxpool2d_forward")
+    dout = _check_backward(dout, cache, "maxpool2d_forward")
     if cache.argmax is None:
         raise ValueError("cache comes from avgpool2d_forward, not maxpool2d_forward")
     kh, kw = cache.kernel
+    # Each window's gradient: dout at its argmax, 0 elsewhere; (N, C, H_out, W_out, kh, kw).
+    winner = cache.argmax[..., None, None] == np.arange(kh * kw).reshape(kh, kw)
     dx = np.zeros(cache.x_shape, dtype=dout.dtype)
-    for a in range(kh):
-        for b in range(kw):
-            hit = cache.argmax == a * kw + b
-            dx[_offset_slices((a, b), cache.stride, out_hw)] += np.where(hit, dout, 0)
+    _add_windows(dx, np.where(winner, dout[..., None, None], 0), cache.stride)
     return dx
 
 
@@ -191,13 +176,12 @@ def avgpool2d_backward(dout, cache: PoolCache):
     -------
     dx : ndarray, shape (N, C, H, W)
     """
-    dout, out_hw = _check_backward(dout, cache, "avgpool2d_forward")
+    dout = _check_backward(dout, cache, "avgpool2d_forward")
     kh, kw = cache.kernel
     share = dout / (kh * kw)
     dx = np.zeros(cache.x_shape, dtype=dout.dtype)
-    for a in range(kh):
-        for b in range(kw):
-            dx[_offset_slices((a, b), cache.stride, out_hw)] += share
+    # Every entry of a window gets the same share: a broadcast view, nothing is copied.
+    _add_windows(dx, np.broadcast_to(share[..., None, None], share.shape + (kh, kw)), cache.stride)
     return dx
 
 
