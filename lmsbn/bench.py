@@ -311,7 +311,8 @@ def _torch_batchnorm(x, label, rows, rng, torch):
 def bench_train_step(quick: bool, rows: list, rng: np.random.Generator):
     """One SGD step of small_cnn with BatchNorm against one without."""
     from lmsbn.data import shapes
-    from lmsbn.nn import SGD, functional as F, small_cnn
+    from lmsbn.nn import SGD, small_cnn
+    from lmsbn.nn import functional as F
 
     X, y = shapes(64, rng=rng)
 
@@ -466,7 +467,8 @@ def bench_papers(quick: bool, rows: list, rng: np.random.Generator):
     """Cost of one Fisher-information matrix-vector product (Wei et al.) in training steps."""
     from lmsbn.data import shapes
     from lmsbn.experiments.chai.fisher import fim_matvec
-    from lmsbn.nn import SGD, functional as F, small_cnn
+    from lmsbn.nn import SGD, small_cnn
+    from lmsbn.nn import functional as F
 
     X, y = shapes(32, rng=rng)
     model = small_cnn(widths=(8, 16), rng=0)

@@ -6,7 +6,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import bn_channel_sigmas, seeds
 
-from lmsbn.nn.gradcheck import check_backward, numerical_gradient, rel_error
 from lmsbn.nn.batchnorm import (
     BN_MODES,
     BatchNormCache,
@@ -14,6 +13,7 @@ from lmsbn.nn.batchnorm import (
     batchnorm_backward,
     batchnorm_forward,
 )
+from lmsbn.nn.gradcheck import check_backward, numerical_gradient, rel_error
 from lmsbn.nn.linear import linear_backward, linear_forward
 
 pytestmark = pytest.mark.a5_batchnorm

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from lmsbn.experiments.chai import (
-    EigenSpectra, FirstStep, LRSweep, VariantIsolation, eigen_spectra, first_step, lr_sweep,
+    EigenSpectra,
+    FirstStep,
+    LRSweep,
+    VariantIsolation,
+    eigen_spectra,
+    first_step,
+    lr_sweep,
     variant_isolation,
 )
 

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from strategies import conv1d_configs, conv2d_configs, random_conv1d, random_conv2d, seeds
 
-from lmsbn.nn.gradcheck import check_backward
 from lmsbn.nn.conv import (
     ConvCache,
     conv1d_backward,
@@ -20,6 +19,7 @@ from lmsbn.nn.conv import (
     conv2d_forward,
     conv2d_forward_naive,
 )
+from lmsbn.nn.gradcheck import check_backward
 from lmsbn.nn.im2col import im2col1d, im2col2d
 
 pytestmark = pytest.mark.a4_conv

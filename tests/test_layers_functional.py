@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import seeds
 
-from lmsbn.nn.gradcheck import check_backward
 from lmsbn.nn.activations import relu_backward, relu_forward
+from lmsbn.nn.gradcheck import check_backward
 from lmsbn.nn.linear import linear_backward, linear_forward
 from lmsbn.nn.losses import mse_loss, softmax_cross_entropy
 from lmsbn.nn.pooling import (

@@ -32,9 +32,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lmsbn import bridge, filters, spectral
-from lmsbn.filters import signals
 from lmsbn.data import shapes
-from lmsbn.nn import Conv1d, Conv2d, Sequential, SGD
+from lmsbn.filters import signals
+from lmsbn.nn import SGD, Conv1d, Conv2d, Sequential
 from lmsbn.nn import functional as F
 from lmsbn.plot import plot_channel_blocks
 

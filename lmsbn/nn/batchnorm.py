@@ -64,7 +64,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lmsbn._checks import as_float_array, check_choice, check_int, check_positive, check_shape, describe
+from lmsbn._checks import (
+    as_float_array,
+    check_choice,
+    check_int,
+    check_positive,
+    check_shape,
+    describe,
+)
 
 __all__ = [
     "BN_MODES",

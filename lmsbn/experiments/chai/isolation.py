@@ -77,11 +77,11 @@ import numpy as np
 
 from lmsbn._checks import check_int, check_positive
 from lmsbn.bridge import capture_regressors
+from lmsbn.experiments._inputs import _data, _widths
 from lmsbn.io import Result, rng_param
 from lmsbn.nn import BatchNorm1d, BatchNorm2d, Conv2d, small_cnn
 from lmsbn.spectral import Spectrum
 from lmsbn.train import train
-from lmsbn.experiments._inputs import _data, _widths
 
 __all__ = ["VariantIsolation", "variant_isolation"]
 
