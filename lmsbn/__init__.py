@@ -21,12 +21,14 @@ A pure-NumPy teaching simulator. The parts, in the order a course meets them (tu
 ``lmsbn.homework``        checkers for the homework, ``lmsbn.use(...)`` to swap a student's
                           function in, assignment and notebook generation
 ``lmsbn.io``              the result protocol: every result saves, loads and summarises alike
+``lmsbn.interactive``     sliders for a notebook (ipywidgets): the equalizer and one layer's
+                          spectrum
 ``tour``, ``bench``,      the command-line faces: ``lmsbn tour``, ``lmsbn bench``, ``lmsbn ...``
 ``cli``
 ========================  =======================================================================
 
-``import lmsbn`` imports every part above except the plots and the command-line faces, so that
-it never imports matplotlib.
+``import lmsbn`` imports every part above except the plots, the explorer and the command-line
+faces, so that it never imports matplotlib.
 
 Main reference: Chai, Pilanci and Murmann (2020), "Separating the Effects of Batch Normalization
 on CNN Training Speed and Stability Using Classical Adaptive Filter Theory".
