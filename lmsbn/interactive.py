@@ -36,8 +36,14 @@ from functools import partial
 
 import numpy as np
 
-from lmsbn._checks import (as_float_array, as_generator, check_choice, check_int, check_positive,
-                           describe)
+from lmsbn._checks import (
+    as_float_array,
+    as_generator,
+    check_choice,
+    check_int,
+    check_positive,
+    describe,
+)
 
 __all__ = ["EqualizerView", "Explorer", "LayerView", "equalizer_explorer", "equalizer_view",
            "layer_explorer", "layer_view", "plot_equalizer_view", "plot_layer_view"]

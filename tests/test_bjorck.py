@@ -7,12 +7,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from lmsbn.experiments import bjorck as B  # noqa: E402
 from lmsbn.experiments.bjorck.training import _per_example_grads  # noqa: E402
-from lmsbn.plot import (plot_activation_growth, plot_condition_growth,  # noqa: E402
-                        plot_gradient_histograms, plot_same_lr)
+from lmsbn.plot import (  # noqa: E402
+    plot_activation_growth,
+    plot_condition_growth,
+    plot_gradient_histograms,
+    plot_same_lr,
+)
 
 EULER = 0.5772156649015329
 

@@ -16,8 +16,17 @@ from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from lmsbn.experiments.ergen import (  # noqa: E402
-    BNReLUNetwork, ClosedFormResult, ConvexResult, NonconvexResult, closed_form, convex_program,
-    network_arrangements, sample_arrangements, train_nonconvex, whiten)
+    BNReLUNetwork,
+    ClosedFormResult,
+    ConvexResult,
+    NonconvexResult,
+    closed_form,
+    convex_program,
+    network_arrangements,
+    sample_arrangements,
+    train_nonconvex,
+    whiten,
+)
 from lmsbn.experiments.ergen.model import neuron_from_coefficients  # noqa: E402
 
 BETA = 0.3

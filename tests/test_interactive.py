@@ -10,8 +10,14 @@ import pytest
 from figcheck import cut_off
 
 from lmsbn import interactive
-from lmsbn.interactive import (EqualizerView, LayerView, equalizer_view, layer_view,
-                               plot_equalizer_view, plot_layer_view)
+from lmsbn.interactive import (
+    EqualizerView,
+    LayerView,
+    equalizer_view,
+    layer_view,
+    plot_equalizer_view,
+    plot_layer_view,
+)
 
 # Small sizes: every test here stays well under a second or two.
 EQ = dict(runs=20, steps=200)

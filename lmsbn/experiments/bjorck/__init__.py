@@ -26,11 +26,19 @@ J. Bjorck, C. Gomes, B. Selman, K. Q. Weinberger. Understanding Batch Normalizat
 """
 
 from lmsbn.experiments.bjorck.random_matrices import (
-    MatrixProducts, digamma, lyapunov_exponents, random_matrix_products,
+    MatrixProducts,
+    digamma,
+    lyapunov_exponents,
+    random_matrix_products,
 )
 from lmsbn.experiments.bjorck.training import (
-    ActivationGrowth, GradientStatistics, SameLRComparison, activation_growth, deep_plain_cnn,
-    gradient_statistics, same_lr_comparison,
+    ActivationGrowth,
+    GradientStatistics,
+    SameLRComparison,
+    activation_growth,
+    deep_plain_cnn,
+    gradient_statistics,
+    same_lr_comparison,
 )
 
 __all__ = [

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lmsbn._checks import as_float_array, as_generator, check_int, check_positive
-from lmsbn.io import Result, rng_param
-from lmsbn.nn import functional as F
-from lmsbn.nn import BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, ReLU
-from lmsbn.nn import Sequential
 from lmsbn.experiments._inputs import _data
+from lmsbn.io import Result, rng_param
+from lmsbn.nn import BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, ReLU, Sequential
+from lmsbn.nn import functional as F
 
 __all__ = [
     "ActivationGrowth", "GradientStatistics", "SameLRComparison", "activation_growth", "deep_plain_cnn", "gradient_statistics", "same_lr_comparison",

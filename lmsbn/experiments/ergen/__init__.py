@@ -38,7 +38,10 @@ Regularization", ICLR 2022, arXiv:2103.01499.
 
 from lmsbn.experiments.ergen.closed_form import ClosedFormResult, closed_form
 from lmsbn.experiments.ergen.convex import (
-    ConvexResult, convex_program, network_arrangements, sample_arrangements,
+    ConvexResult,
+    convex_program,
+    network_arrangements,
+    sample_arrangements,
 )
 from lmsbn.experiments.ergen.model import BNReLUNetwork, Whitening, whiten
 from lmsbn.experiments.ergen.nonconvex import NonconvexResult, train_nonconvex

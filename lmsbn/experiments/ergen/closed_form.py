@@ -10,9 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lmsbn.experiments.ergen.model import (
+    BNReLUNetwork,
+    check_regression_data,
+    neuron_from_coefficients,
+    whiten,
+)
 from lmsbn.io import Result
-from lmsbn.experiments.ergen.model import (BNReLUNetwork, check_regression_data,
-                          neuron_from_coefficients, whiten)
 
 __all__ = ["ClosedFormResult", "closed_form"]
 

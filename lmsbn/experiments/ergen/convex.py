@@ -71,8 +71,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lmsbn._checks import as_float_array, as_generator, check_int, check_positive, describe
+from lmsbn.experiments.ergen.model import (
+    BNReLUNetwork,
+    check_regression_data,
+    neuron_from_coefficients,
+    whiten,
+)
 from lmsbn.io import Result, rng_param
-from lmsbn.experiments.ergen.model import BNReLUNetwork, check_regression_data, neuron_from_coefficients, whiten
 
 __all__ = ["ConvexResult", "convex_program", "network_arrangements", "sample_arrangements"]
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lmsbn._checks import as_generator, check_int, check_positive
+from lmsbn.experiments.ergen.model import BNReLUNetwork, check_regression_data
 from lmsbn.io import Result, rng_param
-from lmsbn.experiments.ergen.model import (BNReLUNetwork, check_regression_data)
 
 __all__ = ["NonconvexResult", "train_nonconvex"]
 

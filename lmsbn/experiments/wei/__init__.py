@@ -26,7 +26,10 @@ networks: mean field approach. AISTATS 2019.
 
 from lmsbn.experiments.wei.fisher import FIMEstimate, fim_explicit, fim_lambda_max, fim_matvec
 from lmsbn.experiments.wei.mean_field import (
-    GammaLRSweep, gamma_lr_sweep, max_learning_rate, mean_field_lambda_max,
+    GammaLRSweep,
+    gamma_lr_sweep,
+    max_learning_rate,
+    mean_field_lambda_max,
 )
 
 __all__ = [

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmsbn.io import rng_param
 from lmsbn.bridge import GNEstimate, gn_explicit, gn_lambda_max, gn_matvec
+from lmsbn.io import rng_param
 
 __all__ = ["FIMEstimate", "fim_explicit", "fim_lambda_max", "fim_matvec"]
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lmsbn._checks import as_float_array, as_generator, check_int, check_positive
-from lmsbn.io import Result, rng_param
-from lmsbn.train import grid, run_sweep
 from lmsbn.experiments._inputs import _data
 from lmsbn.experiments.wei.fisher import fim_lambda_max
+from lmsbn.io import Result, rng_param
+from lmsbn.train import grid, run_sweep
 
 __all__ = ["GammaLRSweep", "gamma_lr_sweep", "max_learning_rate", "mean_field_lambda_max"]
 
