@@ -116,8 +116,9 @@ class MatrixProducts(Result):
                 f"{self.slope:.3f} per layer (theory {self.theory_slope:.3f})")
 
 
-def random_matrix_products(n: int = 16, depth: int = 50, trials: int = 20, rng=None) -> MatrixProducts:
-    r"""Log condition number of :math:`M_L \cdots M_1`, :math:`M_l \sim N(0, 1/n)`, for L = 1..depth.
+def random_matrix_products(n: int = 16, depth: int = 50, trials: int = 20,
+                           rng=None) -> MatrixProducts:
+    r"""Log condition number of :math:`M_L \cdots M_1`, :math:`M_l \sim N(0, 1/n)`, L = 1..depth.
 
     Parameters
     ----------
@@ -148,9 +149,9 @@ def random_matrix_products(n: int = 16, depth: int = 50, trials: int = 20, rng=N
     for t in range(trials):
         Q = np.eye(n)
         S = np.zeros(n)
-        for l in range(depth):
+        for layer in range(depth):
             M = rng.standard_normal((n, n)) / np.sqrt(n)
             Q, R = np.linalg.qr(M @ Q)
             S += np.log(np.abs(np.diag(R)))
-            log_cond[t, l] = S[0] - S[-1]
+            log_cond[t, layer] = S[0] - S[-1]
     return MatrixProducts(np.arange(1, depth + 1), log_cond, n, args)

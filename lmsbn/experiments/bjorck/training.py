@@ -18,7 +18,8 @@ from lmsbn.nn import BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, ReLU, Sequent
 from lmsbn.nn import functional as F
 
 __all__ = [
-    "ActivationGrowth", "GradientStatistics", "SameLRComparison", "activation_growth", "deep_plain_cnn", "gradient_statistics", "same_lr_comparison",
+    "ActivationGrowth", "GradientStatistics", "SameLRComparison", "activation_growth",
+    "deep_plain_cnn", "gradient_statistics", "same_lr_comparison",
 ]
 
 
@@ -30,9 +31,10 @@ def _args(rng, X=None, **kwargs) -> dict:
 
 def deep_plain_cnn(depth: int = 12, width: int = 8, *, in_channels: int = 3, num_classes: int = 10,
                    norm: bool = False, rng=None) -> Sequential:
-    """``depth`` blocks of conv3x3(pad 1) -> [BatchNorm2d] -> ReLU at constant width, then GAP + linear.
+    """``depth`` blocks of conv3x3(pad 1) -> [BatchNorm2d] -> ReLU, then GAP + linear.
 
-    No pooling, so every block sees the same spatial size and depth is the only variable.
+    Every block is ``width`` channels wide and there is no pooling, so every block sees the same
+    spatial size and depth is the only variable.
     Layers are named ``conv1, [bn1,] relu1, ..., gap1, fc1``; the same ``rng`` gives the same conv
     weights with and without BatchNorm (the conv bias is dropped when BatchNorm follows).
     """
@@ -108,7 +110,7 @@ class SameLRComparison(Result):
 def same_lr_comparison(X=None, y=None, *, small_lr: float = 0.02, large_lr: float = 0.5,
                        steps: int = 150, batch_size: int = 32, widths=(8, 16), n: int = 512,
                        size: int = 16, window: int = 20, rng=0) -> SameLRComparison:
-    r"""Train ``small_cnn`` with and without BatchNorm at ``small_lr``, and both again at ``large_lr``.
+    r"""Train ``small_cnn`` without and with BatchNorm at ``small_lr``, then both at ``large_lr``.
 
     Parameters
     ----------
@@ -212,12 +214,12 @@ class ActivationGrowth(Result):
         """A readable text report of the result, with its numbers."""
         r = self.growth_ratio()
         return ("Activation growth (Bjorck et al. 2018): relative variance change, last block over "
-                f"first, after the full step (lr={self.lr:g}): no BN {r[0, -1]:.3g}, BN {r[1, -1]:.3g}")
+                f"first, after the full step (lr={self.lr:g}): "
+                f"no BN {r[0, -1]:.3g}, BN {r[1, -1]:.3g}")
 
 
-def activation_growth(*, depth: int = 12, width: int = 8, fractions=np.linspace(0, 1, 11),
-                      lr: float = 10.0, n: int = 32, size: int = 16, X=None, y=None,
-                      rng=0) -> ActivationGrowth:
+def activation_growth(*, depth: int = 12, width: int = 8, fractions=None, lr: float = 10.0,
+                      n: int = 32, size: int = 16, X=None, y=None, rng=0) -> ActivationGrowth:
     r"""Apply :math:`\theta_0 - \alpha\,\eta\,\nabla L(\theta_0)` and record activation statistics.
 
     Parameters
@@ -225,8 +227,9 @@ def activation_growth(*, depth: int = 12, width: int = 8, fractions=np.linspace(
     depth, width : int
         The deep plain CNN (:func:`deep_plain_cnn`), built twice from one seed: without and with
         BatchNorm.
-    fractions : array_like, shape (A,)
-        The fractions :math:`\alpha \in [0, 1]` of the step applied.
+    fractions : array_like, shape (A,), optional
+        The fractions :math:`\alpha \in [0, 1]` of the step applied. Default (None): the 11
+        values 0, 0.1, ..., 1 (``np.linspace(0, 1, 11)``).
     lr : float
         The large learning rate :math:`\eta` of the single step.
     n, size : int
@@ -253,6 +256,8 @@ def activation_growth(*, depth: int = 12, width: int = 8, fractions=np.linspace(
     same, only downward. Read the per-layer curves, not one number: tutorial 08 prints them, and
     ``tests/test_bjorck.py`` checks both directions at fixed seeds.
     """
+    if fractions is None:
+        fractions = np.linspace(0, 1, 11)
     fractions = as_float_array(fractions, "fractions", ndim=1)
     lr = check_positive(lr, "lr")
     args = _args(rng, X, depth=depth, width=width, lr=lr, n=n, size=size)
@@ -262,30 +267,30 @@ def activation_growth(*, depth: int = 12, width: int = 8, fractions=np.linspace(
     A = fractions.size
     means = np.zeros((2, A, depth, width))
     variances = np.zeros_like(means)
+    captured = []  # the ReLU outputs of the forward pass in progress, one per block
+
+    def hook(name, layer, inp, out):
+        if name.startswith("relu"):
+            captured.append(out)
+
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         for k, norm in enumerate((False, True)):
-            model = deep_plain_cnn(depth, width, in_channels=X.shape[1], num_classes=int(y.max()) + 1,
-                                   norm=norm, rng=seed)
+            model = deep_plain_cnn(depth, width, in_channels=X.shape[1],
+                                   num_classes=int(y.max()) + 1, norm=norm, rng=seed)
             params = list(model.named_parameters())
             _, dout = F.softmax_cross_entropy(model.forward(X), y)
             model.backward(dout)
             theta0 = [p.copy() for _, p, _ in params]
             grads = [g.copy() for _, _, g in params]
-            captured = []
-
-            def hook(name, layer, inp, out):
-                if name.startswith("relu"):
-                    captured.append(out)
-
             handle = model.register_forward_hook(hook)
             for a, alpha in enumerate(fractions):
                 for (_, p, _), p0, g in zip(params, theta0, grads):
                     p[...] = p0 - alpha * lr * g
                 captured.clear()
                 model.forward(X)
-                for l, act in enumerate(captured):
-                    means[k, a, l] = act.mean(axis=(0, 2, 3))
-                    variances[k, a, l] = act.var(axis=(0, 2, 3))
+                for block, act in enumerate(captured):
+                    means[k, a, block] = act.mean(axis=(0, 2, 3))
+                    variances[k, a, block] = act.var(axis=(0, 2, 3))
             handle.remove()
     return ActivationGrowth(fractions, means, variances, lr, args)
 
@@ -293,7 +298,7 @@ def activation_growth(*, depth: int = 12, width: int = 8, fractions=np.linspace(
 # ---------------------------------------------------------------------- 3. gradient statistics
 @dataclass
 class GradientStatistics(Result):
-    r"""Per-layer statistics of conv-weight gradients, for a net without (row 0) and with BN (row 1).
+    r"""Per-layer statistics of conv-weight gradients of a net without (row 0) and with BN (row 1).
 
     Attributes
     ----------
@@ -415,19 +420,19 @@ def gradient_statistics(*, depth: int = 8, width: int = 8, n: int = 32, size: in
                 p -= lr * g
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             rows, shapes_ = _per_example_grads(model, X, y)
-        for l, (g_n, shape) in enumerate(zip(rows, shapes_)):
+        for layer, (g_n, shape) in enumerate(zip(rows, shapes_)):
             g = g_n.sum(axis=0)
-            edges[k, l] = unit_edges
+            edges[k, layer] = unit_edges
             denom = np.abs(g_n).sum(axis=0)
             ok = denom > 0
             if not np.all(np.isfinite(g)) or not ok.any() or g.std() == 0:
                 # a layer killed by the step (dead ReLUs or overflow): nothing to measure
-                kurt[k, l] = agree[k, l] = share[k, l] = np.nan
+                kurt[k, layer] = agree[k, layer] = share[k, layer] = np.nan
                 continue
             z = (g - g.mean()) / g.std()
-            kurt[k, l] = float(np.mean(z ** 4) - 3.0)
-            counts[k, l] = np.histogram(np.clip(z, -8, 8), bins=unit_edges)[0]
-            agree[k, l] = float(np.mean(np.abs(g[ok]) / denom[ok]))
+            kurt[k, layer] = float(np.mean(z ** 4) - 3.0)
+            counts[k, layer] = np.histogram(np.clip(z, -8, 8), bins=unit_edges)[0]
+            agree[k, layer] = float(np.mean(np.abs(g[ok]) / denom[ok]))
             per_channel = (g.reshape(shape[0], -1) ** 2).sum(axis=1)
-            share[k, l] = float(per_channel.max() / per_channel.sum())
+            share[k, layer] = float(per_channel.max() / per_channel.sum())
     return GradientStatistics(edges, counts, kurt, agree, share, float(lr), args)

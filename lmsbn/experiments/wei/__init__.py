@@ -13,7 +13,8 @@ of heavy-ball gradient descent on a quadratic; the mean-field estimate is derive
 
 * :func:`fim_lambda_max` (:mod:`~lmsbn.experiments.wei.fisher`) measures :math:`\lambda_{max}` of a
   real lmsbn network by power iteration on manual backprop;
-* :func:`mean_field_lambda_max` (:mod:`~lmsbn.experiments.wei.mean_field`) predicts it for wide fully connected ReLU nets;
+* :func:`mean_field_lambda_max` (:mod:`~lmsbn.experiments.wei.mean_field`) predicts it for wide
+  fully connected ReLU nets;
 * :func:`gamma_lr_sweep` trains over a grid of learning rates x :math:`\gamma` and compares the
   measured divergence threshold with the predicted :math:`\eta^*`.
 

@@ -2,7 +2,10 @@ r"""The Fisher information of a network's outputs, by power iteration on manual 
 
 For a Gaussian output model :math:`p(t \mid x) = N(f_\theta(x), I)` the Fisher information is
 
-.. math:: I(\theta) = \frac1N \sum_{n=1}^N J_n^\top J_n, \qquad J_n = \partial f_\theta(x_n) / \partial \theta,
+.. math::
+
+    I(\theta) = \frac1N \sum_{n=1}^N J_n^\top J_n, \qquad
+    J_n = \partial f_\theta(x_n) / \partial \theta,
 
 which is also the Gauss-Newton matrix of the mean squared error
 :math:`\frac{1}{2N}\sum_n \lVert f_\theta(x_n) - t_n\rVert^2`. Its largest eigenvalue sets the
@@ -70,7 +73,7 @@ def fim_explicit(model, x) -> np.ndarray:
 
 @dataclass
 class FIMEstimate(GNEstimate):
-    """Result of :func:`fim_lambda_max`: a :class:`lmsbn.bridge.stability.GNEstimate` of the Fisher matrix.
+    """Result of :func:`fim_lambda_max`: a :class:`lmsbn.bridge.GNEstimate` of the Fisher matrix.
 
     Attributes
     ----------
@@ -119,7 +122,7 @@ def fim_lambda_max(model, x, *, iters: int = 50, tol: float = 1e-6, rng=None,
 
     Notes
     -----
-    Power iteration :math:`v \leftarrow I v / \|I v\|` (:func:`lmsbn.bridge.stability.gn_lambda_max`)
+    Power iteration :math:`v \leftarrow I v / \|I v\|` (:func:`lmsbn.bridge.gn_lambda_max`)
     converges to the top eigenvector at the rate :math:`\lambda_2/\lambda_1` per step. Each
     iteration costs two forward and one backward pass, about one and a half training steps. The
     largest stable learning rate of full-batch gradient descent on the squared error

@@ -144,7 +144,7 @@ def mean_field_lambda_max(depth: int, width: int, *, gamma=None, sigma_w2: float
     # forward: hat_q[l] = (same-input, distinct-input) overlap of x^l per unit; d[l] for relu'
     hat = [(q0, q0 * c0)]
     dd, s2 = [None], [None]
-    for l in range(1, L):
+    for _layer in range(1, L):
         q11, q12 = sw * hat[-1][0], sw * hat[-1][1]
         if bn:
             s2.append(q11 - q12)
@@ -165,14 +165,14 @@ def mean_field_lambda_max(depth: int, width: int, *, gamma=None, sigma_w2: float
     tq = np.ones(2)                                   # backward overlaps at layer L's output
     centred = False                                   # has the signal gone back through a BN?
     n_in = [n0] + [N] * (L - 1)
-    for l in range(L, 0, -1):
-        has_bias = not (bn and l < L)                 # a layer that feeds a BN has no bias
-        term = tq * (n_in[l - 1] * np.array(hat[l - 1]) + has_bias)
+    for layer in range(L, 0, -1):
+        has_bias = not (bn and layer < L)             # a layer that feeds a BN has no bias
+        term = tq * (n_in[layer - 1] * np.array(hat[layer - 1]) + has_bias)
         kappa += term
         kappa_a += 0.0 if centred else term[0]
-        if l == 1:
+        if layer == 1:
             break
-        post = sw * np.array(dd[l - 1]) * tq          # overlaps at hidden layer l-1's ReLU input
+        post = sw * np.array(dd[layer - 1]) * tq      # overlaps at the ReLU input of layer - 1
         if bn:
             # BN's beta and gamma: E[phi'^2] = E[phi'^2 xhat^2] = 1/2 (same input); for distinct
             # inputs E[phi']^2 = 1/4 and E[phi' xhat]^2 = 1/2pi, times the overlap tq[1].
@@ -182,7 +182,7 @@ def mean_field_lambda_max(depth: int, width: int, *, gamma=None, sigma_w2: float
             # Back through BN in training mode: the batch mean of the gradient is projected out,
             # so distinct inputs' backward signals decorrelate (tq[1] -> 0), and the per-example
             # signal is scaled by gamma^2 / s^2 (the gradient growth of Yang et al. 2019).
-            tq = np.array([post[0] * gamma ** 2 / s2[l - 1], 0.0])
+            tq = np.array([post[0] * gamma ** 2 / s2[layer - 1], 0.0])
             centred = True
         else:
             tq = post
@@ -244,7 +244,8 @@ class GammaLRSweep(Result):
                 lines.append(f"{lab}: predicted eta* {p:.3g}; grid diverges between {last_ok:.3g} "
                              f"and {m:.3g} ({'consistent' if inside else f'off by x{m / p:.2g}'})")
             else:
-                lines.append(f"{lab}: predicted eta* {p:.3g}; no divergence up to {self.lrs[-1]:.3g}")
+                lines.append(f"{lab}: predicted eta* {p:.3g}; "
+                             f"no divergence up to {self.lrs[-1]:.3g}")
         bn = ~np.isnan(self.gammas)
         if bn.sum() >= 2:
             order = np.argsort(self.gammas[bn])
@@ -261,7 +262,8 @@ class GammaLRSweep(Result):
             # Each gamma at its own best lr: mixes the claim with how large an lr each allows.
             best = np.where(np.isfinite(loss), loss, np.inf).min(axis=1)
             mono = bool(np.all(np.diff(best) >= 0))
-            lines.append("best loss per gamma over the grid " + ", ".join(f"{gg:g}: {b:.3g}" for gg, b in zip(g, best))
+            lines.append("best loss per gamma over the grid "
+                         + ", ".join(f"{gg:g}: {b:.3g}" for gg, b in zip(g, best))
                          + (" -> smaller gamma trains to lower loss" if mono else
                             " -> smaller gamma does NOT uniformly train to lower loss"))
         return "\n".join(lines)
@@ -376,7 +378,8 @@ def gamma_lr_sweep(*, gammas=(0.25, 0.5, 1.0, 2.0, 4.0), lrs=None, steps: int = 
     for i, g in enumerate(gam):
         model = small_cnn(X.shape[1], C, widths, "none" if np.isnan(g) else "full", rng=seed_w,
                           gamma=1.0 if np.isnan(g) else g)
-        lam[i] = fim_lambda_max(model, X[:batch_size], iters=fim_iters, tol=1e-4, rng=seed_v).lambda_max
+        lam[i] = fim_lambda_max(model, X[:batch_size], iters=fim_iters, tol=1e-4,
+                                rng=seed_v).lambda_max
     predicted = 2 * C * (1 + momentum) / lam
     cell = functools.partial(_run_cell, X=X, T=T, widths=tuple(widths), steps=steps,
                              batch_size=batch_size, momentum=momentum, seed_w=seed_w,
