@@ -26,8 +26,9 @@ One module per step: ``model`` (the network and the whitening), ``closed_form``,
 
 Provenance: the project has only the paper's abstract (a two-layer ReLU network with BatchNorm
 and weight decay is equivalent to a convex program; BatchNorm whitens the data; closed forms in
-the high-dimensional regime). The formulas above and in its modules are
-lmsbn's reconstruction of those statements; they are checked numerically against non-convex training (tests/test_ergen.py), not against the paper's text.
+the high-dimensional regime). The formulas above and in its modules are lmsbn's reconstruction of
+those statements; they are checked numerically against non-convex training (tests/test_ergen.py),
+not against the paper's text.
 
 References
 ----------

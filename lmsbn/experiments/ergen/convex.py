@@ -58,8 +58,10 @@ References
 ----------
 T. Ergen et al., "Demystifying Batch Normalization in ReLU Networks", ICLR 2022, arXiv:2103.01499.
 M. Pilanci, T. Ergen, "Neural Networks are Convex Regularizers", ICML 2020.
-A. Mishkin, A. Sahiner, M. Pilanci, "Fast Convex Optimization for Two-Layer ReLU Networks", ICML 2022.
-A. Beck, M. Teboulle, "A Fast Iterative Shrinkage-Thresholding Algorithm", SIAM J. Imaging Sci. 2009.
+A. Mishkin, A. Sahiner, M. Pilanci, "Fast Convex Optimization for Two-Layer ReLU Networks",
+ICML 2022.
+A. Beck, M. Teboulle, "A Fast Iterative Shrinkage-Thresholding Algorithm", SIAM J. Imaging
+Sci. 2009.
 B. O'Donoghue, E. Candes, "Adaptive Restart for Accelerated Gradient Schemes", FoCM 2015.
 """
 
@@ -222,7 +224,7 @@ class _Program:
         self.M = np.concatenate([patterns, patterns]).T.astype(np.float64)   # (n, 2P): D_i twice
         self.S = 2.0 * self.M - 1.0                                          # (2D_i - I)
         self.sign = np.concatenate([np.ones(P), -np.ones(P)])
-        self.Ms = self.M * self.sign                                         # D_i with the output sign
+        self.Ms = self.M * self.sign                                         # D_i with output sign
         # ||A||^2 = lambda_max(A A^T), and A A^T = sum_j D_j U'U'^T D_j = (U'U'^T) * (M M^T).
         self.L_data = float(np.linalg.eigvalsh((U_prime @ U_prime.T) * (self.M @ self.M.T))[-1])
 
@@ -313,10 +315,10 @@ def convex_program(X, y, beta, *, arrangements=200, rng=None, max_iter: int = 50
     Notes
     -----
     Each active group :math:`c` becomes one neuron with :math:`q = c/\sqrt{\lVert c\rVert}` and
-    :math:`v = \pm\sqrt{\lVert c\rVert}` (:func:`~lmsbn.experiments.ergen.model.neuron_from_coefficients`),
-    so the rebuilt network's weight decay equals the group-lasso penalty and, where the
-    constraints hold, its outputs equal the program's. ``network_objective`` checks this through
-    the library's own layers.
+    :math:`v = \pm\sqrt{\lVert c\rVert}`
+    (:func:`~lmsbn.experiments.ergen.model.neuron_from_coefficients`), so the rebuilt network's
+    weight decay equals the group-lasso penalty and, where the constraints hold, its outputs equal
+    the program's. ``network_objective`` checks this through the library's own layers.
 
     Cost per FISTA iteration: two products with :math:`U'` of size
     :math:`n \times (r + 1) \times 2P` -- for n = 200, d = 50, P = 500 about 20 Mflop.
@@ -331,9 +333,11 @@ def convex_program(X, y, beta, *, arrangements=200, rng=None, max_iter: int = 50
     else:
         patterns = np.asarray(arrangements)
         if patterns.dtype != bool:
-            raise TypeError(f"arrangements must be an int or a boolean array, got {describe(arrangements)}")
+            raise TypeError("arrangements must be an int or a boolean array, "
+                            f"got {describe(arrangements)}")
         if patterns.ndim != 2 or patterns.shape[1] != n or patterns.shape[0] == 0:
-            raise ValueError(f"arrangements must have shape (P, {n}) with P >= 1, got {patterns.shape}")
+            raise ValueError(f"arrangements must have shape (P, {n}) with P >= 1, "
+                             f"got {patterns.shape}")
     sampled = isinstance(arrangements, (int, np.integer)) and not isinstance(arrangements, bool)
     args = {"beta": beta, "rng": rng_param(rng), "max_iter": max_iter, "tol": tol, "rho": rho,
             "n": int(X.shape[0]), "d": int(X.shape[1]),

@@ -136,9 +136,9 @@ def whiten(X, *, rtol: float | None = None) -> Whitening:
 
     .. math::
 
-        \mathrm{BN}_{\gamma,\alpha}(Xw) = \gamma\,\frac{U z}{\lVert z\rVert} + \frac{\alpha}{\sqrt n}
-        \mathbf 1 = U' q, \qquad z = \Sigma V^T w, \quad q = \Big[\gamma \frac{z}{\lVert z\rVert};
-        \alpha\Big],
+        \mathrm{BN}_{\gamma,\alpha}(Xw) = \gamma\,\frac{U z}{\lVert z\rVert}
+        + \frac{\alpha}{\sqrt n} \mathbf 1 = U' q, \qquad z = \Sigma V^T w, \quad
+        q = \Big[\gamma \frac{z}{\lVert z\rVert}; \alpha\Big],
 
     with :math:`\lVert q\rVert^2 = \gamma^2 + \alpha^2`. So the BN network on X is a plain ReLU
     network without bias on the whitened data :math:`U'`, with weight decay on q: BatchNorm
@@ -292,7 +292,7 @@ class BNReLUNetwork:
         return 0.5 * beta * float(np.sum(self.gamma**2) + np.sum(self.alpha**2) + np.sum(self.v**2))
 
     def objective(self, X, y, beta) -> float:
-        r"""The regularised loss, :math:`\tfrac12\lVert f(X) - y\rVert^2` plus :meth:`regularizer`."""
+        r"""Regularised loss: :math:`\tfrac12\lVert f(X) - y\rVert^2` plus :meth:`regularizer`."""
         X, y, beta = check_regression_data(X, y, beta)
         r = self.forward(X) - y
         return 0.5 * float(r @ r) + self.regularizer(beta)

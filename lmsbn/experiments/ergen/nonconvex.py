@@ -111,7 +111,8 @@ def _run_restart(X, y, beta, width, steps, lr, momentum, max_objective, rng):
         history[step] = obj
         if not np.isfinite(obj) or obj > max_objective:
             history[step] = np.nan
-            return model, history, step, f"objective {obj:.3g} not finite or above {max_objective:g}"
+            return (model, history, step,
+                    f"objective {obj:.3g} not finite or above {max_objective:g}")
         if step == steps:
             break
         model.backward(r[:, None])  # d(1/2 ||f - y||^2)/df = f - y
