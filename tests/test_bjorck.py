@@ -146,7 +146,8 @@ def test_gradient_statistics_shapes_and_consistency(tmp_path):
     assert res.counts.shape == (2, 4, 11)
     assert np.all((res.agreement > 0) & (res.agreement <= 1 + 1e-12))
     assert np.all((res.top_channel_share >= 1 / 4 - 1e-12) & (res.top_channel_share <= 1))
-    # every gradient entry lands in a bin (clipped to +-8 sd): conv1 has 3*9*4 weights, the rest 4*9*4
+    # every gradient entry lands in a bin (clipped to +-8 sd): conv1 has 3*9*4 weights,
+    # the rest 4*9*4
     np.testing.assert_array_equal(res.counts.sum(axis=2), [[108, 144, 144, 144]] * 2)
     res.save(tmp_path / "g")
     back = B.GradientStatistics.load(tmp_path / "g.npz")

@@ -51,7 +51,7 @@ def low_rank():
     return X, y, train_nonconvex(X, y, BETA, 8, steps=1000, restarts=2, rng=0)
 
 
-# ---------------------------------------------------------------------------------------------- whitening
+# ----------------------------------------------------------------------------- whitening
 def test_whitened_data_has_orthonormal_columns_and_the_constant_column():
     X, _ = _instance(0, 10, 4)
     w = whiten(X)
@@ -74,7 +74,7 @@ def test_neuron_from_coefficients_reproduces_relu_of_the_whitened_combination():
     assert net.regularizer(BETA) == pytest.approx(BETA * np.linalg.norm(c), rel=1e-12)
 
 
-# ---------------------------------------------------------------------------------------------- closed form
+# ----------------------------------------------------------------------------- closed form
 def test_closed_form_value_outputs_and_network():
     X, y = _instance(1, 8, 20)                  # n = 8 < d = 20: the full-rank regime
     res = closed_form(X, y, BETA)
@@ -128,7 +128,7 @@ def test_closed_form_equals_the_convex_program_on_random_full_rank_data(seed, n,
     assert cf.network.objective(X, y, beta) == pytest.approx(cf.value, rel=1e-9)
 
 
-# ---------------------------------------------------------------------------------------------- non-convex
+# ----------------------------------------------------------------------------- non-convex
 def test_nonconvex_training_reaches_the_closed_form(full_rank):
     X, y, nc = full_rank
     p_star = closed_form(X, y, BETA).value
@@ -156,7 +156,7 @@ def test_nonconvex_is_reproducible_from_a_seed():
     np.testing.assert_array_equal(a.history, b.history)
 
 
-# ---------------------------------------------------------------------------------------------- convex
+# ----------------------------------------------------------------------------- convex
 def test_arrangements_are_distinct_and_start_with_all_ones():
     X, _ = _instance(3, 12, 4)
     pats = sample_arrangements(X, 50, rng=0)
@@ -218,7 +218,7 @@ def test_convex_program_reports_non_convergence():
     assert "NOT converged" in cv.summary()
 
 
-# ---------------------------------------------------------------------------------------------- save/load
+# ----------------------------------------------------------------------------- save/load
 def _assert_same_network(a, b):
     for k in ("W", "gamma", "alpha", "v"):
         np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
@@ -247,7 +247,7 @@ def test_results_round_trip(tmp_path, full_rank):
         ClosedFormResult.load(tmp_path / "ConvexResult.npz")
 
 
-# ---------------------------------------------------------------------------------------------- bad input
+# ----------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("call, exc, match", [
     (lambda X, y: closed_form(X[0], y, BETA), ValueError, "X must have 2"),
     (lambda X, y: closed_form(X, y[:-1], BETA), ValueError, "y must have shape"),
@@ -274,10 +274,11 @@ def test_bad_input(call, exc, match):
 def test_float32_and_column_targets_are_accepted():
     X, y = _instance(4, 6, 12)
     a = closed_form(X.astype(np.float32), y[:, None].astype(np.float32), BETA)
-    assert a.value == pytest.approx(closed_form(X.astype(np.float32), y.astype(np.float32), BETA).value)
+    b = closed_form(X.astype(np.float32), y.astype(np.float32), BETA)
+    assert a.value == pytest.approx(b.value)
 
 
-# ---------------------------------------------------------------------------------------------- plots
+# ----------------------------------------------------------------------------- plots
 def test_plots_show_the_data(full_rank):
     from lmsbn.plot import plot_ergen_convergence, plot_ergen_fit, plot_ergen_objectives
 

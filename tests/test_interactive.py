@@ -34,7 +34,8 @@ def _close_figures():
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=40)  # drawing for real: a mathtext or layout error fails here
+    # drawing for real: a mathtext or layout error fails here
+    fig.savefig(buf, format="png", dpi=40)
     return buf.getvalue()
 
 
@@ -61,7 +62,8 @@ def test_a_larger_step_converges_faster_in_the_view_and_in_its_figure():
 
 
 def test_a_wider_channel_spreads_the_eigenvalues_and_slows_lms():
-    easy, hard = equalizer_view(W=2.9, mu=0.05, rng=1, **EQ), equalizer_view(W=3.5, mu=0.05, rng=1, **EQ)
+    easy = equalizer_view(W=2.9, mu=0.05, rng=1, **EQ)
+    hard = equalizer_view(W=3.5, mu=0.05, rng=1, **EQ)
     assert hard.problem.spectrum.spread > 5 * easy.problem.spectrum.spread  # Haykin: 6.08 vs 46.8
     assert hard.curve.mse[LATE].mean() > 3 * easy.curve.mse[LATE].mean()
 
@@ -118,7 +120,8 @@ def test_the_first_step_comparison_is_there_for_full_batchnorm_only():
     assert "median rho" in full.summary()
     fig = plot_layer_view(full)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert [lab.split(" (")[0] for lab in labels] == ["none, init", "full, init", "full, after 2 steps"]
+    assert [lab.split(" (")[0] for lab in labels] == [
+        "none, init", "full, init", "full, after 2 steps"]
     assert fig.axes[1].collections  # rho and ratio scatter points
     _png(fig)
     assert cut_off(fig) == []
