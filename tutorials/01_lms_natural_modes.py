@@ -295,7 +295,7 @@ except ImportError as exc:  # no ipywidgets: the same computation, drawn once
     print(view.summary())
     interactive.plot_equalizer_view(view)
     plt.show()
-explorer
+explorer  # noqa: B018  (a cell's last expression is what Jupyter displays: the explorer)
 
 # %% [markdown]
 # ## Exercises

@@ -175,7 +175,8 @@ for norm, model in models.items():
 # (`layer_modes.lms_step_size`).
 
 # %%
-student, teacher = Conv2d(3, 8, 3, padding=1, rng=SEED + 1), Conv2d(3, 8, 3, padding=1, rng=SEED + 2)
+student = Conv2d(3, 8, 3, padding=1, rng=SEED + 1)
+teacher = Conv2d(3, 8, 3, padding=1, rng=SEED + 2)
 Xe = X[:N_EXACT]
 U = np.concatenate([bridge.regressors(student, Xe), np.ones((N_EXACT * 256, 1))], axis=1)
 lam_max = spectral.Spectrum.from_regressors(U).lambda_max      # the bias is one more tap
@@ -280,7 +281,7 @@ except ImportError as exc:  # no ipywidgets: the same computation, drawn once
     print(view.summary())
     interactive.plot_layer_view(view)
     plt.show()
-explorer
+explorer  # noqa: B018  (a cell's last expression is what Jupyter displays: the explorer)
 
 # %% [markdown]
 # ## Exercises
