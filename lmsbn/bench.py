@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -164,7 +165,7 @@ def _conv_rows(shapes, rng, threads: str, torch) -> list:
         tw = torch.tensor(wt, requires_grad=True)
         tg = torch.tensor(dout)
 
-        def torch_fb():
+        def torch_fb(tx=tx, tw=tw, tg=tg):
             y = torch.nn.functional.conv2d(tx, tw, padding=1)
             y.backward(tg)
 
@@ -413,18 +414,18 @@ def bench_filters(quick: bool, rows: list, rng: np.random.Generator):
     except ImportError:
         padasip = None
     for cls, mu, eps in ((LMS, 0.01, None), (NLMS, 0.5, 1e-8)):
-        make = (lambda: LMS(K, mu)) if eps is None else (lambda: NLMS(K, mu, eps))
+        make = partial(LMS, K, mu) if eps is None else partial(NLMS, K, mu, eps)
 
-        def ensemble():
+        def ensemble(make=make):
             make().run(U, d)
 
-        def one_by_one():
+        def one_by_one(make=make):
             for r in range(runs):
                 make().run(U[r], d[r])
 
         rows.append({"name": f"{cls.__name__} ensemble: padasip-style loop / lmsbn run",
-                     "shape": shape, "ratio": _slow_ratio(lambda: padasip_style_loop(U, d, mu, eps),
-                                                          ensemble),
+                     "shape": shape,
+                     "ratio": _slow_ratio(partial(padasip_style_loop, U, d, mu, eps), ensemble),
                      "detail": "default record='full'; target >= 10, stretch 20"})
         rows.append({"name": f"{cls.__name__} ensemble: one-by-one / vectorised", "shape": shape,
                      "ratio": _slow_ratio(one_by_one, ensemble),
@@ -433,7 +434,7 @@ def bench_filters(quick: bool, rows: list, rng: np.random.Generator):
             continue
         pa_cls = padasip.filters.FilterLMS if eps is None else padasip.filters.FilterNLMS
 
-        def padasip_run():
+        def padasip_run(pa_cls=pa_cls, mu=mu):
             for r in range(runs):
                 pa_cls(n=K, mu=mu, w="zeros").run(d[r], U[r])
 

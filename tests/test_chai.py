@@ -67,7 +67,7 @@ def test_spectra_statistics_are_consistent(spectra):
     for norm in spectra.norms:
         for stage in ("init", "trained"):
             st = spectra.stats(norm, stage)
-            for layer, s in st.items():
+            for layer in st:
                 ev = spectra.eigenvalues[norm][stage][layer]
                 assert np.all(np.diff(ev) <= 0) and ev[-1] >= 0  # descending, PSD
                 centred = spectra.eigenvalues_centered[norm][stage][layer]

@@ -3,6 +3,8 @@ validation, and the block-LMS reading of the weight gradient."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -109,7 +111,7 @@ def test_conv2d_gradcheck(shape, stride, pad):
     x, w, b = (rng.standard_normal(s) for s in ((N, C, H, W), (F, C, kh, kw), (F,)))
     for fwd, bwd in ((conv2d_forward, conv2d_backward),
                      (conv2d_forward_naive, conv2d_backward_naive)):
-        errors = check_backward(lambda x, w, b: fwd(x, w, b, stride=stride, pad=pad), bwd,
+        errors = check_backward(partial(fwd, stride=stride, pad=pad), bwd,
                                 [x, w, b], names=["x", "w", "b"], tol=1e-7, rng=3)
         assert set(errors) == {"x", "w", "b"}
 
@@ -120,7 +122,7 @@ def test_conv1d_gradcheck(shape, stride, pad):
     rng = np.random.default_rng(8)
     x, w, b = (rng.standard_normal(s) for s in ((N, C, L), (F, C, k), (F,)))
     for fwd, bwd in ((conv1d_forward, conv1d_backward), (conv1d_forward_naive, conv1d_backward_naive)):
-        check_backward(lambda x, w, b: fwd(x, w, b, stride=stride, pad=pad), bwd,
+        check_backward(partial(fwd, stride=stride, pad=pad), bwd,
                        [x, w, b], names=["x", "w", "b"], tol=1e-7, rng=4)
 
 
