@@ -62,7 +62,8 @@ def _once(fn, n):
 
 
 def time_call(fn: Callable[[], object], *, repeat: int = 7, min_time: float = 0.02) -> float:
-    """Median seconds per call of ``fn`` over ``repeat`` timings of enough calls to last ``min_time``."""
+    """Median seconds per call of ``fn`` over ``repeat`` timings of enough calls to last
+    ``min_time``."""
     n = _calibrate(fn, min_time)
     return float(np.median([_once(fn, n) for _ in range(repeat)]))
 
@@ -367,7 +368,8 @@ FILTER_SHAPE, FILTER_SHAPE_QUICK = (200, 2000, 11), (50, 500, 11)
 
 
 def padasip_style_loop(U, d, mu, eps=None):
-    """padasip's ``FilterLMS.run`` / ``FilterNLMS.run`` loop, written here (padasip is no dependency).
+    """padasip's ``FilterLMS.run`` / ``FilterNLMS.run`` loop, written here (padasip is no
+    dependency).
 
     One realization after another, one sample at a time, keeping padasip's weight history. With
     ``eps`` it is NLMS. Returns the errors (R, T) and final weights (R, K) so that a test can
@@ -459,7 +461,8 @@ def bench_tracker(quick: bool, rows: list, rng: np.random.Generator):
     def tracked():
         train(small_cnn(rng=0), X, y, steps=steps, lr=0.05, rng=0, callbacks=[ModeTracker(rng=0)])
 
-    rows.append({"name": "small_cnn training: with ModeTracker / without", "shape": f"{steps} steps, N=64",
+    rows.append({"name": "small_cnn training: with ModeTracker / without",
+                 "shape": f"{steps} steps, N=64",
                  "ratio": time_ratio(tracked, plain, repeat=5, min_time=0),
                  "detail": "default interval; target <= 1.25"})
 
@@ -481,7 +484,8 @@ def bench_papers(quick: bool, rows: list, rng: np.random.Generator):
         model.backward(F.softmax_cross_entropy(out, y)[1])
         opt.step()
 
-    rows.append({"name": "FIM power-iteration step / training step", "shape": "small_cnn (8,16), N=32",
+    rows.append({"name": "FIM power-iteration step / training step",
+                 "shape": "small_cnn (8,16), N=32",
                  "ratio": time_ratio(lambda: fim_matvec(model, X, v), step, repeat=5),
                  "detail": "one I v product of fim_lambda_max"})
 
@@ -495,7 +499,8 @@ def bench_papers(quick: bool, rows: list, rng: np.random.Generator):
     t0 = time.perf_counter()
     res = convex_program(Xc, yc, 0.1, arrangements=P, rng=0, tol=1e-3)
     seconds = time.perf_counter() - t0
-    rows.append({"name": "Ergen convex program: iterations to tol 1e-3", "shape": f"n={n} d={d} P={P}",
+    rows.append({"name": "Ergen convex program: iterations to tol 1e-3",
+                 "shape": f"n={n} d={d} P={P}",
                  "ratio": float(res.iterations), "unit": " iters",
                  "detail": f"converged={res.converged}; {seconds:.1f} s in this run"})
 
@@ -514,10 +519,11 @@ def run(*, quick: bool = False, only=None, rng=0) -> dict:
         if only and name not in only:
             continue
         fn(quick, rows, rng)
-    return {"rows": rows, "machine": {"python": platform.python_version(), "numpy": np.__version__,
-                                      "processor": platform.machine(), "cpus": os.cpu_count(),
-                                      "blas_thread_env": {k: os.environ.get(k) for k in ONE_THREAD_ENV},
-                                      "quick": quick}}
+    machine = {"python": platform.python_version(), "numpy": np.__version__,
+               "processor": platform.machine(), "cpus": os.cpu_count(),
+               "blas_thread_env": {k: os.environ.get(k) for k in ONE_THREAD_ENV},
+               "quick": quick}
+    return {"rows": rows, "machine": machine}
 
 
 def format_rows(rows) -> str:

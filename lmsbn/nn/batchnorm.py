@@ -38,9 +38,10 @@ eigen-directions of the channel covariance instead was tried and isolates no bet
 **Provenance.** These two definitions (the median reference, the one-sided rescale) are lmsbn's
 own design of the experiment that Chai, Pilanci and Murmann (2020) describe in their abstract
 (BatchNorm's amplification of the smallest eigenvalues versus its suppression of the largest);
-the project has only the abstract, so nothing here reproduces the paper's own variants. An earlier lmsbn
-design clipped at the fixed value 1 (:math:`\min(\sigma_c, 1)`); at He initialisation the
-channels' :math:`\sigma_c` straddle 1, so it behaved like ``center`` and ``full`` respectively.
+the project has only the abstract, so nothing here reproduces the paper's own variants. An
+earlier lmsbn design clipped at the fixed value 1 (:math:`\min(\sigma_c, 1)`); at He
+initialisation the channels' :math:`\sigma_c` straddle 1, so it behaved like ``center`` and
+``full`` respectively.
 
 The reference is a batch statistic like :math:`m_c` and :math:`\sigma_c`, so in training the
 gradient flows through it (through the one or two middle channels that define the median); in
@@ -286,7 +287,8 @@ def batchnorm_forward(x, gamma, beta, state: BatchNormState, *, train: bool, mom
 
         \bar m \leftarrow (1 - \alpha) \bar m + \alpha m, \quad
         \bar v \leftarrow (1 - \alpha) \bar v + \alpha \tfrac{M}{M - 1} v, \quad
-        \overline{x^2} \leftarrow (1 - \alpha) \overline{x^2} + \alpha \tfrac1M \textstyle\sum_i x_i^2,
+        \overline{x^2} \leftarrow (1 - \alpha) \overline{x^2}
+        + \alpha \tfrac1M \textstyle\sum_i x_i^2,
         \quad \bar r \leftarrow (1 - \alpha) \bar r + \alpha
         \operatorname{median}_c \sqrt{\tfrac{M}{M - 1} v_c + \epsilon},
 
@@ -407,7 +409,8 @@ def _train_statistics(x, state, *, axes, momentum, eps, mode):
     state.running_mean[...] = keep * state.running_mean + momentum * mean
     state.running_var[...] = keep * state.running_var + momentum * unbiased
     state.running_meansq[...] = keep * state.running_meansq + momentum * meansq
-    state.running_ref[...] = keep * state.running_ref + momentum * np.median(np.sqrt(unbiased + eps))
+    state.running_ref[...] = (keep * state.running_ref
+                              + momentum * np.median(np.sqrt(unbiased + eps)))
     state.num_batches_tracked += 1
 
     sigma = np.sqrt(var + eps)
@@ -503,7 +506,8 @@ def batchnorm_backward(dout, cache: BatchNormCache):
     Both switches on is standard BatchNorm. The ``scale`` mode has only the divisor switch: for
     :math:`s = \sqrt{\overline{x^2} + \epsilon}`, :math:`\partial s / \partial x_i = \hat x_i / M`,
     which gives the same last term. ``center`` has only the centre switch (:math:`s = 1`);
-    ``frozen`` and evaluation mode have both switches off: :math:`\partial L/\partial x = \gamma g / s`.
+    ``frozen`` and evaluation mode have both switches off:
+    :math:`\partial L/\partial x = \gamma g / s`.
 
     ``amplify``/``suppress`` (training) switch the divisor term on for the active channels
     :math:`A` (strictly weaker, resp. stronger, than :math:`r = \sigma_{ref}`), where

@@ -210,7 +210,8 @@ def col2im2d(cols, x_shape, kh: int, kw: int, *, stride=1, pad=0) -> np.ndarray:
     -----
     col2im is the transpose of the linear map im2col, not its inverse:
 
-    .. math:: \langle \operatorname{im2col}(x), U \rangle = \langle x, \operatorname{col2im}(U) \rangle
+    .. math:: \langle \operatorname{im2col}(x), U \rangle
+              = \langle x, \operatorname{col2im}(U) \rangle
               \quad \text{for all } x, U,
 
     which is exactly why it back-propagates a gradient through im2col. The loop runs over the

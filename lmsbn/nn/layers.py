@@ -100,7 +100,8 @@ class _ConvNd(Layer):
         self.out_channels = check_int(out_channels, "out_channels", min_value=1)
         self.kernel_shape = kernel_shape
         self.stride, self.padding = stride, padding
-        w = kaiming_normal((self.out_channels, self.in_channels, *kernel_shape), rng=rng, dtype=dtype)
+        w = kaiming_normal((self.out_channels, self.in_channels, *kernel_shape), rng=rng,
+                           dtype=dtype)
         self.params["weight"] = w
         if bias:
             self.params["bias"] = np.zeros(self.out_channels, dtype=w.dtype)
@@ -283,7 +284,8 @@ class Flatten(Layer):
     def _forward(self, x, train):
         x = np.asarray(x)
         if x.ndim < 2:
-            raise ValueError(f"Flatten expects an input with a batch axis (ndim >= 2), got shape {x.shape}")
+            raise ValueError("Flatten expects an input with a batch axis (ndim >= 2), "
+                             f"got shape {x.shape}")
         self.cache = x.shape
         return x.reshape(x.shape[0], -1)
 
@@ -316,7 +318,8 @@ class _BatchNorm(Layer):
         x_nd = np.ndim(x)
         if x_nd not in self._ranks:
             raise ValueError(f"{type(self).__name__} expects an input with "
-                             f"{' or '.join(map(str, self._ranks))} dimensions, got shape {np.shape(x)}")
+                             f"{' or '.join(map(str, self._ranks))} dimensions, "
+                             f"got shape {np.shape(x)}")
         out, self.cache = F.batchnorm_forward(
             x, self.params["weight"], self.params["bias"], self.state, train=train,
             momentum=self.momentum, eps=self.eps, mode=self.mode)

@@ -168,7 +168,8 @@ class VariantIsolation(Result):
 
     @property
     def isolated(self) -> bool:
-        """True when every measured layer-stage with room passes for both variants (and one does)."""
+        """True when every measured layer-stage with room passes for both variants (and one
+        does)."""
         st = np.stack([self.status(v) for v in ("amplify", "suppress")])
         judged = (st == "pass") | (st == "fail")
         return bool(judged.any() and np.all(st[judged] == "pass"))
@@ -177,7 +178,8 @@ class VariantIsolation(Result):
         """One row per (seed, stage, layer): factors, headrooms, rescaled factors, statuses."""
         f, room = self.factors, self.headroom
         st = {v: self.status(v) for v in ("amplify", "suppress")}
-        rs = np.full(self.spread.shape[:-1] + (6,), np.nan) if self.rescaled is None else self.rescaled
+        rs = (np.full(self.spread.shape[:-1] + (6,), np.nan) if self.rescaled is None
+              else self.rescaled)
         rows = []
         for idx in np.ndindex(len(self.seeds), len(STAGES), len(self.layers)):
             s, g, j = idx
@@ -226,8 +228,9 @@ class VariantIsolation(Result):
 
     def summary(self) -> str:
         """A readable table of the factors, per seed, stage and layer, and the verdict."""
-        lines = [f"variant isolation ({self.params.get('data', '?')} data; {self.params.get('steps')}"
-                 f" steps at lr {self.params.get('lr')}): eigenvalue factors relative to center; "
+        lines = [f"variant isolation ({self.params.get('data', '?')} data; "
+                 f"{self.params.get('steps')} steps at lr {self.params.get('lr')}): "
+                 "eigenvalue factors relative to center; "
                  "DRD: the center network's R rescaled by the variant's channel factors",
                  f"{'seed':>4} {'stage':<8}{'layer':<7}{'amp min':>8}{'amp max':>8}"
                  f"{'DRD max':>8}{'room':>6}  {'':<9}{'sup max':>8}{'sup min':>8}"
@@ -253,7 +256,8 @@ class VariantIsolation(Result):
 
 
 def normalised_convs(model) -> dict[str, str]:
-    """``{conv_name: bn_name}`` for each conv whose input passed a BatchNorm since the last combiner."""
+    """``{conv_name: bn_name}`` for each conv whose input passed a BatchNorm since the last
+    combiner."""
     out, last_bn = {}, None
     for name, layer in model.named_layers():
         if isinstance(layer, (BatchNorm1d, BatchNorm2d)):
