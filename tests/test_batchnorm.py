@@ -39,7 +39,8 @@ def make_input(shape, rng, sigmas=SIGMAS, offset=0.5):
     x = rng.standard_normal(shape)
     ax = axes_of(len(shape))
     x = (x - x.mean(axis=ax, keepdims=True)) / x.std(axis=ax, keepdims=True)
-    return x * channel(sigmas, len(shape)) + channel(offset * np.arange(1, shape[1] + 1), len(shape))
+    return (x * channel(sigmas, len(shape))
+            + channel(offset * np.arange(1, shape[1] + 1), len(shape)))
 
 
 def bn(x, state, *, train, mode="full", gamma=None, beta=None, **kw):
@@ -84,7 +85,8 @@ def test_eval_gradients_every_mode(mode, shape):
     def forward(x, gamma, beta):
         return batchnorm_forward(x, gamma, beta, state, train=False, mode=mode)
 
-    check_backward(forward, batchnorm_backward, [x, rng.standard_normal(4), rng.standard_normal(4)], rng=rng)
+    check_backward(forward, batchnorm_backward,
+                   [x, rng.standard_normal(4), rng.standard_normal(4)], rng=rng)
     # Evaluation is a constant affine map: dx is exactly gamma / s_c times dout.
     out, cache = forward(x, np.full(4, 2.0), np.zeros(4))
     dout = rng.standard_normal(x.shape)
@@ -108,10 +110,12 @@ def test_frozen_first_batch_has_no_gradient_through_statistics(shape):
     # The first batch's statistics are constants: the numerical gradient of the map they define
     # (now frozen in `state`) must match the first batch's analytic gradient.
     h = 1e-3  # the map is affine in x, so only round-off (~1e-12 here) limits the difference
-    num = numerical_gradient(lambda a: batchnorm_forward(a, gamma, beta, state, train=True, mode="frozen")[0],
-                             x.copy(), dout, h)
+    num = numerical_gradient(
+        lambda a: batchnorm_forward(a, gamma, beta, state, train=True, mode="frozen")[0],
+        x.copy(), dout, h)
     assert rel_error(dx, num) < 1e-7
-    np.testing.assert_allclose(dx, dout * channel(gamma / np.sqrt(x.var(axis=ax) + 1e-5), x.ndim), rtol=1e-13)
+    np.testing.assert_allclose(dx, dout * channel(gamma / np.sqrt(x.var(axis=ax) + 1e-5), x.ndim),
+                               rtol=1e-13)
     # ...and differ from full BatchNorm's, which does differentiate through the statistics.
     _, cache_full = bn(x, BatchNormState.create(4), train=True, gamma=gamma, beta=beta)
     dx_full = batchnorm_backward(dout, cache_full)[0]
@@ -142,8 +146,9 @@ def test_gradients_random_configurations(mode, ndim, n, sigmas, spatial, train, 
     # Hypothesis hunts for the worst case, including gradient entries that cancel to ~1e-6, where
     # any finite difference's ~1e-11 absolute round-off breaks an elementwise 1e-7 tolerance; so
     # here the error is measured against the largest entry. A wrong formula errs by >= 1e-3.
-    check_backward(forward, batchnorm_backward, [x, rng.uniform(0.5, 2, c), rng.standard_normal(c)], rng=rng,
-                     tol=1e-9, scaled=True)
+    check_backward(forward, batchnorm_backward,
+                   [x, rng.uniform(0.5, 2, c), rng.standard_normal(c)], rng=rng,
+                   tol=1e-9, scaled=True)
 
 
 @pytest.mark.parametrize("mode", ["full", "center"])
@@ -170,7 +175,8 @@ def test_one_channel_is_its_own_reference_so_the_mode_is_center(mode):
     out_center, cache_center = bn(x, BatchNormState.create(1), train=True, mode="center")
     assert cache.sigma[0] == 1.0 and not cache.sigma_from_batch[0]
     np.testing.assert_array_equal(out, out_center)
-    for ours, theirs in zip(batchnorm_backward(dout, cache), batchnorm_backward(dout, cache_center)):
+    for ours, theirs in zip(batchnorm_backward(dout, cache),
+                            batchnorm_backward(dout, cache_center)):
         np.testing.assert_array_equal(ours, theirs)
 
 
@@ -229,7 +235,8 @@ def test_running_statistics_by_hand():
         out, _ = batchnorm_forward(x, [1.0], [0.0], state, train=True, eps=0.0)
         np.testing.assert_allclose(out, [[-1.0], [1.0]], rtol=1e-15)  # biased variance normalises
         np.testing.assert_allclose(
-            [state.running_mean[0], state.running_var[0], state.running_meansq[0]], [m, v, q], rtol=1e-14)
+            [state.running_mean[0], state.running_var[0], state.running_meansq[0]], [m, v, q],
+            rtol=1e-14)
         assert state.num_batches_tracked == step
 
 
@@ -268,9 +275,11 @@ def expected_map(mode, x, state, eps):
     if mode == "scale":
         return x / c(np.sqrt(state.running_meansq + eps))
     if mode == "amplify":  # weak channels raised to the running reference's spread
-        return (x - c(state.running_mean)) * c(state.running_ref / np.minimum(sigma, state.running_ref))
+        return ((x - c(state.running_mean))
+                * c(state.running_ref / np.minimum(sigma, state.running_ref)))
     if mode == "suppress":  # strong channels lowered to it
-        return (x - c(state.running_mean)) * c(state.running_ref / np.maximum(sigma, state.running_ref))
+        return ((x - c(state.running_mean))
+                * c(state.running_ref / np.maximum(sigma, state.running_ref)))
     return (x - c(state.frozen_mean)) / c(np.sqrt(state.frozen_var + eps))
 
 
@@ -284,8 +293,9 @@ def test_eval_uses_running_statistics_and_leaves_state_alone(mode):
     x = make_input(SHAPES["4d"], rng) * 3
     gamma, beta = np.array([1.0, 2.0, -1.0, 0.5]), np.array([0.0, 1.0, 2.0, 3.0])
     out, cache = batchnorm_forward(x, gamma, beta, state, train=False, mode=mode)
-    np.testing.assert_allclose(out, channel(gamma, 4) * expected_map(mode, x, state, 1e-5) + channel(beta, 4),
-                               rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(
+        out, channel(gamma, 4) * expected_map(mode, x, state, 1e-5) + channel(beta, 4),
+        rtol=1e-13, atol=1e-13)
     assert cache.train is False and not cache.center_from_batch and not cache.sigma_from_batch.any()
     for field in ("running_mean", "running_var", "running_meansq", "running_ref", "frozen_mean",
                   "frozen_var"):
@@ -301,7 +311,8 @@ def test_frozen_keeps_the_first_batch_statistics():
     bn(first, state, train=True, mode="frozen", eps=0.0)
     m0, v0 = state.frozen_mean.copy(), state.frozen_var.copy()
     second = make_input(SHAPES["3d"], rng, sigmas=SIGMAS * 5, offset=-2.0)
-    out, cache = bn(second, state, train=True, mode="frozen", eps=0.0, gamma=np.ones(4), beta=np.zeros(4))
+    out, cache = bn(second, state, train=True, mode="frozen", eps=0.0, gamma=np.ones(4),
+                    beta=np.zeros(4))
     np.testing.assert_array_equal(state.frozen_mean, m0)
     np.testing.assert_array_equal(state.frozen_var, v0)
     np.testing.assert_allclose(out, (second - channel(m0, 3)) / channel(np.sqrt(v0), 3), rtol=1e-14)
@@ -312,7 +323,8 @@ def test_frozen_keeps_the_first_batch_statistics():
     np.testing.assert_allclose(state.running_mean, 0.9 * 0.1 * m0 + 0.1 * m1, rtol=1e-14)
     assert state.num_batches_tracked == 2
     # Eval uses the frozen statistics too: the same map.
-    out_eval, _ = bn(second, state, train=False, mode="frozen", eps=0.0, gamma=np.ones(4), beta=np.zeros(4))
+    out_eval, _ = bn(second, state, train=False, mode="frozen", eps=0.0, gamma=np.ones(4),
+                     beta=np.zeros(4))
     np.testing.assert_array_equal(out_eval, out)
     state.reset()
     assert state.frozen_mean is None and state.num_batches_tracked == 0
@@ -320,7 +332,8 @@ def test_frozen_keeps_the_first_batch_statistics():
 
 def test_frozen_eval_before_training_acts_like_a_fresh_batchnorm():
     x = np.arange(12.0).reshape(3, 4)
-    out, _ = bn(x, BatchNormState.create(4), train=False, mode="frozen", gamma=np.ones(4), beta=np.zeros(4))
+    out, _ = bn(x, BatchNormState.create(4), train=False, mode="frozen", gamma=np.ones(4),
+                beta=np.zeros(4))
     np.testing.assert_allclose(out, x / np.sqrt(1 + 1e-5), rtol=1e-15)
 
 
@@ -333,7 +346,8 @@ def test_full_is_scale_invariant():
     # With eps > 0 the invariance holds up to eps / var: channel variances here are >= 0.25,
     # so the relative effect is below 1e-5 * 4 / 2 = 2e-5.
     out3_eps, _ = bn(3 * x, BatchNormState.create(4), train=True)
-    np.testing.assert_allclose(out3_eps, bn(x, BatchNormState.create(4), train=True)[0], rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(out3_eps, bn(x, BatchNormState.create(4), train=True)[0],
+                               rtol=2e-5, atol=2e-5)
 
 
 def test_input_gradient_is_orthogonal_to_the_input():
@@ -383,14 +397,16 @@ def test_clipped_modes_touch_only_one_side(mode):
 
 def test_scale_mode_divides_by_the_uncentred_rms():
     x = np.array([[1.0], [3.0]])  # mean of x^2 is 5
-    out, cache = bn(x, BatchNormState.create(1), train=True, mode="scale", eps=0.0, gamma=[1.0], beta=[0.0])
+    out, cache = bn(x, BatchNormState.create(1), train=True, mode="scale", eps=0.0, gamma=[1.0],
+                    beta=[0.0])
     np.testing.assert_allclose(out, x / np.sqrt(5.0), rtol=1e-15)
     assert cache.center[0] == 0 and not cache.center_from_batch
 
 
 def test_cache_fields_for_the_bridge():
     x = np.array([[1.0, 10.0], [3.0, 30.0]])
-    out, cache = batchnorm_forward(x, [2.0, 1.0], [0.0, 0.0], BatchNormState.create(2), train=True, eps=0.0)
+    out, cache = batchnorm_forward(x, [2.0, 1.0], [0.0, 0.0], BatchNormState.create(2), train=True,
+                                   eps=0.0)
     assert isinstance(cache, BatchNormCache) and cache.mode == "full" and cache.train is True
     np.testing.assert_allclose(cache.sigma, [1.0, 10.0])
     np.testing.assert_allclose(cache.center, [2.0, 20.0])
@@ -467,7 +483,8 @@ def test_single_value_per_channel_is_fine_in_eval():
 
 
 def test_backward_validates_its_arguments():
-    _, cache = batchnorm_forward(GOOD["x"], GOOD["gamma"], GOOD["beta"], BatchNormState.create(3), train=True)
+    _, cache = batchnorm_forward(GOOD["x"], GOOD["gamma"], GOOD["beta"], BatchNormState.create(3),
+                                 train=True)
     with pytest.raises(ValueError, match="dout must have shape"):
         batchnorm_backward(np.ones((4, 2)), cache)
     with pytest.raises(TypeError, match="cache must be the BatchNormCache"):
@@ -486,7 +503,8 @@ def test_state_create_and_reset():
     np.testing.assert_array_equal(state.running_var, 1)
     assert state.running_ref.shape == () and state.running_ref == 1
     assert state.frozen_var is None and state.num_batches_tracked == 0
-    assert copy.num_batches_tracked == 1 and np.any(copy.running_mean != 0)  # the copy is independent
+    # the copy is independent
+    assert copy.num_batches_tracked == 1 and np.any(copy.running_mean != 0)
     with pytest.raises(ValueError, match="num_features must be >= 1"):
         BatchNormState.create(0)
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
