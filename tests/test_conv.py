@@ -121,7 +121,8 @@ def test_conv1d_gradcheck(shape, stride, pad):
     N, C, L, F, k = shape
     rng = np.random.default_rng(8)
     x, w, b = (rng.standard_normal(s) for s in ((N, C, L), (F, C, k), (F,)))
-    for fwd, bwd in ((conv1d_forward, conv1d_backward), (conv1d_forward_naive, conv1d_backward_naive)):
+    for fwd, bwd in ((conv1d_forward, conv1d_backward),
+                     (conv1d_forward_naive, conv1d_backward_naive)):
         check_backward(partial(fwd, stride=stride, pad=pad), bwd,
                        [x, w, b], names=["x", "w", "b"], tol=1e-7, rng=4)
 
@@ -138,7 +139,8 @@ def test_no_bias_gives_db_none_and_gradcheck():
 
 def test_cache_holds_the_patch_matrix_and_dw_is_block_lms():
     rng = np.random.default_rng(10)
-    x, w, b = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    x, w, b = (rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3)),
+               rng.standard_normal(4))
     out, cache = conv2d_forward(x, w, b, stride=1, pad=1)
     assert isinstance(cache, ConvCache)
     U = im2col2d(x, 3, 3, pad=1)
@@ -146,7 +148,8 @@ def test_cache_holds_the_patch_matrix_and_dw_is_block_lms():
     # Y = U W^T + b with Y = out seen as (N*Ho*Wo, F) ...
     Y = out.transpose(0, 2, 3, 1).reshape(-1, 4)
     assert_close(Y, U @ w.reshape(4, -1).T + b)
-    # ... and dW = dY^T U: the block-LMS update direction with error E = -dY (conv2d_forward Notes; tutorial 03).
+    # ... and dW = dY^T U: the block-LMS update direction with error E = -dY (conv2d_forward Notes;
+    # tutorial 03).
     dout = rng.standard_normal(out.shape)
     dY = dout.transpose(0, 2, 3, 1).reshape(-1, 4)
     _, dw, _ = conv2d_backward(dout, cache)
@@ -155,10 +158,13 @@ def test_cache_holds_the_patch_matrix_and_dw_is_block_lms():
 
 def test_dtypes():
     rng = np.random.default_rng(11)
-    x, w, b = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
-    out32, cache = conv2d_forward(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), pad=1)
+    x, w, b = (rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3)),
+               rng.standard_normal(3))
+    out32, cache = conv2d_forward(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32),
+                                  pad=1)
     assert out32.dtype == np.float32 and cache.cols.dtype == np.float32
-    grads = conv2d_backward(rng.standard_normal(out32.shape), cache)  # float64 dout: grads stay float32
+    # float64 dout: grads stay float32
+    grads = conv2d_backward(rng.standard_normal(out32.shape), cache)
     assert all(g.dtype == np.float32 for g in grads)
     out64, _ = conv2d_forward(x, w, b, pad=1)
     # float32 keeps ~7 significant digits; 18 products of O(1) numbers: 1e-5 absolute is ample.
@@ -169,7 +175,8 @@ def test_dtypes():
     out_i, _ = conv2d_forward(xi, wi)
     assert out_i.dtype == np.float64
     np.testing.assert_array_equal(out_i, conv2d_forward(xi.astype(float), wi.astype(float))[0])
-    assert conv1d_forward(np.ones((1, 1, 4), np.float32), np.ones((1, 1, 2), np.float32))[0].dtype == np.float32
+    out1d = conv1d_forward(np.ones((1, 1, 4), np.float32), np.ones((1, 1, 2), np.float32))[0]
+    assert out1d.dtype == np.float32
 
 
 def _c2():
@@ -179,20 +186,29 @@ def _c2():
 @pytest.mark.parametrize("call, exc, match", [
     (lambda: conv2d_forward(np.ones((2, 2, 5, 5)), np.ones((4, 3, 3, 3))), ValueError,
      r"channel mismatch: x has C=2 .*x.shape=\(2, 2, 5, 5\).*w.shape=\(4, 3, 3, 3\)"),
-    (lambda: conv2d_forward(_c2()[0], _c2()[1], np.ones(3)), ValueError, r"b must have shape \(4\)"),
-    (lambda: conv2d_forward(_c2()[0], _c2()[1], np.ones((4, 1))), ValueError, "b must have 1 dimensions"),
-    (lambda: conv2d_forward(_c2()[0], np.ones((4, 3, 6, 3))), ValueError, "kernel kh=6 is larger than the padded input"),
+    (lambda: conv2d_forward(_c2()[0], _c2()[1], np.ones(3)), ValueError,
+     r"b must have shape \(4\)"),
+    (lambda: conv2d_forward(_c2()[0], _c2()[1], np.ones((4, 1))), ValueError,
+     "b must have 1 dimensions"),
+    (lambda: conv2d_forward(_c2()[0], np.ones((4, 3, 6, 3))), ValueError,
+     "kernel kh=6 is larger than the padded input"),
     (lambda: conv2d_forward(_c2()[0], np.ones((4, 3, 3, 8)), pad=1), ValueError, "kernel kw=8"),
     (lambda: conv2d_forward(_c2()[0], _c2()[1], stride=0), ValueError, "stride must be >= 1"),
     (lambda: conv2d_forward(_c2()[0], _c2()[1], pad=-1), ValueError, "pad must be >= 0"),
-    (lambda: conv2d_forward(_c2()[0], _c2()[1], stride="2"), TypeError, "stride must be an int or a pair"),
-    (lambda: conv2d_forward(np.full((2, 3, 5, 5), np.inf), _c2()[1]), ValueError, "x must be finite"),
-    (lambda: conv2d_forward(_c2()[0], np.full((4, 3, 3, 3), np.nan)), ValueError, "w must be finite"),
+    (lambda: conv2d_forward(_c2()[0], _c2()[1], stride="2"), TypeError,
+     "stride must be an int or a pair"),
+    (lambda: conv2d_forward(np.full((2, 3, 5, 5), np.inf), _c2()[1]), ValueError,
+     "x must be finite"),
+    (lambda: conv2d_forward(_c2()[0], np.full((4, 3, 3, 3), np.nan)), ValueError,
+     "w must be finite"),
     (lambda: conv2d_forward(np.ones((3, 5, 5)), _c2()[1]), ValueError, "x must have 4 dimensions"),
     (lambda: conv2d_forward(_c2()[0], np.ones((4, 3, 3))), ValueError, "w must have 4 dimensions"),
-    (lambda: conv1d_forward(np.ones((2, 3, 5)), np.ones((4, 2, 3))), ValueError, "channel mismatch"),
-    (lambda: conv1d_forward(np.ones((2, 3, 5)), np.ones((4, 3, 8))), ValueError, "kernel k=8 is larger than the padded input: L=5"),
-    (lambda: conv1d_forward(np.ones((2, 3, 5)), np.ones((4, 3, 2)), stride=(1, 1)), TypeError, "stride must be an integer"),
+    (lambda: conv1d_forward(np.ones((2, 3, 5)), np.ones((4, 2, 3))), ValueError,
+     "channel mismatch"),
+    (lambda: conv1d_forward(np.ones((2, 3, 5)), np.ones((4, 3, 8))), ValueError,
+     "kernel k=8 is larger than the padded input: L=5"),
+    (lambda: conv1d_forward(np.ones((2, 3, 5)), np.ones((4, 3, 2)), stride=(1, 1)), TypeError,
+     "stride must be an integer"),
 ])
 def test_forward_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
@@ -223,7 +239,8 @@ def test_default_path_is_im2col_times_weights(stride, pad, dtype):
     """conv2d_forward is im2col2d, one product and a reshape; conv2d_backward two products and
     col2im2d. Checked against the naive twin and against those steps written out here."""
     rng = np.random.default_rng(21)
-    x, w, b = rng.standard_normal((5, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    x, w, b = (rng.standard_normal((5, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)),
+               rng.standard_normal(4))
     x, w, b = x.astype(dtype), w.astype(dtype), b.astype(dtype)
     ref, ref_cache = conv2d_forward_naive(x, w, b, stride=stride, pad=pad)
     out, cache = conv2d_forward(x, w, b, stride=stride, pad=pad)

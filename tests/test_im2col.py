@@ -107,8 +107,10 @@ def test_1d_matches_naive_and_is_adjoint(cfg, seed):
     np.testing.assert_array_equal(cols, im2col1d_naive(x, cfg.k, **kw))
     c = rng.standard_normal(cols.shape)
     fast = col2im1d(c, x.shape, cfg.k, **kw)
-    assert np.max(np.abs(fast - col2im1d_naive(c, x.shape, cfg.k, **kw))) <= SUM_TOL * max(1.0, np.abs(c).sum())
-    assert abs(np.vdot(cols, c) - np.vdot(x, fast)) <= SUM_TOL * np.sum(np.abs(x)) * np.max(np.abs(c)) * cfg.k
+    assert (np.max(np.abs(fast - col2im1d_naive(c, x.shape, cfg.k, **kw)))
+            <= SUM_TOL * max(1.0, np.abs(c).sum()))
+    assert (abs(np.vdot(cols, c) - np.vdot(x, fast))
+            <= SUM_TOL * np.sum(np.abs(x)) * np.max(np.abs(c)) * cfg.k)
 
 
 def test_dtypes():
@@ -125,20 +127,29 @@ def test_dtypes():
     (lambda: im2col2d(np.ones((2, 4, 4)), 2, 2), ValueError, "x must have 4 dimensions"),
     (lambda: im2col2d(np.ones((1, 1, 4, 4)), 0, 2), ValueError, "kh must be >= 1"),
     (lambda: im2col2d(np.ones((1, 1, 4, 4)), 2, 2.0), TypeError, "kw must be an integer"),
-    (lambda: im2col2d(np.ones((1, 1, 4, 4)), 5, 2), ValueError, "kernel kh=5 is larger than the padded input"),
+    (lambda: im2col2d(np.ones((1, 1, 4, 4)), 5, 2), ValueError,
+     "kernel kh=5 is larger than the padded input"),
     (lambda: im2col2d(np.ones((1, 1, 4, 4)), 2, 7, pad=1), ValueError, "kernel kw=7"),
     (lambda: im2col2d(np.ones((1, 1, 4, 4)), 2, 2, stride=0), ValueError, "stride must be >= 1"),
-    (lambda: im2col2d(np.ones((1, 1, 4, 4)), 2, 2, stride=1.5), TypeError, "stride must be an int or a pair"),
-    (lambda: im2col2d(np.ones((1, 1, 4, 4)), 2, 2, stride=(1, 2, 3)), ValueError, "stride must be an int or a pair"),
-    (lambda: im2col2d(np.ones((1, 1, 4, 4)), 2, 2, pad=(0, -1)), ValueError, r"pad\[1\] must be >= 0"),
+    (lambda: im2col2d(np.ones((1, 1, 4, 4)), 2, 2, stride=1.5), TypeError,
+     "stride must be an int or a pair"),
+    (lambda: im2col2d(np.ones((1, 1, 4, 4)), 2, 2, stride=(1, 2, 3)), ValueError,
+     "stride must be an int or a pair"),
+    (lambda: im2col2d(np.ones((1, 1, 4, 4)), 2, 2, pad=(0, -1)), ValueError,
+     r"pad\[1\] must be >= 0"),
     (lambda: im2col2d(np.full((1, 1, 4, 4), np.nan), 2, 2), ValueError, "x must be finite"),
-    (lambda: col2im2d(np.ones((8, 4)), (1, 1, 4, 4), 2, 2), ValueError, r"cols must have shape .* \(8, 4\)"),
-    (lambda: col2im2d(np.ones((9, 4)), (1, 4, 4), 2, 2), ValueError, "x_shape must be a tuple of 4"),
+    (lambda: col2im2d(np.ones((8, 4)), (1, 1, 4, 4), 2, 2), ValueError,
+     r"cols must have shape .* \(8, 4\)"),
+    (lambda: col2im2d(np.ones((9, 4)), (1, 4, 4), 2, 2), ValueError,
+     "x_shape must be a tuple of 4"),
     (lambda: col2im2d(np.ones(9), (1, 1, 4, 4), 2, 2), ValueError, "cols must have 2 dimensions"),
-    (lambda: im2col1d(np.ones((1, 1, 4)), 6), ValueError, "kernel k=6 is larger than the padded input: L=4"),
+    (lambda: im2col1d(np.ones((1, 1, 4)), 6), ValueError,
+     "kernel k=6 is larger than the padded input: L=4"),
     (lambda: im2col1d(np.ones((1, 4)), 2), ValueError, "x must have 3 dimensions"),
-    (lambda: im2col1d(np.ones((1, 1, 4)), 2, stride=(1, 1)), TypeError, "stride must be an integer"),
-    (lambda: col2im1d(np.ones((4, 2)), (1, 1, 4), 2), ValueError, r"cols must have shape \(N\*Lo, C\*k\)"),
+    (lambda: im2col1d(np.ones((1, 1, 4)), 2, stride=(1, 1)), TypeError,
+     "stride must be an integer"),
+    (lambda: col2im1d(np.ones((4, 2)), (1, 1, 4), 2), ValueError,
+     r"cols must have shape \(N\*Lo, C\*k\)"),
 ])
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
