@@ -34,7 +34,8 @@ def naive_pool(x, k, stride, reduce):
         for c in range(C):
             for i in range(Ho):
                 for j in range(Wo):
-                    out[n, c, i, j] = reduce(x[n, c, i * stride:i * stride + k, j * stride:j * stride + k])
+                    out[n, c, i, j] = reduce(
+                        x[n, c, i * stride:i * stride + k, j * stride:j * stride + k])
     return out
 
 
@@ -78,7 +79,8 @@ def test_linear_float32_preserved_and_infinities_propagate_quietly():
     x = np.ones((2, 3), dtype=np.float32)
     out, cache = linear_forward(x, np.ones((4, 3), dtype=np.float32), np.zeros(4, dtype=np.float32))
     assert out.dtype == np.float32
-    assert all(g.dtype == np.float32 for g in linear_backward(np.ones((2, 4), dtype=np.float32), cache))
+    assert all(g.dtype == np.float32
+               for g in linear_backward(np.ones((2, 4), dtype=np.float32), cache))
     # A diverged input must reach the training loop's divergence check, not raise or warn here
     # (pytest turns any RuntimeWarning into an error).
     out, _ = linear_forward(np.array([[np.inf, 1.0]]), np.array([[0.0, 1.0], [1.0, -1.0]]))
@@ -105,7 +107,8 @@ def test_relu_values_and_kink_convention():
     out32, _ = relu_forward(np.array([-1.0, 1.0], dtype=np.float32))
     assert out32.dtype == np.float32
     out_nan, _ = relu_forward(np.array([np.nan, -np.inf, np.inf]))
-    assert np.isnan(out_nan[0]) and out_nan[1] == 0 and out_nan[2] == np.inf  # divergence stays visible
+    # divergence stays visible
+    assert np.isnan(out_nan[0]) and out_nan[1] == 0 and out_nan[2] == np.inf
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,15 +158,16 @@ def test_pooling_property(h, w, k, stride, seed):
     rng = np.random.default_rng(seed)
     k = min(k, h, w)
     x = distinct_image((2, 2, h, w), rng)
-    np.testing.assert_array_equal(maxpool2d_forward(x, k, stride=stride)[0], naive_pool(x, k, stride, np.max))
-    np.testing.assert_allclose(avgpool2d_forward(x, k, stride=stride)[0], naive_pool(x, k, stride, np.mean),
-                               rtol=1e-13, atol=1e-14)
-    # Scaled error (see check_backward(scaled=True)): hypothesis finds upstream entries or overlapping-window
-    # sums near zero, where the elementwise measure only sees round-off.
-    check_backward(lambda x: maxpool2d_forward(x, k, stride=stride), maxpool2d_backward, [x], rng=rng,
-                     tol=1e-9, scaled=True)
-    check_backward(lambda x: avgpool2d_forward(x, k, stride=stride), avgpool2d_backward, [x], rng=rng,
-                     tol=1e-9, scaled=True)
+    np.testing.assert_array_equal(maxpool2d_forward(x, k, stride=stride)[0],
+                                  naive_pool(x, k, stride, np.max))
+    np.testing.assert_allclose(avgpool2d_forward(x, k, stride=stride)[0],
+                               naive_pool(x, k, stride, np.mean), rtol=1e-13, atol=1e-14)
+    # Scaled error (see check_backward(scaled=True)): hypothesis finds upstream entries or
+    # overlapping-window sums near zero, where the elementwise measure only sees round-off.
+    check_backward(lambda x: maxpool2d_forward(x, k, stride=stride), maxpool2d_backward, [x],
+                   rng=rng, tol=1e-9, scaled=True)
+    check_backward(lambda x: avgpool2d_forward(x, k, stride=stride), avgpool2d_backward, [x],
+                   rng=rng, tol=1e-9, scaled=True)
 
 
 def test_maxpool_tie_sends_the_gradient_to_the_first_maximum():
@@ -171,7 +175,8 @@ def test_maxpool_tie_sends_the_gradient_to_the_first_maximum():
     out, cache = maxpool2d_forward(x, 2)
     assert out[0, 0, 0, 0] == 3.0
     dx = maxpool2d_backward(np.array([[[[2.0]]]]), cache)
-    np.testing.assert_array_equal(dx, [[[[0.0, 2.0], [0.0, 0.0]]]])  # row-major: (0, 1) before (1, 0)
+    # row-major: (0, 1) before (1, 0)
+    np.testing.assert_array_equal(dx, [[[[0.0, 2.0], [0.0, 0.0]]]])
 
 
 def test_global_avgpool():
@@ -194,7 +199,8 @@ def test_nn_has_one_pair_helper_and_one_window_scatter():
 
 
 def test_pooling_validation_and_dtype():
-    with pytest.raises(ValueError, match=r"k = \(5, 5\) is larger than the input's spatial size \(4, 4\)"):
+    with pytest.raises(ValueError,
+                       match=r"k = \(5, 5\) is larger than the input's spatial size \(4, 4\)"):
         maxpool2d_forward(np.ones((1, 1, 4, 4)), 5)
     with pytest.raises(ValueError, match="k = .* is larger"):
         avgpool2d_forward(np.ones((1, 1, 4, 2)), (2, 3))
@@ -216,7 +222,8 @@ def test_pooling_validation_and_dtype():
     with pytest.raises(ValueError, match=r"dout must have shape \(1, 1, 2, 2\)"):
         maxpool2d_backward(np.ones((1, 1, 4, 4)), cache)
     x32 = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
-    for fwd, bwd in [(maxpool2d_forward, maxpool2d_backward), (avgpool2d_forward, avgpool2d_backward)]:
+    for fwd, bwd in [(maxpool2d_forward, maxpool2d_backward),
+                     (avgpool2d_forward, avgpool2d_backward)]:
         out, cache = fwd(x32, 2)
         assert out.dtype == np.float32 and bwd(np.ones_like(out), cache).dtype == np.float32
 
@@ -290,7 +297,8 @@ def test_mse_loss_gradient_and_value():
 def test_mse_sgd_step_is_block_lms():
     # A linear layer trained on mse_loss: w <- w - mu dL/dw equals w + mu E^T U / M, E = d - y.
     rng = np.random.default_rng(7)
-    U, d, w = rng.standard_normal((10, 3)), rng.standard_normal((10, 1)), rng.standard_normal((1, 3))
+    U, d, w = (rng.standard_normal((10, 3)), rng.standard_normal((10, 1)),
+               rng.standard_normal((1, 3)))
     y, cache = linear_forward(U, w)
     _, dy = mse_loss(y, d)
     _, dw, _ = linear_backward(dy, cache)
