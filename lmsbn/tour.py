@@ -142,7 +142,7 @@ def _section_training(out, figures, summary, X, y, quick, seed):
     from lmsbn.plot import NORM_COLORS, readable_log_axis
 
     res = train_comparison(X, y, norms=("none", "full"), lrs=(0.02, 1.0),
-                           steps=25 if quick else 100, rng=seed)
+                           steps=25 if quick else 60, rng=seed)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
     for ax, lr in zip(axes, res.lrs):
         for norm in res.norms:
