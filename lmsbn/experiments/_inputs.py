@@ -12,6 +12,9 @@ from lmsbn._checks import as_float_array, check_choice, check_int, describe
 from lmsbn.data import shapes
 from lmsbn.nn import NORMS
 
+#: The two moments at which the experiments measure a layer's spectrum.
+STAGES = ("init", "trained")
+
 
 def _seed(gen) -> int:
     """A child seed drawn from the generator ``gen``: one per independent part of an experiment."""

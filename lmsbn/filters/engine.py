@@ -159,8 +159,6 @@ def _recorded_steps(T: int, period: int):
     return None if period == 0 else np.unique(np.r_[np.arange(0, T + 1, period), T])
 
 
-
-
 class _DivergenceLog:
     """Which realizations diverged, at which sample and why; checked a chunk of samples at a time.
 

@@ -310,10 +310,6 @@ def _as_spectrum(R, name: str = "R") -> Spectrum:
         raise type(exc)(msg) from None
 
 
-# Wiener solution, misadjustment and stability bounds ---------------------------------------------
-
-
-
 @dataclass(frozen=True, eq=False)
 class ChannelBlocks:
     r"""A conv layer's :math:`R` seen as a ``C x C`` grid of ``k x k`` blocks.

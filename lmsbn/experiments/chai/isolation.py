@@ -77,7 +77,7 @@ import numpy as np
 
 from lmsbn._checks import check_int, check_positive
 from lmsbn.bridge import capture_regressors
-from lmsbn.experiments._inputs import _data, _widths
+from lmsbn.experiments._inputs import STAGES, _data, _widths
 from lmsbn.io import Result, rng_param
 from lmsbn.nn import BatchNorm1d, BatchNorm2d, Conv2d, small_cnn
 from lmsbn.spectral import Spectrum
@@ -86,7 +86,6 @@ from lmsbn.train import train
 __all__ = ["VariantIsolation", "variant_isolation"]
 
 VARIANTS = ("center", "amplify", "suppress")
-STAGES = ("init", "trained")
 RAISE = 2.0  #: the factor by which a variant must move its own end of the spectrum
 HOLD = 0.10  #: how far (relative) it may move the other end
 

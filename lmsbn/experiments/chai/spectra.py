@@ -14,17 +14,13 @@ import numpy as np
 
 from lmsbn._checks import as_generator, check_choice, check_int, check_positive
 from lmsbn.bridge import COMBINERS, capture_regressors, layer_weights
-from lmsbn.experiments._inputs import _data, _norms, _seed, _widths
+from lmsbn.experiments._inputs import STAGES, _data, _norms, _seed, _widths
 from lmsbn.io import Result
 from lmsbn.nn import Conv2d, small_cnn
 from lmsbn.spectral import Spectrum, channel_blocks
 from lmsbn.train import train
 
 __all__ = ["EigenSpectra", "eigen_spectra"]
-
-
-STAGES = ("init", "trained")
-
 
 
 def _eigen_stats(ev):
