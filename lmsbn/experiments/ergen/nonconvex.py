@@ -81,7 +81,7 @@ class NonconvexResult(Result):
 def _build(d: int, width: int, rng):
     from lmsbn.nn import BatchNorm1d, Linear, ReLU, Sequential
 
-    # eps = 0: the exact normalisation of ergen_model's parametrisation; a constant channel would
+    # eps = 0: the exact normalisation of ergen.model's parametrisation; a constant channel would
     # raise, but a random Gaussian w never gives one on data in general position.
     return Sequential(Linear(d, width, bias=False, rng=rng), BatchNorm1d(width, eps=0.0), ReLU(),
                       Linear(width, 1, bias=False, rng=rng))
@@ -96,7 +96,7 @@ def _run_restart(X, y, beta, width, steps, lr, momentum, max_objective, rng):
     bn, fc2 = model["bn1"], model["fc2"]
     opt = SGD(model.named_parameters(), lr=lr, momentum=momentum)
     history = np.full(steps + 1, np.nan)
-    # The penalty (beta/2)(gamma^2 + alpha^2) of ergen_model's parametrisation, on the library's
+    # The penalty (beta/2)(gamma^2 + alpha^2) of ergen.model's parametrisation, on the library's
     # BatchNorm parameters gamma = sqrt(n) * weight and alpha = sqrt(n) * bias, is
     # (beta n / 2)(weight^2 + bias^2).
     for step in range(steps + 1):
