@@ -570,15 +570,17 @@ def lr_sweep(*, lrs=None, norms=NORMS, seeds=(0,), steps=None, batch_size: int =
               "learn_margin": learn_margin}
     iso = None
     if isolation and set(VARIANTS) <= set(norms):
-        iso_layers, iso_lam, iso_spread = _isolation(
+        # with_rescaled: the verdict then also says why the other end of the spectrum moves.
+        iso_layers, iso_lam, iso_spread, iso_rescaled = _isolation(
             Xtr, ytr, n_classes, seeds=seeds[:1], steps=50, lr=0.03, batch_size=batch_size,
-            widths=widths, n_probe=min(256, Xtr.shape[0]), max_rows=8192, rng=rng)
+            widths=widths, n_probe=min(256, Xtr.shape[0]), max_rows=8192, rng=rng,
+            with_rescaled=True)
         iso = VariantIsolation(iso_layers, np.asarray(seeds[:1], dtype=np.int64),
                                iso_lam[..., 0], iso_lam[..., 1], iso_spread,
                                {"steps": 50, "lr": 0.03, "batch_size": batch_size,
                                 "widths": list(widths), "n_probe": min(256, Xtr.shape[0]),
                                 "max_rows": 8192, "rng": rng, "n_train": int(Xtr.shape[0]),
-                                "data": params["data"]})
+                                "data": params["data"]}, iso_rescaled)
     return LRSweep(norms, lrs, np.asarray(seeds, dtype=np.int64), out["final_loss"],
                    out["steps_to_target"], out["diverged"], out["diverged_at"],
                    reason.astype(str), out["eval_accuracy"], out["loss_curves"],
