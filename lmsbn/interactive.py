@@ -318,12 +318,6 @@ def _check_data(data):
     return X, y
 
 
-def _combiner_names(model):
-    from lmsbn.nn import Conv2d, Linear
-
-    return [n for n, layer in model.named_layers() if isinstance(layer, (Conv2d, Linear))]
-
-
 def layer_view(norm: str = "full", gamma=1.0, lr=0.05, *, layer: str = "conv2", steps: int = 5,
                data=None, n_images: int = 32, rng=0) -> LayerView:
     r"""A conv layer's input spectrum and the first-step BatchNorm/NLMS comparison.
@@ -361,7 +355,7 @@ def layer_view(norm: str = "full", gamma=1.0, lr=0.05, *, layer: str = "conv2", 
     initialisation. The first-step comparison (:func:`lmsbn.bridge.compare_first_step`) is for
     standard BatchNorm only.
     """
-    from lmsbn.bridge import compare_first_step, layer_spectra
+    from lmsbn.bridge import COMBINERS, compare_first_step, layer_spectra
     from lmsbn.data import shapes
     from lmsbn.nn import NORMS, small_cnn
     from lmsbn.train import train
@@ -375,7 +369,7 @@ def layer_view(norm: str = "full", gamma=1.0, lr=0.05, *, layer: str = "conv2", 
         data = shapes(check_int(n_images, "n_images", min_value=2), rng=seed)
     X, y = _check_data(data)
     model = small_cnn(norm=norm, rng=seed, gamma=gamma)
-    names = _combiner_names(model)
+    names = [n for n, lay in model.named_layers() if isinstance(lay, COMBINERS)]
     if not isinstance(layer, str):
         raise TypeError(f"layer must be one of {names}, got {describe(layer)}")
     layer = check_choice(layer, "layer", names)
@@ -593,13 +587,15 @@ def layer_explorer(norm: str = "full", gamma=1.0, lr=0.05, *, layer: str = "conv
     ImportError
         Without ipywidgets: ``pip install "lmsbn[notebooks]"``.
     """
+    from lmsbn.bridge import COMBINERS
     from lmsbn.data import shapes
     from lmsbn.nn import NORMS, small_cnn
 
     widgets = _require_ipywidgets()
     norm = check_choice(norm, "norm", NORMS)
     gamma, lr = check_positive(gamma, "gamma"), check_positive(lr, "lr")
-    names = _combiner_names(small_cnn(norm="none", rng=0))
+    names = [n for n, lay in small_cnn(norm="none", rng=0).named_layers()
+             if isinstance(lay, COMBINERS)]
     if not isinstance(layer, str):
         raise TypeError(f"layer must be one of {names}, got {describe(layer)}")
     layer = check_choice(layer, "layer", names)
