@@ -12,11 +12,13 @@ every step:
 1. validate the arguments;
 2. regressors ``U = im2col2d(x)``, shape (M, K) with M = N*Ho*Wo and K = C*kh*kw (the zero
    padding is done inside im2col);
-3. weights ``W = w.reshape(F, K)``, one row per output filter, and one matrix product
-   ``Y = U W^T`` (computed as its transpose ``Y^T = W U^T``, the layout im2col2d returns);
-4. reshape Y to (N, F, Ho, Wo).
+3. weights ``W = w.reshape(F, K)``, one row per output filter, and the matrix product
+   ``Y = U W^T`` -- done image by image, ``Y_n^T = W U_n^T``, by one broadcast ``np.matmul``
+   that writes (N, F, Ho*Wo), the output's own layout;
+4. reshape to (N, F, Ho, Wo).
 
-The backward pass is two products and a col2im: ``dW = dY^T U`` and ``dx = col2im(dY W)``.
+The backward pass is two products and a col2im: ``dW = dY^T U`` and ``dx = col2im(dY W)``,
+again as sums of per-image products (:func:`_weight_and_patch_grads`).
 
 ``im2col2d`` and ``col2im2d`` are looked up in their module, :mod:`lmsbn.nn.im2col`, at every
 call (``im2col.im2col2d(...)``, never a name bound at import), so a student's own versions
@@ -25,15 +27,18 @@ The cache keeps ``cols`` (= U) because the backward pass needs it for dW and bec
 to adaptive-filter theory reads the layer's regressors from it (:func:`lmsbn.bridge.regressors`)
 instead of computing im2col again.
 
-Speed (``lmsbn bench``, the "GEMM floor" rows): the three products dominate. The rest is
-im2col's copy into fresh memory, the (N, F) transposes of the output and of its gradient,
-col2im's kh*kw adds, and the layout of dU. dU is computed as ``(W^T dY^T)^T`` so that it comes
-out column-major, the layout in which col2im's adds read contiguous rows; OpenBLAS computes
-that product up to ~1.4x slower than ``dY @ W`` with a row-major result, but a row-major dU
-makes every col2im add gather with a stride of C*kh*kw, which costs more than it saves. A
-cache-blocked version of this file (blocks of images, dU never allocated whole) was kept as an
-opt-in fast path until it measured at most ~16 % faster at one thread and 1.5-2.5x slower with
-threaded BLAS; it was deleted (issue 13: less code is the better lesson).
+Speed (``lmsbn bench``, the "GEMM floor" rows): the three products dominate; the rest is
+im2col's copy, col2im's kh*kw adds and first-touch allocation. Why per image: U's rows run
+over images first, so one product over all M rows gives Y^T as (F, N*Ho*Wo), which needs a
+transpose-copy into (N, F, Ho, Wo), and the backward pass needs the same copy of dY the other
+way; the per-image products read and write the arrays where they lie. At one thread that took
+the 3->16 channel benchmark from 1.7x to 1.35-1.4x the floor (issue 13). The price: N BLAS calls
+per product instead of one, which a threaded BLAS pays for in thread synchronisation, most on
+a machine that other programs load. dU is written column-major (as U^T, im2col2d's layout), in
+which col2im's adds read whole rows; a row-major dU makes every add gather with a stride of
+C*kh*kw. A cache-blocked version of this file (blocks of images, dU never allocated whole) was
+kept as an opt-in fast path until it measured at most ~16 % faster at one thread and 1.5-2.5x
+slower with threaded BLAS; it was deleted (issue 13: less code is the better lesson).
 
 References
 ----------
@@ -168,6 +173,34 @@ def _plain(pair):
     return pair[0] if pair[0] == pair[1] else pair
 
 
+def _per_image(cols, N: int):
+    """The patch matrix U (M, K) seen as the N images' ``U_n^T``, shape (N, K, M/N).
+
+    The rows of U run over images first (m = n*Ho*Wo + pixel), so each image's patches are one
+    block of rows. A view when ``cols.T`` is C-contiguous, as :func:`im2col.im2col2d` returns it;
+    a student's im2col with another layout still works, at the cost of one copy.
+    """
+    return cols.T.reshape(cols.shape[1], N, -1).transpose(1, 0, 2)
+
+
+def _weight_and_patch_grads(dout, w, cols):
+    """``(dU, dW)`` of a conv layer: ``dU = dY W`` (M, K), ``dW = dY^T U`` (shape of ``w``).
+
+    Both are sums over images of per-image products, done by one broadcast ``np.matmul`` each:
+    dout (N, F, *spatial) is already ``dY_n^T`` per image, so no transpose-copy of the gradient
+    is needed. dU is written straight into im2col's (K, M) memory layout, the one in which
+    col2im's adds read whole rows.
+    """
+    N, F = dout.shape[:2]
+    W = w.reshape(F, -1)                                  # (F, K)
+    dY = dout.reshape(N, F, -1)                           # dY_n^T: (N, F, P), P = pixels/image
+    U = _per_image(cols, N)                               # U_n^T: (N, K, P)
+    dw = np.matmul(dY, U.transpose(0, 2, 1)).sum(axis=0)  # dW = sum_n dY_n^T U_n
+    dcols_t = np.empty((W.shape[1], N, dY.shape[2]), dtype=W.dtype)
+    np.matmul(W.T, dY, out=dcols_t.transpose(1, 0, 2))    # dU_n^T = W^T dY_n^T
+    return dcols_t.reshape(W.shape[1], -1).T, dw.reshape(w.shape)
+
+
 def conv2d_forward(x, w, b=None, *, stride=1, pad=0):
     r"""2-D convolution (cross-correlation), PyTorch ``conv2d`` semantics.
 
@@ -210,11 +243,10 @@ def conv2d_forward(x, w, b=None, *, stride=1, pad=0):
     N = x.shape[0]
     F, _, kh, kw = w.shape
     cols = im2col.im2col2d(x, kh, kw, stride=_plain(stride), pad=_plain(pad))  # U: (M, K)
-    out = w.reshape(F, -1) @ cols.T                  # Y^T = W U^T: (F, M), M = N*Ho*Wo
+    out = np.matmul(w.reshape(F, -1), _per_image(cols, N))     # Y_n^T = W U_n^T: (N, F, Ho*Wo)
     if b is not None:
         out += b[:, None]
-    out = out.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3)                          # (N, F, Ho, Wo)
-    return np.ascontiguousarray(out), ConvCache(x.shape, cols, w, b is not None, stride, pad)
+    return out.reshape(N, F, Ho, Wo), ConvCache(x.shape, cols, w, b is not None, stride, pad)
 
 
 def conv2d_backward(dout, cache: ConvCache):
@@ -241,13 +273,9 @@ def conv2d_backward(dout, cache: ConvCache):
     dout = _check_dout(dout, cache, ConvCache, 4, "conv2d_forward")
     w, cols = cache.w, cache.cols
     F, _, kh, kw = w.shape
-    dYt = dout.transpose(1, 0, 2, 3).reshape(F, -1)       # dY^T: (F, M), columns like U's rows
-    dw = (dYt @ cols).reshape(w.shape)                    # dW = dY^T U
-    # dU = dY W, computed as (W^T dY^T)^T: it then comes out in im2col2d's column-major layout,
-    # the one in which col2im2d's adds read whole rows.
-    dcols = (w.reshape(F, -1).T @ dYt).T                  # dU: (M, K)
+    dcols, dw = _weight_and_patch_grads(dout, w, cols)   # dU = dY W: (M, K); dW = dY^T U
     dx = im2col.col2im2d(dcols, cache.x_shape, kh, kw, stride=_plain(cache.stride),
-                             pad=_plain(cache.pad))
+                         pad=_plain(cache.pad))
     db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
     return dx, dw, db
 
@@ -281,11 +309,10 @@ def conv1d_forward(x, w, b=None, *, stride: int = 1, pad: int = 0):
     N = x.shape[0]
     F, _, k = w.shape
     cols = im2col.im2col1d(x, k, stride=stride, pad=pad)       # U: (M, K), M = N*Lo, K = C*k
-    out = w.reshape(F, -1) @ cols.T                                # Y^T = W U^T: (F, M)
+    out = np.matmul(w.reshape(F, -1), _per_image(cols, N))         # Y_n^T = W U_n^T: (N, F, Lo)
     if b is not None:
         out += b[:, None]
-    out = out.reshape(F, N, Lo).transpose(1, 0, 2)                 # (N, F, Lo)
-    return np.ascontiguousarray(out), ConvCache(x.shape, cols, w, b is not None, stride, pad)
+    return out, ConvCache(x.shape, cols, w, b is not None, stride, pad)
 
 
 def conv1d_backward(dout, cache: ConvCache):
@@ -297,9 +324,7 @@ def conv1d_backward(dout, cache: ConvCache):
     dout = _check_dout(dout, cache, ConvCache, 3, "conv1d_forward")
     w, cols = cache.w, cache.cols
     F, _, k = w.shape
-    dYt = dout.transpose(1, 0, 2).reshape(F, -1)          # dY^T: (F, M)
-    dw = (dYt @ cols).reshape(w.shape)                    # dW = dY^T U
-    dcols = (w.reshape(F, -1).T @ dYt).T                  # dU = dY W, column-major (see 2-D)
+    dcols, dw = _weight_and_patch_grads(dout, w, cols)   # dU = dY W: (M, K); dW = dY^T U
     dx = im2col.col2im1d(dcols, cache.x_shape, k, stride=cache.stride, pad=cache.pad)
     db = dout.sum(axis=(0, 2)) if cache.has_bias else None
     return dx, dw, db
