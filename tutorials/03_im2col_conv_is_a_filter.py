@@ -73,11 +73,14 @@ print("im2col == naive twin:", np.array_equal(fast, naive))
 # %% [markdown]
 # ### Stepping through the library's convolution
 #
-# `Conv2d.forward` calls `F.conv2d_forward`, and that function is exactly the three steps
-# below (open `lmsbn/nn/conv.py`, or step into `Conv2d.forward` in a debugger: `im2col2d` is
-# two frames down). The product is written as its transpose, $Y^T = W U^T$, because that is
-# the memory layout `im2col2d` returns; the backward pass is two more products and a
-# `col2im2d`:
+# `Conv2d.forward` calls `F.conv2d_forward`, and that function is the three steps below (open
+# `lmsbn/nn/conv.py`, or step into `Conv2d.forward` in a debugger: `im2col2d` is two frames
+# down). The product is written as its transpose, $Y^T = W U^T$, because that is the memory
+# layout `im2col2d` returns. The library does step 2 image by image, $Y_n^T = W U_n^T$, in one
+# broadcast `np.matmul`: the rows of $U$ run over images first, so the per-image products land
+# directly in the (N, F, Ho, Wo) layout and step 3's transpose-copy disappears (same
+# arithmetic, faster; see the README's Benchmarks). The backward pass is two more products and
+# a `col2im2d`:
 #
 # $$
 # \mathrm{d}W = \mathrm{d}Y^T U, \qquad \mathrm{d}x = \operatorname{col2im}(\mathrm{d}Y\, W).
@@ -92,8 +95,11 @@ F_out = wb.shape[0]
 U = F.im2col2d(xb, 3, 3, pad=1)                                      # 1. regressors, (M, K)
 Yt = wb.reshape(F_out, -1) @ U.T                                     # 2. Y^T = W U^T, (F, M)
 out_steps = Yt.reshape(F_out, 2, 7, 6).transpose(1, 0, 2, 3)         # 3. (N, F, Ho, Wo)
+Ut_per_image = U.T.reshape(-1, 2, 7 * 6).transpose(1, 0, 2)          # U_n^T, (N, K, Ho*Wo)
+out_per_image = np.matmul(wb.reshape(F_out, -1), Ut_per_image)       # 2'. the library's step 2
 out, cache = F.conv2d_forward(xb, wb, pad=1)
 print("three steps == conv2d_forward:", np.allclose(out_steps, out))
+print("per-image products == conv2d_forward:", np.allclose(out_per_image.reshape(out.shape), out))
 print("the cache keeps U (the layer's regressors):", np.array_equal(cache.cols, U))
 
 dout = rng.normal(size=out.shape)
