@@ -341,8 +341,9 @@ def run_tour(out_dir="lmsbn-tour", *, quick: bool = False, seed: int = 0, data: 
     try:
         import resource
 
-        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        summary["peak_memory_mib"] = round(peak_kib / 1024, 1)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        # ru_maxrss is in KiB on Linux but in bytes on macOS (getrusage(2) of each system).
+        summary["peak_memory_mib"] = round(peak / 1024 ** (2 if sys.platform == "darwin" else 1), 1)
     except ImportError:  # not on Windows
         pass
     (out / "summary.json").write_text(
