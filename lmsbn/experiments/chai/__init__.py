@@ -18,6 +18,8 @@ dataset (:func:`lmsbn.data.shapes`, the offline default) or on data you pass in 
 :func:`variant_isolation`  whether ``amplify``/``suppress`` move only their own end of the next
                            layers' spectra, relative to ``center`` (the variants are lmsbn's own
                            design, not the paper's).
+:func:`isolation_ceiling`  the best *any* one-sided per-channel rescale found by search does on
+                           the same spectra: whether the variant family could isolate at all.
 :func:`bound_check`        the stability bound in the units of ``train``: the onset and blow-up
                            learning rates of full-batch descent against 2/lambda_max of the
                            Gauss-Newton matrix.
@@ -31,7 +33,7 @@ dataset (:func:`lmsbn.data.shapes`, the offline default) or on data you pass in 
 =========================  ========================================================================
 
 Each lives in its own module (``equalizer``, ``spectra``, ``training``, ``sweep``,
-``isolation``, ``bound``, ``first_step``)
+``isolation``, ``ceiling``, ``bound``, ``first_step``)
 and returns a result dataclass with the arrays, the parameters, ``summary()`` and
 ``save``/``load`` (:mod:`lmsbn.io`); the figures are in :mod:`lmsbn.plot.sweeps`.
 
@@ -48,6 +50,7 @@ Speed and Stability Using Classical Adaptive Filter Theory", arXiv:2002.10674.
 """
 
 from lmsbn.experiments.chai.bound import BoundCheck, bound_check
+from lmsbn.experiments.chai.ceiling import IsolationCeiling, isolation_ceiling
 from lmsbn.experiments.chai.equalizer import EqualizerSpeed, equalizer_speed
 from lmsbn.experiments.chai.first_step import FirstStep, first_step
 from lmsbn.experiments.chai.isolation import VariantIsolation, variant_isolation
@@ -55,6 +58,7 @@ from lmsbn.experiments.chai.spectra import EigenSpectra, eigen_spectra
 from lmsbn.experiments.chai.sweep import LRSweep, lr_sweep
 from lmsbn.experiments.chai.training import TrainingComparison, train_comparison
 
-__all__ = ["BoundCheck", "EigenSpectra", "EqualizerSpeed", "FirstStep", "LRSweep",
-           "TrainingComparison", "VariantIsolation", "bound_check", "eigen_spectra",
-           "equalizer_speed", "first_step", "lr_sweep", "train_comparison", "variant_isolation"]
+__all__ = ["BoundCheck", "EigenSpectra", "EqualizerSpeed", "FirstStep", "IsolationCeiling",
+           "LRSweep", "TrainingComparison", "VariantIsolation", "bound_check", "eigen_spectra",
+           "equalizer_speed", "first_step", "isolation_ceiling", "lr_sweep", "train_comparison",
+           "variant_isolation"]

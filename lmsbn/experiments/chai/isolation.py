@@ -271,6 +271,18 @@ def normalised_convs(model) -> dict[str, str]:
 def _measure(model, probe, layers, feeds, max_rows, rng):
     """lambda_min/max of each layer's R, (min, max) sigma_c / median of its feeding norm, and
     :func:`_rescaled` of R by the variants' factors computed from this network's sigmas."""
+    lam, spread, rescaled = [], [], []
+    for spec, s in _spectra_and_sigmas(model, probe, layers, feeds, max_rows, rng):
+        lam.append([spec.lambda_min, spec.lambda_max])
+        ref = np.median(s)
+        spread.append([s.min() / ref, s.max() / ref])
+        rescaled.append(_rescaled(spec, s, ref))
+    return np.array(lam), np.array(spread), np.array(rescaled)
+
+
+def _spectra_and_sigmas(model, probe, layers, feeds, max_rows, rng):
+    """``[(Spectrum of R, sigma_c (C,) of its feeding norm's input)]``, one per layer, in
+    training-mode BatchNorm on ``probe`` (shared with :mod:`lmsbn.experiments.chai.ceiling`)."""
     sig = {}
 
     def hook(name, layer, x, out):
@@ -280,15 +292,7 @@ def _measure(model, probe, layers, feeds, max_rows, rng):
 
     with model.register_forward_hook(hook):
         captured = capture_regressors(model, probe, max_rows=max_rows, rng=rng, layers=list(layers))
-    lam, spread, rescaled = [], [], []
-    for n in layers:
-        spec = Spectrum.from_regressors(captured[n])
-        lam.append([spec.lambda_min, spec.lambda_max])
-        s = sig[feeds[n]]
-        ref = np.median(s)
-        spread.append([s.min() / ref, s.max() / ref])
-        rescaled.append(_rescaled(spec, s, ref))
-    return np.array(lam), np.array(spread), np.array(rescaled)
+    return [(Spectrum.from_regressors(captured[n]), sig[feeds[n]]) for n in layers]
 
 
 def _rescaled(spec, sigma, ref):
@@ -310,6 +314,21 @@ def _rescaled(spec, sigma, ref):
     return out + shares
 
 
+def _seeded_cnn(X, n_classes, widths, norm, seed):
+    """``(small_cnn, SeedSequence of its minibatches)`` for ``seed``: lr_sweep's convention, so
+    every norm (and every experiment on the variants) starts from the same filters."""
+    init_ss, train_ss = np.random.SeedSequence(seed).spawn(2)
+    return small_cnn(X.shape[1], n_classes, widths, norm, rng=np.random.default_rng(init_ss),
+                     dtype=X.dtype), train_ss
+
+
+def _check_seeds(seeds) -> list[int]:
+    seeds = [check_int(s, "seeds entry", min_value=0) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be a non-empty sequence of distinct ints, got {seeds}")
+    return seeds
+
+
 def _isolation(X, y, n_classes, *, seeds, steps, lr, batch_size, widths, n_probe, max_rows, rng,
                with_rescaled=False):
     """The measurement behind :func:`variant_isolation` on validated data (shared with lr_sweep).
@@ -321,9 +340,7 @@ def _isolation(X, y, n_classes, *, seeds, steps, lr, batch_size, widths, n_probe
     lam = spread = rescaled = None
     for s, seed in enumerate(seeds):
         for k, norm in enumerate(VARIANTS):
-            init_ss, train_ss = np.random.SeedSequence(seed).spawn(2)  # lr_sweep's convention
-            model = small_cnn(X.shape[1], n_classes, widths, norm,
-                              rng=np.random.default_rng(init_ss), dtype=X.dtype)
+            model, train_ss = _seeded_cnn(X, n_classes, widths, norm, seed)
             if layers is None:
                 feeds = normalised_convs(model)
                 layers = tuple(feeds)
@@ -388,9 +405,7 @@ def variant_isolation(*, X=None, y=None, seeds=(0,), steps: int = 50, lr: float 
         X, y = shapes(check_int(n_train, "n_train", min_value=2), rng=rng)
     else:
         X, y = _data(X, y, 0, None)
-    seeds = [check_int(s, "seeds entry", min_value=0) for s in seeds]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be a non-empty sequence of distinct ints, got {seeds}")
+    seeds = _check_seeds(seeds)
     params = {"steps": check_int(steps, "steps", min_value=1), "lr": check_positive(lr, "lr"),
               "batch_size": check_int(batch_size, "batch_size", min_value=2),
               "widths": list(_widths(widths)),
