@@ -105,6 +105,10 @@ if {"center", "amplify", "suppress"} <= set(NORM_LIST):
 # lam_min's eigenvector often lies partly on channels `suppress` shrinks.
 # `lmsbn.experiments.chai.variant_isolation` measures this over seeds and after training, with
 # the headroom of each layer, and its verdict ("NOT isolated" here) computes that diagnosis.
+# Could a better per-channel design do it? `lmsbn.experiments.chai.isolation_ceiling` searches
+# all one-sided per-channel factors on the same R (a convex problem; the best found is a lower
+# bound): on this procedural data the best found stays below 2x for both variants (seeds 0-2:
+# `amplify` x1.26-1.41, `suppress` /1.29-1.58), while on MNIST it reaches 2x for some seeds.
 #
 # A word on units: $2/\lambda_{max}$ is a bound on the **LMS step** $\mu$ of a layer, and the
 # learning rate $\eta$ of SGD on a cross-entropy loss averaged over a batch is related to $\mu$

@@ -59,14 +59,15 @@ x0.21-0.50 and x0.02-0.12) but the other end too (``amplify`` :math:`\lambda_{ma
 layer-stages pass. Moving the reference to other quantiles (0.1, 0.25, 0.75, 0.9) of either the
 channel spreads or the covariance eigenvalues trades one end for the other (at most 1 of 12
 passes per variant and quantile), and decorrelating at fixed channel variances raises both ends
-too (at most 1 of 12). Nor is the median the culprit: a projected-gradient search over *all*
-one-sided per-channel factors for conv2 at initialisation (where the variant's R is exactly
-:math:`DRD`; a search, so a lower bound on what is possible) found at best ``amplify``
-x1.27-1.63 and ``suppress`` /1.34-1.74 on the procedural data with the other end held within
-10 %, against x2.1-3.2 and /2.6-3.9 on MNIST: on the procedural data no per-channel design found
-reaches the 2x target. A normalisation sees only its own input, while the next layer's spectrum
-is set after ReLU, pooling and im2col; the rescaled-R diagnosis above shows that at work for the
-adopted design.
+too (at most 1 of 12). Nor is the median the culprit:
+:func:`lmsbn.experiments.chai.isolation_ceiling` searches over *all* one-sided per-channel
+factors for each layer's R at initialisation (where, for conv2, the variant's R is exactly
+:math:`DRD`; a search, so a lower bound on what is possible) and finds at best ``amplify``
+x1.26-1.41 and ``suppress`` /1.29-1.58 on the procedural data with the other end held within
+10 %, against x1.27-2.49 and /1.34-2.76 on MNIST (2x reached for seed 2): on the procedural
+data no per-channel design found reaches the 2x target (numbers in that module). A normalisation
+sees only its own input, while the next layer's spectrum is set after ReLU, pooling and im2col;
+the rescaled-R diagnosis above shows that at work for the adopted design.
 """
 
 from __future__ import annotations
@@ -223,7 +224,9 @@ class VariantIsolation(Result):
         head = ("isolated" if self.isolated else "NOT isolated"
                 if np.isin(st, ("pass", "fail")).any()
                 else "not measurable (no layer-stage has room for the 2x target)")
-        return f"Variant isolation relative to center: {head}. " + ". ".join(parts) + "."
+        tail = ("" if self.isolated else " Whether any one-sided per-channel rescale could "
+                "isolate on this data: lmsbn.experiments.chai.isolation_ceiling.")
+        return f"Variant isolation relative to center: {head}. " + ". ".join(parts) + "." + tail
 
     def summary(self) -> str:
         """A readable table of the factors, per seed, stage and layer, and the verdict."""
