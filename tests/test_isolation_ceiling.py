@@ -181,6 +181,20 @@ def test_ceiling_summary_and_save_load(procedural, tmp_path):
     assert "conv2" in back.summary()
 
 
+def test_ceiling_sees_the_r_that_variant_isolation_measures():
+    # Same data, seed, probe and rows: the adopted design's factors on the ceiling's R are the
+    # "rescaled" diagnosis of variant_isolation at initialisation (one code path, same inputs;
+    # 1e-12 only because the two results store them through different arithmetic: 1 / x).
+    from lmsbn.experiments.chai import variant_isolation
+
+    iso = variant_isolation(seeds=(0,), steps=1, n_probe=64)
+    res = isolation_ceiling(seeds=(0,), layers=("conv2",), n_probe=64, restarts=0)
+    amp_min, amp_max, sup_min, sup_max = iso.rescaled[0, 0, 0, :4]
+    np.testing.assert_allclose(res.adopted[:, 0, 0], [[amp_min, amp_max], [1 / sup_max, sup_min]],
+                               rtol=1e-12)
+    assert "isolation_ceiling" in iso.verdict()     # the variants' verdict points here
+
+
 @pytest.mark.skipif(not MNIST.exists(),
                     reason="the MNIST sample ../shared/data/mnist5k.npz is absent")
 def test_on_mnist_a_per_channel_rescale_reaches_2x():

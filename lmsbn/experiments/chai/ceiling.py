@@ -56,7 +56,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lmsbn._checks import as_float_array, as_generator, check_choice, check_int, describe
+from lmsbn._checks import (
+    as_float_array,
+    as_generator,
+    check_choice,
+    check_int,
+    check_positive,
+    describe,
+)
 from lmsbn.experiments._inputs import _data, _seed, _widths
 from lmsbn.experiments.chai.isolation import (
     HOLD,
@@ -108,8 +115,8 @@ def channel_gradients(R, d, n_channels: int) -> np.ndarray:
     :math:`\partial\log\lambda_i/\partial\log d_c = 2 w_i[c]` with :math:`w_i[c]` the weight of
     :math:`v_i` on channel :math:`c` (:math:`\sum_c w_i[c] = 1`): a channel rescale moves an end of
     the spectrum in proportion to how much of that end's eigenvector lives on the channel. An
-    eigenvalue of multiplicity > 1 is not differentiable; the formula then gives one
-    directional derivative.
+    eigenvalue of multiplicity > 1 is not differentiable; the formula then depends on which
+    eigenvector of the eigenspace the solver returns.
     """
     R, d, k = _check_r(R, n_channels, d)
     dk = np.repeat(d, k)
@@ -125,8 +132,9 @@ def _check_r(R, n_channels, d=None):
     if R.shape[0] != R.shape[1] or R.shape[0] % n_channels:
         raise ValueError(f"R must be square with a side divisible by n_channels={n_channels}, "
                          f"got shape {R.shape}")
-    if not np.allclose(R, R.T, rtol=0, atol=1e-10 * np.max(np.abs(R))):
-        raise ValueError("R must be symmetric")
+    asym = float(np.max(np.abs(R - R.T)))
+    if asym > 1e-10 * np.max(np.abs(R)):
+        raise ValueError(f"R must be symmetric, got max |R - R^T| = {asym:.3g}")
     if d is None:
         return R, R.shape[0] // n_channels
     d = as_float_array(d, "d", ndim=1, dtype=np.float64)
@@ -251,8 +259,9 @@ def best_channel_rescale(R, n_channels: int, variant: str, *, hold: float = HOLD
 
     Notes
     -----
-    The eigenvalues of :math:`DRD` are those of :math:`M(e) = R^{1/2} E R^{1/2}` with
-    :math:`E = D^2`, which is *affine* in :math:`e = d^2`; :math:`\lambda_{min}(M)` is concave and
+    The eigenvalues of :math:`DRD = A^\top A` are those of :math:`M(e) = A A^\top =
+    R^{1/2} E R^{1/2}` (:math:`A = R^{1/2} D`, :math:`E = D^2`), which is *affine* in
+    :math:`e = d^2`; :math:`\lambda_{min}(M)` is concave and
     :math:`\lambda_{max}(M)` convex in :math:`e` (Boyd & Vandenberghe, chapter 3). So
     ``amplify`` is the convex problem
 
@@ -277,7 +286,8 @@ def best_channel_rescale(R, n_channels: int, variant: str, *, hold: float = HOLD
     ev, U = np.linalg.eigh(R)
     if not ev[0] > 0:
         raise ValueError(f"R must be positive definite, got smallest eigenvalue {ev[0]:.3g}")
-    if not 0 < hold < 1:
+    hold = check_positive(hold, "hold")
+    if hold >= 1:
         raise ValueError(f"hold must lie in (0, 1), got {hold!r}")
     restarts = check_int(restarts, "restarts", min_value=0)
     gen = as_generator(rng)
@@ -302,7 +312,7 @@ def best_channel_rescale(R, n_channels: int, variant: str, *, hold: float = HOLD
         lam = np.linalg.eigvalsh(B * np.repeat(e, k)[None, :] @ B)
         z = lam[0] / 2 if amp else 2 * lam[-1]
         mu = abs(z)
-        while True:
+        for _ in range(40):          # mu falls 10x a stage: tol is met long before 40
             e, z = _barrier(B, k, variant, e, z, hold, lam0_min, mu)
             if m * mu < tol * abs(z):
                 break
