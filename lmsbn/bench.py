@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lmsbn.train.sweep import ONE_THREAD_ENV
+
 __all__ = ["CONV_SHAPES", "ONE_THREAD_ENV", "THREADS", "main", "run", "thread_rows", "time_call",
            "time_ratio"]
 
@@ -89,10 +91,6 @@ def _torch(one_thread: bool):
     return torch
 
 
-#: Pins the usual BLAS libraries to one thread. They read it when they load, so it only takes
-#: effect in a fresh process (see :func:`_rows_at`).
-ONE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                  "VECLIB_MAXIMUM_THREADS": "1"}
 
 
 def _conv_problem(shape, rng):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -178,12 +179,17 @@ def _section_sweep(out, figures, summary, X, y, quick, seed):
 
     from lmsbn.experiments.chai import lr_sweep
     from lmsbn.plot import plot_lr_sweep
+    from lmsbn.train import blas_pinned
 
+    # With BLAS pinned to one thread, the sweep's points run on the other cores too (each
+    # worker one BLAS thread); with a threaded BLAS, workers would fight over the cores.
+    n_jobs = min(os.cpu_count() or 1, 4) if blas_pinned() else 1
+    summary["sweep_workers"] = n_jobs
     if quick:
-        res = lr_sweep(X=X, y=y, quick=True, rng=seed)
+        res = lr_sweep(X=X, y=y, quick=True, rng=seed, n_jobs=n_jobs)
     else:  # the variants that separate speed from stability, sized to keep the tour near 1 min
         res = lr_sweep(X=X, y=y, norms=("none", "full", "center", "amplify", "suppress"),
-                       lrs=(0.03, 0.3, 1.0, 3.0, 10.0), steps=60, rng=seed)
+                       lrs=(0.03, 0.3, 1.0, 3.0, 10.0), steps=60, rng=seed, n_jobs=n_jobs)
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     plot_lr_sweep(res, ax=ax)
     s = res.separation
