@@ -14,6 +14,8 @@ One module per question a student asks of a layer:
                    Gauss-Newton blocks for the general one)
 ``stability``      which learning rate is too large? (:math:`2/\lambda_{max}` of the
                    Gauss-Newton matrix, in the units of ``train``'s learning rate)
+``hessian``        what curvature does the Gauss-Newton matrix leave out? (the full loss Hessian:
+                   ``hessian_matvec``, ``hessian_lambda_max``)
 ``bn_vs_nlms``     is BatchNorm's first step an NLMS step? (``compare_first_step``, ``rho``)
 =================  ===============================================================================
 
@@ -40,6 +42,7 @@ from lmsbn.bridge.bn_vs_nlms import (
     rho,
     rho_spread,
 )
+from lmsbn.bridge.hessian import HessianEstimate, hessian_lambda_max, hessian_matvec
 from lmsbn.bridge.layer_modes import (
     ExactLayerModes,
     GaussNewtonBlock,
@@ -72,10 +75,11 @@ from lmsbn.bridge.stability import (
 )
 
 __all__ = [
-    "COMBINERS", "ExactLayerModes", "FilterComparison", "FirstStepReport", "GN_LOSSES",
-    "GNEstimate", "GaussNewtonBlock", "LayerModes", "ModeDecay", "ModeTracker", "Sharpness",
-    "StabilityBound", "bn_followers", "bn_nlms_quantities", "capture_regressors",
-    "compare_first_step", "exact_layer_modes", "gauss_newton_block", "gn_explicit",
-    "gn_lambda_max", "gn_matvec", "layer_case", "layer_spectra", "layer_weights", "lms_step_size",
-    "mode_decay", "regressors", "rho", "rho_spread", "rows_last", "stability_bound",
+    "COMBINERS", "ExactLayerModes", "FilterComparison", "FirstStepReport", "GNEstimate",
+    "GN_LOSSES", "GaussNewtonBlock", "HessianEstimate", "LayerModes", "ModeDecay", "ModeTracker",
+    "Sharpness", "StabilityBound", "bn_followers", "bn_nlms_quantities", "capture_regressors",
+    "compare_first_step", "exact_layer_modes", "gauss_newton_block", "gn_explicit", "gn_lambda_max",
+    "gn_matvec", "hessian_lambda_max", "hessian_matvec", "layer_case", "layer_spectra",
+    "layer_weights", "lms_step_size", "mode_decay", "regressors", "rho", "rho_spread", "rows_last",
+    "stability_bound",
 ]

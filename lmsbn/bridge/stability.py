@@ -281,6 +281,10 @@ class GNEstimate(Result):
 
 
 def _power_iteration(matvec, v, iters, tol):
+    """v <- A v / |A v| from the unit vector v: (Rayleigh quotients, converged, last iterate).
+
+    Shared by every power iteration of the bridge (also :mod:`lmsbn.bridge.hessian`).
+    """
     history, converged = [], False
     for _ in range(iters):
         w = matvec(v)

@@ -39,11 +39,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lmsbn._checks import check_int, check_positive
-from lmsbn.bridge import gn_lambda_max
 from lmsbn.experiments._inputs import _data, _norms, _widths
+from lmsbn.experiments.chai._bound_case import _K_FLOOR, _case
 from lmsbn.io import Result
-from lmsbn.nn import small_cnn
-from lmsbn.train import Callback, run_sweep, train
+from lmsbn.train import run_sweep
 
 __all__ = ["BoundCheck", "bound_check"]
 
@@ -51,147 +50,11 @@ __all__ = ["BoundCheck", "bound_check"]
 _SIZES = {"n": (128, 32), "widths": ((4, 8, 8), (2, 4, 4)), "seeds": ((0, 1, 2), (0,)),
           "blowup_steps": (100, 30), "iters": (40, 8), "k_max": (26, 20)}
 _WINDOW = 3.0   # the onset must lie within this factor of lr_max (lmsbn's acceptance rule)
-_K_FLOOR = -16  # the grid never goes below lr_max * ratio**-16 (0.028 lr_max at ratio 1.25)
-
-
-def _rise(loss, diverged, window):
-    """First step t in 1..window whose loss is not below the previous one, or -1.
-
-    A run that diverged is given an infinite loss just after its last recorded one, so a blow-up
-    inside the window counts as a rise.
-    """
-    loss = np.append(loss, np.inf) if diverged else np.asarray(loss)
-    for t in range(1, min(window, loss.size - 1) + 1):
-        if not loss[t] < loss[t - 1]:  # a NaN or inf loss is a rise as well
-            return t
-    return -1
-
-
-class _Snapshots(Callback):
-    """Training callback keeping theta_t (flat) at the requested steps t (theta_0 = the start)."""
-
-    def __init__(self, keep):
-        self.keep, self.theta = set(keep), {}
-
-    def _take(self, model, t):
-        if t in self.keep:
-            self.theta[t] = np.concatenate([p.ravel() for _, p, _ in model.named_parameters()])
-
-    def on_train_begin(self, model):
-        self._take(model, 0)
-
-    def on_step(self, event):
-        self._take(event.model, event.step + 1)
-
-
-def _assign(model, theta):
-    i = 0
-    for _, p, _ in model.named_parameters():
-        p[...] = theta[i:i + p.size].reshape(p.shape)
-        i += p.size
-
-
-def _case(*, dataset, norm, seed, data, widths, ratio, k_start, k_max, onset_steps,
-          blowup_steps, sharp_every, iters, tol):
-    """One (dataset, norm, seed): lr_max at init, the onset and blow-up searches, sharpness."""
-    X, y, n_classes = data[dataset]
-    init_ss = np.random.SeedSequence(seed)
-
-    def fresh():
-        return small_cnn(X.shape[1], n_classes, widths, norm, rng=np.random.default_rng(init_ss),
-                         dtype=X.dtype)
-
-    est = gn_lambda_max(fresh(), X, iters=iters, tol=tol, rng=seed)
-    lam0 = float(est.lambda_max)
-    lr_max = 2.0 / lam0
-    runs = {}  # k -> (History, model, snapshots)
-    track = sorted(set(range(0, onset_steps + 1, sharp_every)) | set(range(onset_steps + 1)))
-
-    def run(k, steps):
-        if k in runs and (runs[k][0].params["steps"] >= steps or runs[k][0].diverged):
-            return runs[k][0]  # a diverged run is complete whatever its budget
-        model, snaps = fresh(), _Snapshots(track)
-        h = train(model, X, y, steps=steps, batch_size=X.shape[0], lr=lr_max * ratio**k,
-                  callbacks=[snaps], rng=0)
-        runs[k] = (h, model, snaps)
-        return h
-
-    def monotone(k):
-        h = run(k, onset_steps + 1)
-        return _rise(h.loss, h.diverged, onset_steps) < 0
-
-    # Onset: upward from k_start, after stepping down until a monotone lr is found.
-    k_lo = k_start
-    while not monotone(k_lo) and k_lo > _K_FLOOR:
-        k_lo -= 1
-    k_on = next((k for k in range(k_lo, k_max + 1) if not monotone(k)), None)
-
-    # Blow-up: exponential search upward from the last monotone lr, then bisection; the result
-    # is a pair of neighbouring grid lrs (finite for blowup_steps, diverged within them).
-    def blew(k):
-        h = run(k, blowup_steps)
-        return h.diverged and h.diverged_at < blowup_steps
-
-    base = k_lo if k_on is None else k_on - 1
-    while blew(base) and base > _K_FLOOR:
-        base -= 1
-    k_bu, step = (base if blew(base) else None), 1
-    while k_bu is None and base < k_max:
-        k = min(base + step, k_max)
-        if blew(k):
-            k_bu = k
-        else:
-            base, step = k, 2 * step
-    while k_bu is not None and k_bu - base > 1:
-        mid = (base + k_bu) // 2
-        base, k_bu = (base, mid) if blew(mid) else (mid, k_bu)
-
-    # Sharpness along the runs at the onset and just below it, warm-started along the run.
-    def sharpness(k, steps):
-        _, model, snaps = runs[k]
-        saved = np.concatenate([p.ravel() for _, p, _ in model.named_parameters()])
-        out, v = {}, est.vector
-        for t in steps:
-            if t not in snaps.theta:
-                continue
-            _assign(model, snaps.theta[t])
-            e = gn_lambda_max(model, X, iters=iters, tol=tol, v0=v, rng=seed)
-            out[t], v = float(e.lambda_max), e.vector
-        _assign(model, saved)
-        return out
-
-    T = len(range(0, onset_steps + 1, sharp_every))
-    traj, curves = np.full((2, T), np.nan), np.full((2, onset_steps + 1), np.nan)
-    rise, lam_rise = -1, np.nan
-    for row, k in enumerate((k_on, None if k_on is None else k_on - 1)):
-        if k in runs:
-            loss = runs[k][0].loss[:onset_steps + 1]
-            curves[row, :loss.size] = loss
-    if k_on is not None:
-        h = runs[k_on][0]
-        rise = _rise(h.loss, h.diverged, onset_steps)
-        got = sharpness(k_on, [*range(0, onset_steps + 1, sharp_every), rise - 1])
-        lam_rise = got.get(rise - 1, np.nan)
-        traj[0] = [got.get(t, np.nan) for t in range(0, onset_steps + 1, sharp_every)]
-        if k_on - 1 in runs:
-            got = sharpness(k_on - 1, range(0, onset_steps + 1, sharp_every))
-            traj[1] = [got.get(t, np.nan) for t in range(0, onset_steps + 1, sharp_every)]
-    ks = sorted(runs)
-    return {"lambda0": lam0, "lr_max": lr_max, "converged": bool(est.converged),
-            "k_onset": -999 if k_on is None else k_on, "k_blowup": -999 if k_bu is None else k_bu,
-            "rise_step": rise, "lambda_at_rise": lam_rise, "trajectory": traj, "curves": curves,
-            "probe_k": np.array(ks), "probe_steps": np.array([runs[k][0].loss.size for k in ks]),
-            "probe_rise": np.array([_rise(runs[k][0].loss, runs[k][0].diverged, onset_steps)
-                                    for k in ks]),
-            "probe_diverged_at": np.array([runs[k][0].diverged_at for k in ks]),
-            "probe_last_loss": np.array([runs[k][0].loss[-1] for k in ks]),
-            "probe_blowup_checked": np.array([runs[k][0].params["steps"] >= blowup_steps
-                                              or runs[k][0].diverged for k in ks])}
 
 
 _FIELDS = ("seeds", "traj_steps", "trajectory", "curves")
 _CASE_ARRAYS = ("lambda0", "lr_max", "converged", "k_onset", "k_blowup", "rise_step",
-                "lambda_at_rise")
+                "lambda_at_rise", "hessian0", "hessian_at_rise", "dead_below")
 _PROBES = ("probe_k", "probe_steps", "probe_rise", "probe_diverged_at", "probe_last_loss",
            "probe_blowup_checked")
 
@@ -218,6 +81,13 @@ class BoundCheck(Result):
         At the onset lr, the first step t whose loss is not below step t - 1's (-1: none).
     lambda_at_rise : ndarray (D, N, S)
         lambda_max(G) at step ``rise_step - 1`` of the onset run: the step before the loss rose.
+    hessian0, hessian_at_rise : ndarray (D, N, S)
+        lambda_max of the full loss Hessian H (:func:`lmsbn.bridge.hessian_lambda_max`, the most
+        positive eigenvalue, a lower bound) at initialisation and at step ``rise_step - 1`` of
+        the onset run (NaN without an onset).
+    dead_below : ndarray (D, N, S)
+        Fraction of the ReLU channels that are zero on every image at the last step of the run
+        one grid step below the onset (NaN if not run).
     traj_steps : ndarray of int (T,)
         Steps of the sharpness trajectories: 0, sharp_every, ..., <= onset_steps.
     trajectory : ndarray (D, N, S, 2, T)
@@ -243,6 +113,9 @@ class BoundCheck(Result):
     k_blowup: np.ndarray
     rise_step: np.ndarray
     lambda_at_rise: np.ndarray
+    hessian0: np.ndarray
+    hessian_at_rise: np.ndarray
+    dead_below: np.ndarray
     traj_steps: np.ndarray
     trajectory: np.ndarray
     curves: np.ndarray
@@ -284,9 +157,19 @@ class BoundCheck(Result):
         return self.onset * self.lambda_at_rise
 
     @property
+    def lr_hessian_at_rise(self) -> np.ndarray:
+        """(D, N, S) ``onset * lambda_max(H)`` at the step before the first rise."""
+        return self.onset * self.hessian_at_rise
+
+    @property
     def sharpening(self) -> np.ndarray:
         """(D, N, S) ``lambda_at_rise / lambda0``: > 1 where the network sharpened before rising."""
         return self.lambda_at_rise / self.lambda0
+
+    def _index(self, case):
+        d, n, seed = case.split("/")
+        return (self.datasets.index(d), self.norms.index(n),
+                int(np.flatnonzero(self.seeds == int(seed))[0]))
 
     def cases(self):
         """Yield ``(dataset, norm, seed, (i, j, s))`` for every case."""
@@ -307,48 +190,74 @@ class BoundCheck(Result):
         return out
 
     def case_verdicts(self) -> dict:
-        """``{"dataset/norm/seed": "within" | "explained" | "miss"}``.
+        """``{"dataset/norm/seed": "within" | "explained" | "hessian" | "miss"}``.
 
         ``within``: the onset's grid bracket (onset / ratio, onset] meets [lr_max / 3, 3 lr_max]
         (the lr one grid step below the onset was run and stayed monotone, so the true onset lies
         in that bracket). ``explained``: outside it, but the loss rose only after
         ``lr * lambda_max(t)`` had crossed 2 from below: ``lr * lambda_max(t) >= 2`` at the step
         before the first rise, and ``< 2`` at some earlier measured step (at t = 0 for an early
-        onset: sharpening; later, after the sharpness first fell, for a late one). ``miss``:
-        anything else, including no onset on the grid.
+        onset: sharpening; later, after the sharpness first fell, for a late one). ``hessian``:
+        an early onset (below lr_max / 3) where ``lr * lambda_max(G) < 2`` but ``lr *
+        lambda_max(H) >= 2`` at the step before the first rise: the quadratic model with the
+        full loss Hessian allows the rise that the Gauss-Newton matrix forbids. ``miss``:
+        anything else, including no onset on the grid. A late onset is never ``hessian``: a
+        larger curvature cannot explain why the loss kept falling. These categories are lmsbn's
+        own acceptance rule.
         """
         out = {}
         f, at_rise, before = self.onset_factor, self.lr_lambda_at_rise, self.lr_lambda_before_rise()
+        h_rise = self.lr_hessian_at_rise
         for d, n, seed, idx in self.cases():
             if np.isfinite(f[idx]) and f[idx] >= 1 / _WINDOW and f[idx] / self.ratio < _WINDOW:
                 out[f"{d}/{n}/{seed}"] = "within"
             elif at_rise[idx] >= 2 and before[idx] < 2:
                 out[f"{d}/{n}/{seed}"] = "explained"
+            elif f[idx] < 1 / _WINDOW and at_rise[idx] < 2 and h_rise[idx] >= 2:
+                out[f"{d}/{n}/{seed}"] = "hessian"
             else:
                 out[f"{d}/{n}/{seed}"] = "miss"
         return out
 
     def miss_reasons(self) -> dict:
-        """``{"dataset/norm/seed": reason}`` for every missed case, read from the measurements."""
+        """``{"dataset/norm/seed": reason}`` for every missed case, read from the measurements.
+
+        A late onset whose sharpness collapsed one grid step below it (lambda_max(G) falling
+        below 2/lr while the loss kept falling, e.g. as the ReLUs die) stays a miss: at step 0,
+        ``lr * lambda_max(0) > 2 * 3 / ratio`` and the loss fell all the same, so the quadratic
+        model failed at the first step whatever came after (lmsbn's rule; the collapse and the
+        fraction of dead ReLU channels are reported as the measured cause).
+        """
         out = {}
-        f, at_rise = self.onset_factor, self.lr_lambda_at_rise
+        f, at_rise, h0 = self.onset_factor, self.lr_lambda_at_rise, self.onset * self.hessian0
+        verdicts = self.case_verdicts()
         for d, n, seed, idx in self.cases():
             case = f"{d}/{n}/{seed}"
-            if self.case_verdicts()[case] != "miss":
+            if verdicts[case] != "miss":
                 continue
             if not np.isfinite(f[idx]):
                 out[case] = "no onset on the grid"
             elif f[idx] < 1 / _WINDOW:
-                out[case] = (f"early: the loss rose at lr*lambda_max(t) = {at_rise[idx]:.2g} < 2, "
-                             "which the quadratic model forbids")
+                out[case] = (f"early: the loss rose at lr*lambda_max(t) = {at_rise[idx]:.2g} (G) "
+                             f"and {self.lr_hessian_at_rise[idx]:.2g} (H; {h0[idx]:.2g} at t = 0) "
+                             "< 2, which the quadratic model forbids")
             else:
                 below = self.trajectory[idx][1]
+                lr = self.onset[idx] / self.ratio
+                steps = np.flatnonzero(np.isfinite(below) & (self.traj_steps > 0))
+                low = steps[lr * below[steps] < 2]
                 drop = np.nanmin(below) / self.lambda0[idx] if np.isfinite(below).any() else np.nan
-                out[case] = (f"late: one grid step below the onset the sharpness fell to "
-                             f"{drop:.2g} x lambda_max(0) within {self.traj_steps[1]} steps, "
-                             "so the loss kept falling although lr*lambda_max(0) > 2"
-                             if drop < 0.5 else "late: the loss kept falling for "
-                             f"{self.params.get('onset_steps')} steps with lr*lambda_max(t) >= 2")
+                if low.size and np.all(lr * below[steps[steps >= low[0]]] < 2):
+                    out[case] = (f"late: one grid step below the onset the sharpness collapsed "
+                                 f"(to {drop:.2g} x lambda_max(0); lr*lambda_max(t) < 2 from "
+                                 f"step {self.traj_steps[low[0]]} on; "
+                                 f"{self.dead_below[idx]:.0%} of the ReLU channels dead at the "
+                                 f"end), but the loss also fell at step 1 with lr*lambda_max(0) = "
+                                 f"{lr * self.lambda0[idx]:.2g} > 2")
+                else:
+                    out[case] = (f"late: the loss kept falling for "
+                                 f"{self.params.get('onset_steps')} steps one grid step below "
+                                 f"the onset with lr*lambda_max(t) >= 2 at measured steps")
         return out
 
     def verdict(self) -> str:
@@ -357,6 +266,7 @@ class BoundCheck(Result):
         f, b = self.onset_factor, self.blowup_factor
         within = sum(x == "within" for x in v.values())
         explained = [c for c, x in v.items() if x == "explained"]
+        hessian = [c for c, x in v.items() if x == "hessian"]
         misses = [c for c, x in v.items() if x == "miss"]
         with np.errstate(invalid="ignore"):
             lo, hi = np.nanmin(f) if np.isfinite(f).any() else np.nan, np.nanmax(f) if \
@@ -366,6 +276,12 @@ class BoundCheck(Result):
         if explained:
             text += (f"; {len(explained)} more explained by the measured sharpness, which grew "
                      f"until lr*lambda_max(t) >= 2 at the first rise: {', '.join(explained)}")
+        if hessian:
+            text += (f"; {len(hessian)} more explained by the full loss Hessian, lr*lambda_max(G) "
+                     f"< 2 but lr*lambda_max(H) >= 2 at the step before the first rise: "
+                     + ", ".join(f"{c} ({self.lr_lambda_at_rise[i]:.2g} vs "
+                                 f"{self.lr_hessian_at_rise[i]:.2g})"
+                                 for c, i in zip(hessian, map(self._index, hessian))))
         if misses:
             reasons = self.miss_reasons()
             text += (". NOT explained (the bound disagrees with the measured onset): "
@@ -388,9 +304,9 @@ class BoundCheck(Result):
                  f"{self.params.get('onset_steps')} steps, blow-up within "
                  f"{self.params.get('blowup_steps')}",
                  f"{'case':<22} {'lr_max':>8} {'onset/':>7} {'blowup/':>8} {'catapult':>8} "
-                 f"{'rise':>5} {'lr*lam(t)':>9} {'sharpen':>8}  verdict",
+                 f"{'rise':>5} {'lr*lamG':>8} {'lr*lamH':>8} {'sharpen':>8}  verdict",
                  f"{'':<22} {'':>8} {'lr_max':>7} {'lr_max':>8} {'range':>8} {'step':>5} "
-                 f"{'at rise':>9} {'x':>8}"]
+                 f"{'at rise':>8} {'at rise':>8} {'x':>8}"]
         verdicts = self.case_verdicts()
         with np.errstate(invalid="ignore"):
             for d, n, seed, idx in self.cases():
@@ -398,7 +314,8 @@ class BoundCheck(Result):
                 lines.append(
                     f"{c:<22} {self.lr_max[idx]:>8.3g} {self.onset_factor[idx]:>7.3g} "
                     f"{self.blowup_factor[idx]:>8.3g} {self.catapult_range[idx]:>8.3g} "
-                    f"{self.rise_step[idx]:>5d} {self.lr_lambda_at_rise[idx]:>9.3g} "
+                    f"{self.rise_step[idx]:>5d} {self.lr_lambda_at_rise[idx]:>8.3g} "
+                    f"{self.lr_hessian_at_rise[idx]:>8.3g} "
                     f"{self.sharpening[idx]:>8.3g}  {verdicts[c]}")
         return "\n".join(lines + [self.verdict()])
 
@@ -413,7 +330,10 @@ class BoundCheck(Result):
                    lambda0=np.array([[[20.0], [1.0]]]), lr_max=np.array([[[0.1], [2.0]]]),
                    converged=np.ones(shape, bool), k_onset=np.array([[[0], [-999]]]),
                    k_blowup=np.array([[[5], [-999]]]), rise_step=np.array([[[3], [-1]]]),
-                   lambda_at_rise=np.array([[[25.0], [nan]]]), traj_steps=np.array([0, 4]),
+                   lambda_at_rise=np.array([[[25.0], [nan]]]),
+                   hessian0=np.array([[[18.0], [1.5]]]),
+                   hessian_at_rise=np.array([[[30.0], [nan]]]),
+                   dead_below=np.array([[[0.1], [nan]]]), traj_steps=np.array([0, 4]),
                    trajectory=np.array([[[[[20.0, 25.0], [20.0, 18.0]]], [[[nan, nan]] * 2]]]),
                    curves=np.full((*shape, 2, 5), 2.0),
                    probes={"shapes/none/0": probe, "shapes/full/0": probe},
