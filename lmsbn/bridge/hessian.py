@@ -75,7 +75,7 @@ class _Hessian(_GaussNewton):
         super().__init__(model, X, loss, names, fd_step)
         self.y = _check_labels(y, self.X, loss)
         self.grad_fn = _loss_fn(loss)
-        # products whose step was reduced for a kink / still crossed one after every reduction
+        # step reductions for kinks so far / products that still crossed one after all of them
         self.reduced, self.kinks = 0, 0
 
     def __enter__(self):
@@ -105,7 +105,7 @@ class _Hessian(_GaussNewton):
         # this context needed: a unit that sits near its kink at theta does so for every v.
         h = self.fd_step * max(1.0, self.theta_rms) / vn * 8.0 ** -self.reduced
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            tries = max(1, _HALVINGS + 1 - self.reduced)
+            tries = max(1, _REDUCTIONS + 1 - self.reduced)
             for attempt in range(tries):
                 self._assign(h, v)
                 g_plus, p_plus = self._gradient()
@@ -118,7 +118,7 @@ class _Hessian(_GaussNewton):
                     break
                 # A kink between theta - h v and theta + h v: the gradient jumps there and the
                 # difference quotient would be O(1/h). Shrink the step until both ends lie on
-                # theta's piece (the crossing probability is proportional to h).
+                # theta's piece (the chance of a crossing grows with h).
                 h /= 8
                 self.reduced += 1
             self._assign(0.0, None)
@@ -132,7 +132,7 @@ def _default_step(dtype):
 
 #: Step reductions (by 8 each) allowed per product context when a step crosses a kink
 #: (8^-4: the step stays above 2e-10 relative, where rounding is still ~1e-6 of H v).
-_HALVINGS = 4
+_REDUCTIONS = 4
 
 
 def _pattern(layers):

@@ -22,7 +22,7 @@ dataset (:func:`lmsbn.data.shapes`, the offline default) or on data you pass in 
                            the same spectra: whether the variant family could isolate at all.
 :func:`bound_check`        the stability bound in the units of ``train``: the onset and blow-up
                            learning rates of full-batch descent against 2/lambda_max of the
-                           Gauss-Newton matrix.
+                           Gauss-Newton matrix, and the full loss Hessian where they disagree.
 :func:`train_comparison`   the plainest test: small_cnn with and without BatchNorm at a small and
                            a large learning rate (:func:`lr_sweep` is the same over a grid).
 :func:`first_step`         claim (3), stated exactly: per filter, BatchNorm's step is the NLMS step
