@@ -297,6 +297,19 @@ def test_verdict_rules_for_the_full_hessian_and_a_sharpness_collapse():
     assert "collapsed" not in back.miss_reasons()["d/none/0"]
 
 
+def test_dead_channels_counts_relu_channels_zero_on_every_image():
+    from lmsbn.experiments.chai._bound_case import _dead_channels
+    from lmsbn.nn import small_cnn
+
+    X, _ = shapes(8, size=8, rng=0)
+    model = small_cnn(3, 10, (2, 2, 2), "none", rng=0)
+    assert _dead_channels(model, X) == 0.0  # He init on varied images: every channel fires
+    model["conv3"].params["bias"][0] = -1e3  # one of the 6 channels can never be positive
+    assert _dead_channels(model, X) == 1 / 6
+    model["conv1"].params["bias"][...] = -1e3  # nothing passes the first ReLU, so none after it
+    assert _dead_channels(model, X) == 1.0
+
+
 def test_bound_check_validation():
     with pytest.raises(ValueError, match="ratio"):
         bound_check(ratio=3.0)
