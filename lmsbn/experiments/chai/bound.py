@@ -39,7 +39,7 @@ these readings of "explained" are lmsbn's own acceptance rule, not the papers'.
 
 Measured (``bound_check(datasets={"shapes": None, "mnist": (X[:, :, 6:22, 6:22], y)})`` with
 ``X, y = load_npz("../shared/data/mnist5k.npz", normalize=True)``; defaults: 128 images,
-widths (4, 8, 8), seeds 0-2; 671 s on a busy 2-core machine, 500 s without the Hessian):
+widths (4, 8, 8), seeds 0-2; 338 s on a shared 2-core machine):
 7 of 12 within, 2 explained by the sharpness, 2 by the full Hessian -- MNIST/full seeds 0 and 2,
 where :math:`\eta\lambda_{max}` before the rise is 1.44 and 1.19 with :math:`G` but 2.68 and
 3.0 with :math:`H` (at :math:`t = 0` it was 0.65 and 0.14 with :math:`H`: the Hessian sharpened
