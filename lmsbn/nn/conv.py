@@ -17,8 +17,7 @@ every step:
    that writes (N, F, Ho*Wo), the output's own layout;
 4. reshape to (N, F, Ho, Wo).
 
-The backward pass is two products and a col2im: ``dW = dY^T U`` and ``dx = col2im(dY W)``,
-again as sums of per-image products (:func:`_weight_and_patch_grads`).
+The backward pass is two products and a col2im: ``dW = dY^T U`` and ``dx = col2im(dY W)``.
 
 ``im2col2d`` and ``col2im2d`` are looked up in their module, :mod:`lmsbn.nn.im2col`, at every
 call (``im2col.im2col2d(...)``, never a name bound at import), so a student's own versions
@@ -28,17 +27,26 @@ to adaptive-filter theory reads the layer's regressors from it (:func:`lmsbn.bri
 instead of computing im2col again.
 
 Speed (``lmsbn bench``, the "GEMM floor" rows): the three products dominate; the rest is
-im2col's copy, col2im's kh*kw adds and first-touch allocation. Why per image: U's rows run
-over images first, so one product over all M rows gives Y^T as (F, N*Ho*Wo), which needs a
-transpose-copy into (N, F, Ho, Wo), and the backward pass needs the same copy of dY the other
-way; the per-image products read and write the arrays where they lie. At one thread that took
-the 3->16 channel benchmark from 1.7x to 1.35-1.4x the floor (issue 13). The price: N BLAS calls
-per product instead of one, which a threaded BLAS pays for in thread synchronisation, most on
-a machine that other programs load. dU is written column-major (as U^T, im2col2d's layout), in
-which col2im's adds read whole rows; a row-major dU makes every add gather with a stride of
-C*kh*kw. A cache-blocked version of this file (blocks of images, dU never allocated whole) was
-kept as an opt-in fast path until it measured at most ~16 % faster at one thread and 1.5-2.5x
-slower with threaded BLAS; it was deleted (issue 13: less code is the better lesson).
+im2col's copy, the transpose-copy of dY, col2im's kh*kw adds and first-touch allocation.
+
+* **Forward, per image.** U's rows run over images first, so one product over all M rows gives
+  Y^T as (F, N*Ho*Wo), which then needs a transpose-copy into (N, F, Ho, Wo). The per-image
+  products ``Y_n^T = W U_n^T`` (one broadcast ``np.matmul``) write that layout directly.
+* **Backward, one product each.** Done per image too, dW and dU would need no copy of dY, but
+  they would be N small products each, and a threaded BLAS pays for every call in thread
+  synchronisation: measured back to back on the 2-core machine at default threads, the per-image
+  backward made the 3->16 benchmark 1.2-1.4x slower, while one thread gained ~10 %. So dY^T is
+  copied once and each gradient is one large product.
+* **dU column-major.** dU is computed as ``(W^T dY^T)^T``, im2col2d's layout, in which col2im's
+  adds read whole rows; a row-major dU makes every add gather with a stride of C*kh*kw, which
+  costs more than the faster product saves.
+
+Measured (issue 13, ``lmsbn bench`` on the idle 2-core machine, see the README): at one
+thread 1.52-1.69x the floor on the 3->16 benchmark shape (1.72-1.76x with one forward product)
+and 1.31-1.40x on the other two; at default threads 0.7-0.9x torch's CPU conv on all three.
+A cache-blocked version of this file (blocks of images, dU never allocated
+whole) was kept as an opt-in fast path until it measured at most ~16 % faster at one thread and
+1.5-2.5x slower with threaded BLAS; it was deleted (issue 13: less code is the better lesson).
 
 References
 ----------
@@ -183,24 +191,6 @@ def _per_image(cols, N: int):
     return cols.T.reshape(cols.shape[1], N, -1).transpose(1, 0, 2)
 
 
-def _weight_and_patch_grads(dout, w, cols):
-    """``(dU, dW)`` of a conv layer: ``dU = dY W`` (M, K), ``dW = dY^T U`` (shape of ``w``).
-
-    Both are sums over images of per-image products, done by one broadcast ``np.matmul`` each:
-    dout (N, F, *spatial) is already ``dY_n^T`` per image, so no transpose-copy of the gradient
-    is needed. dU is written straight into im2col's (K, M) memory layout, the one in which
-    col2im's adds read whole rows.
-    """
-    N, F = dout.shape[:2]
-    W = w.reshape(F, -1)                                  # (F, K)
-    dY = dout.reshape(N, F, -1)                           # dY_n^T: (N, F, P), P = pixels/image
-    U = _per_image(cols, N)                               # U_n^T: (N, K, P)
-    dw = np.matmul(dY, U.transpose(0, 2, 1)).sum(axis=0)  # dW = sum_n dY_n^T U_n
-    dcols_t = np.empty((W.shape[1], N, dY.shape[2]), dtype=W.dtype)
-    np.matmul(W.T, dY, out=dcols_t.transpose(1, 0, 2))    # dU_n^T = W^T dY_n^T
-    return dcols_t.reshape(W.shape[1], -1).T, dw.reshape(w.shape)
-
-
 def conv2d_forward(x, w, b=None, *, stride=1, pad=0):
     r"""2-D convolution (cross-correlation), PyTorch ``conv2d`` semantics.
 
@@ -273,7 +263,11 @@ def conv2d_backward(dout, cache: ConvCache):
     dout = _check_dout(dout, cache, ConvCache, 4, "conv2d_forward")
     w, cols = cache.w, cache.cols
     F, _, kh, kw = w.shape
-    dcols, dw = _weight_and_patch_grads(dout, w, cols)   # dU = dY W: (M, K); dW = dY^T U
+    dYt = dout.transpose(1, 0, 2, 3).reshape(F, -1)       # dY^T: (F, M), columns like U's rows
+    dw = (dYt @ cols).reshape(w.shape)                    # dW = dY^T U
+    # dU = dY W, computed as (W^T dY^T)^T: it then comes out in im2col2d's column-major layout,
+    # the one in which col2im2d's adds read whole rows.
+    dcols = (w.reshape(F, -1).T @ dYt).T                  # dU: (M, K)
     dx = im2col.col2im2d(dcols, cache.x_shape, kh, kw, stride=_plain(cache.stride),
                          pad=_plain(cache.pad))
     db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
@@ -324,7 +318,9 @@ def conv1d_backward(dout, cache: ConvCache):
     dout = _check_dout(dout, cache, ConvCache, 3, "conv1d_forward")
     w, cols = cache.w, cache.cols
     F, _, k = w.shape
-    dcols, dw = _weight_and_patch_grads(dout, w, cols)   # dU = dY W: (M, K); dW = dY^T U
+    dYt = dout.transpose(1, 0, 2).reshape(F, -1)          # dY^T: (F, M)
+    dw = (dYt @ cols).reshape(w.shape)                    # dW = dY^T U
+    dcols = (w.reshape(F, -1).T @ dYt).T                  # dU = dY W, column-major (see 2-D)
     dx = im2col.col2im1d(dcols, cache.x_shape, k, stride=cache.stride, pad=cache.pad)
     db = dout.sum(axis=(0, 2)) if cache.has_bias else None
     return dx, dw, db
