@@ -18,14 +18,19 @@ also written to ``summary.json``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import json
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from lmsbn.train.sweep import ONE_THREAD_ENV
 
 __all__ = ["load_tour_data", "run_tour"]
 
@@ -174,22 +179,46 @@ def _section_training(out, figures, summary, X, y, quick, seed):
     _save(fig, out, "training", figures, caption, headline)
 
 
+@contextlib.contextmanager
+def _one_thread_pool(n_jobs: int):
+    """A process pool for the sweep's points whose workers run BLAS on one thread each.
+
+    So ``n_jobs`` workers use ``n_jobs`` cores whatever this process's BLAS does; workers that
+    inherited a threaded BLAS would each ask for every core and slow each other down. BLAS
+    reads its thread count when it loads, so the workers start fresh (``spawn``) with
+    :data:`lmsbn.train.ONE_THREAD_ENV` in their environment; this process's own BLAS, loaded
+    long before, is not affected. Serially (``n_jobs == 1``) it yields None: no pool.
+    """
+    if n_jobs == 1:
+        yield None
+        return
+    saved = {k: os.environ.get(k) for k in ONE_THREAD_ENV}
+    os.environ.update(ONE_THREAD_ENV)
+    try:  # the workers start during the sweep's submits, inside this block
+        with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            yield pool
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _section_sweep(out, figures, summary, X, y, quick, seed):
     import matplotlib.pyplot as plt
 
     from lmsbn.experiments.chai import lr_sweep
     from lmsbn.plot import plot_lr_sweep
-    from lmsbn.train import blas_pinned
 
-    # With BLAS pinned to one thread, the sweep's points run on the other cores too (each
-    # worker one BLAS thread); with a threaded BLAS, workers would fight over the cores.
-    n_jobs = min(os.cpu_count() or 1, 4) if blas_pinned() else 1
+    n_jobs = min(os.cpu_count() or 1, 4)
     summary["sweep_workers"] = n_jobs
-    if quick:
-        res = lr_sweep(X=X, y=y, quick=True, rng=seed, n_jobs=n_jobs)
-    else:  # the variants that separate speed from stability, sized to keep the tour near 1 min
-        res = lr_sweep(X=X, y=y, norms=("none", "full", "center", "amplify", "suppress"),
-                       lrs=(0.03, 0.3, 1.0, 3.0, 10.0), steps=60, rng=seed, n_jobs=n_jobs)
+    with _one_thread_pool(n_jobs) as pool:
+        if quick:
+            res = lr_sweep(X=X, y=y, quick=True, rng=seed, executor=pool)
+        else:  # the variants that separate speed from stability, sized to keep the tour near 1 min
+            res = lr_sweep(X=X, y=y, norms=("none", "full", "center", "amplify", "suppress"),
+                           lrs=(0.03, 0.3, 1.0, 3.0, 10.0), steps=60, rng=seed, executor=pool)
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     plot_lr_sweep(res, ax=ax)
     s = res.separation

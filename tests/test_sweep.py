@@ -194,19 +194,3 @@ def test_sweep_command_on_a_dask_local_cluster_matches_the_serial_run(tmp_path, 
         assert len(client.scheduler_info()["workers"]) == 2
     _same(serial, LRSweep.load(tmp_path / "chai_lr_sweep.npz"))
     assert serial.diverged[0, 1].all()
-
-
-@pytest.mark.parametrize("env, pinned", [
-    ({}, False),
-    ({"OPENBLAS_NUM_THREADS": "1"}, True),
-    ({"OMP_NUM_THREADS": "1"}, True),
-    ({"OPENBLAS_NUM_THREADS": "2"}, False),
-])
-def test_blas_pinned_reads_the_thread_variables(monkeypatch, env, pinned):
-    from lmsbn.train import ONE_THREAD_ENV, blas_pinned
-
-    for k in ONE_THREAD_ENV:
-        monkeypatch.delenv(k, raising=False)
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    assert blas_pinned() is pinned

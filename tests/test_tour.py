@@ -98,3 +98,22 @@ def test_tour_data_errors_leave_no_folder_and_the_summary_is_strict_json(tmp_pat
     text = json.dumps(_strict_json({"a": [1.0, float("inf")], "b": {"c": np.float64("nan")}}),
                       allow_nan=False)
     assert json.loads(text) == {"a": [1.0, None], "b": {"c": None}}
+
+
+def test_the_tours_sweep_pool_runs_workers_on_one_blas_thread_and_restores_the_environment(
+        monkeypatch):
+    import functools
+    import os
+
+    from lmsbn.tour import _one_thread_pool
+    from lmsbn.train import ONE_THREAD_ENV
+
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "7")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    with _one_thread_pool(2) as pool:
+        seen = [pool.submit(functools.partial(os.getenv, k)).result() for k in ONE_THREAD_ENV]
+    assert seen == ["1"] * len(ONE_THREAD_ENV)          # every worker's BLAS variable pinned
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "7"      # this process's environment restored
+    assert "OMP_NUM_THREADS" not in os.environ
+    with _one_thread_pool(1) as pool:
+        assert pool is None                               # serial: no pool at all

@@ -10,7 +10,7 @@
 """
 
 from lmsbn.train.loop import Callback, History, StepEvent, evaluate, train
-from lmsbn.train.sweep import ONE_THREAD_ENV, PointResult, blas_pinned, grid, point_seeds, run_sweep
+from lmsbn.train.sweep import ONE_THREAD_ENV, PointResult, grid, point_seeds, run_sweep
 
-__all__ = ["ONE_THREAD_ENV", "Callback", "History", "PointResult", "StepEvent", "blas_pinned",
+__all__ = ["ONE_THREAD_ENV", "Callback", "History", "PointResult", "StepEvent",
            "evaluate", "grid", "point_seeds", "run_sweep", "train"]

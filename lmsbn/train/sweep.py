@@ -35,7 +35,6 @@ Examples
 from __future__ import annotations
 
 import itertools
-import os
 import sys
 import time
 import traceback
@@ -48,22 +47,13 @@ import numpy as np
 
 from lmsbn._checks import check_int, describe
 
-__all__ = ["ONE_THREAD_ENV", "PointResult", "blas_pinned", "grid", "run_sweep", "point_seeds"]
+__all__ = ["ONE_THREAD_ENV", "PointResult", "grid", "run_sweep", "point_seeds"]
 
 #: Pins the usual BLAS libraries to one thread. They read it when they load, so it only takes
 #: effect in a fresh process.
 ONE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                   "VECLIB_MAXIMUM_THREADS": "1"}
 
-
-def blas_pinned() -> bool:
-    """Whether this process was started with BLAS pinned to one thread (a variable of
-    :data:`ONE_THREAD_ENV` set to 1).
-
-    Then worker processes of a sweep (``n_jobs``) each use one core, which is what makes them
-    pay; with a threaded BLAS every worker would ask for all the cores.
-    """
-    return any(os.environ.get(k) == "1" for k in ONE_THREAD_ENV)
 
 
 def grid(**axes) -> list[dict]:
