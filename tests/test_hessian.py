@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from flat_params import assign_flat, flat
 
 from lmsbn import bridge
 from lmsbn.bridge import gn_explicit, gn_matvec, hessian_lambda_max, hessian_matvec
@@ -17,17 +18,6 @@ from lmsbn.nn import (
     small_cnn,
 )
 from lmsbn.train.loop import _loss_fn
-
-
-def _theta(model):
-    return np.concatenate([p.ravel() for _, p, _ in model.named_parameters()])
-
-
-def _set(model, theta):
-    i = 0
-    for _, p, _ in model.named_parameters():
-        p[...] = theta[i:i + p.size].reshape(p.shape)
-        i += p.size
 
 
 def _mlp(bn, seed):
@@ -98,17 +88,17 @@ def test_quadratic_form_matches_a_second_difference_of_the_loss():
     rng = np.random.default_rng(1)
     model = _bn_cnn(seed=2)
     X, y = rng.standard_normal((8, 2, 5, 5)), rng.integers(0, 4, 8)
-    theta, u = _theta(model), rng.standard_normal(model.num_parameters())
+    theta, u = flat(model), rng.standard_normal(model.num_parameters())
     u /= np.linalg.norm(u)
 
     def loss(t):
-        _set(model, t)
+        assign_flat(model, t)
         return _loss_fn("cross_entropy")(model.forward(X, train=True), y)[0]
 
     with _BatchNormSnapshot(model):
         h = 1e-4
         second = (loss(theta + h * u) - 2 * loss(theta) + loss(theta - h * u)) / h**2
-        _set(model, theta)
+        assign_flat(model, theta)
     np.testing.assert_allclose(u @ hessian_matvec(model, X, y, u), second, rtol=1e-3)
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from flat_params import assign_flat, flat
 
 from lmsbn import bridge
 from lmsbn.bridge import StabilityBound, gn_explicit, gn_lambda_max, gn_matvec, stability_bound
@@ -24,32 +25,21 @@ def _cnn(bn, seed=0):
     return Sequential(*layers, ReLU(), GlobalAvgPool2d(), Linear(3, 4, rng=seed + 1))
 
 
-def _theta(model):
-    return np.concatenate([p.ravel() for _, p, _ in model.named_parameters()])
-
-
-def _set(model, theta):
-    i = 0
-    for _, p, _ in model.named_parameters():
-        p[...] = theta[i:i + p.size].reshape(p.shape)
-        i += p.size
-
-
 def _fd_jacobian(model, x, h=1e-5):
     """(N*C, P) Jacobian of the training-mode batch output, column by column, by central
     differences: independent of the backward pass the operator uses."""
-    theta = _theta(model)
+    theta = flat(model)
     cols = []
     with _BatchNormSnapshot(model):
         for i in range(theta.size):
             e = np.zeros_like(theta)
             e[i] = h
-            _set(model, theta + e)
+            assign_flat(model, theta + e)
             fp = model.forward(x, train=True)
-            _set(model, theta - e)
+            assign_flat(model, theta - e)
             fm = model.forward(x, train=True)
             cols.append(((fp - fm) / (2 * h)).ravel())
-        _set(model, theta)
+        assign_flat(model, theta)
         out = model.forward(x, train=True)
     return np.array(cols).T, out
 
