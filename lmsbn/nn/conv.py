@@ -35,7 +35,7 @@ im2col's copy, the transpose-copy of dY, col2im's kh*kw adds and first-touch all
 * **Backward, one product each.** Done per image too, dW and dU would need no copy of dY, but
   they would be N small products each, and a threaded BLAS pays for every call in thread
   synchronisation: measured back to back on the 2-core machine at default threads, the per-image
-  backward made the 3->16 benchmark 1.2-1.4x slower, while one thread gained ~10 %. So dY^T is
+  backward made the 3->16 benchmark 1.1-1.4x slower, while one thread gained ~10 %. So dY^T is
   copied once and each gradient is one large product.
 * **dU column-major.** dU is computed as ``(W^T dY^T)^T``, im2col2d's layout, in which col2im's
   adds read whole rows; a row-major dU makes every add gather with a stride of C*kh*kw, which
