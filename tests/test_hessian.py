@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from flat_params import assign_flat, flat
 
 from lmsbn import bridge
 from lmsbn.bridge import gn_explicit, gn_matvec, hessian_lambda_max, hessian_matvec
@@ -88,17 +87,17 @@ def test_quadratic_form_matches_a_second_difference_of_the_loss():
     rng = np.random.default_rng(1)
     model = _bn_cnn(seed=2)
     X, y = rng.standard_normal((8, 2, 5, 5)), rng.integers(0, 4, 8)
-    theta, u = flat(model), rng.standard_normal(model.num_parameters())
+    theta, u = model.parameters_vector(), rng.standard_normal(model.num_parameters())
     u /= np.linalg.norm(u)
 
     def loss(t):
-        assign_flat(model, t)
+        model.set_parameters_vector(t)
         return _loss_fn("cross_entropy")(model.forward(X, train=True), y)[0]
 
     with _BatchNormSnapshot(model):
         h = 1e-4
         second = (loss(theta + h * u) - 2 * loss(theta) + loss(theta - h * u)) / h**2
-        assign_flat(model, theta)
+        model.set_parameters_vector(theta)
     np.testing.assert_allclose(u @ hessian_matvec(model, X, y, u), second, rtol=1e-3)
 
 

@@ -177,3 +177,17 @@ def test_layer_calls_go_through_functional_module(monkeypatch):
     monkeypatch.setattr(F, "relu_forward", spy)
     ReLU().forward(np.ones((2, 3)))
     assert calls == [(2, 3)]
+
+
+def test_parameters_vector_round_trips_and_writes_in_place():
+    model = small_cnn(3, 4, widths=(2, 3, 3), norm="full", rng=0)
+    theta = model.parameters_vector()
+    assert theta.shape == (model.num_parameters(),)
+    first = next(iter(model.named_parameters()))[1]
+    model.set_parameters_vector(theta + 1.0)
+    # The layers' own arrays change (no copy), and reading back gives what was written.
+    np.testing.assert_array_equal(first.ravel(), theta[:first.size] + 1.0)
+    np.testing.assert_array_equal(model.parameters_vector(), theta + 1.0)
+    assert model.parameters_vector() is not model.parameters_vector()     # a new vector each time
+    with pytest.raises(ValueError, match=r"theta must have shape"):
+        model.set_parameters_vector(theta[:-1])

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from flat_params import assign_flat, flat
 
 from lmsbn import bridge
 from lmsbn.bridge import StabilityBound, gn_explicit, gn_lambda_max, gn_matvec, stability_bound
@@ -28,18 +27,18 @@ def _cnn(bn, seed=0):
 def _fd_jacobian(model, x, h=1e-5):
     """(N*C, P) Jacobian of the training-mode batch output, column by column, by central
     differences: independent of the backward pass the operator uses."""
-    theta = flat(model)
+    theta = model.parameters_vector()
     cols = []
     with _BatchNormSnapshot(model):
         for i in range(theta.size):
             e = np.zeros_like(theta)
             e[i] = h
-            assign_flat(model, theta + e)
+            model.set_parameters_vector(theta + e)
             fp = model.forward(x, train=True)
-            assign_flat(model, theta - e)
+            model.set_parameters_vector(theta - e)
             fm = model.forward(x, train=True)
             cols.append(((fp - fm) / (2 * h)).ravel())
-        assign_flat(model, theta)
+        model.set_parameters_vector(theta)
         out = model.forward(x, train=True)
     return np.array(cols).T, out
 
@@ -333,7 +332,7 @@ def test_mnist_early_onset_is_allowed_by_the_full_hessian_not_by_gauss_newton():
     and 0.68 dwarf the estimates' tolerance (1e-3)."""
     from lmsbn.bridge import hessian_lambda_max
     from lmsbn.data import load_npz
-    from lmsbn.experiments.chai._bound_case import _assign, _rise, _Snapshots
+    from lmsbn.experiments.chai._bound_case import _rise, _Snapshots
     from lmsbn.nn import small_cnn
 
     X, y = load_npz(MNIST, normalize=True)
@@ -349,7 +348,7 @@ def test_mnist_early_onset_is_allowed_by_the_full_hessian_not_by_gauss_newton():
     h = train(model, X, y, steps=21, batch_size=128, lr=lr, callbacks=[snaps], rng=0)
     rise = _rise(h.loss, h.diverged, 20)
     assert rise >= 2
-    _assign(model, snaps.theta[rise - 1])
+    model.set_parameters_vector(snaps.theta[rise - 1])
     g = gn_lambda_max(model, X, iters=40, tol=1e-3, rng=0, v0=lam0.vector)
     hess = hessian_lambda_max(model, X, y, iters=40, tol=1e-3, rng=0, v0=g.vector)
     assert lr * g.lambda_max < 1.8 and lr * hess.lambda_max > 2.2

@@ -108,6 +108,28 @@ class Sequential:
         """Total number of trainable scalars."""
         return int(sum(p.size for _, p, _ in self.named_parameters()))
 
+    def parameters_vector(self) -> np.ndarray:
+        """Every parameter flattened into one new vector, shape (P,), in
+        :meth:`named_parameters` order (PyTorch's ``parameters_to_vector``).
+
+        The point :math:`\theta` at which curvature, snapshots and finite differences are taken.
+        """
+        return np.concatenate([p.ravel() for _, p, _ in self.named_parameters()])
+
+    def set_parameters_vector(self, theta) -> None:
+        """Write a vector from :meth:`parameters_vector` back into the parameters, in place.
+
+        Raises ``ValueError`` unless ``theta`` has :meth:`num_parameters` entries.
+        """
+        theta = np.asarray(theta)
+        if theta.shape != (self.num_parameters(),):
+            raise ValueError(f"theta must have shape ({self.num_parameters()},), one entry per "
+                             f"parameter of this model, got shape {theta.shape}")
+        i = 0
+        for _, p, _ in self.named_parameters():
+            p[...] = theta[i:i + p.size].reshape(p.shape)
+            i += p.size
+
     def zero_grad(self):
         """Zero the gradients of every layer."""
         for layer in self._layers.values():

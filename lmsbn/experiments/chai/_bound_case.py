@@ -39,7 +39,7 @@ class _Snapshots(Callback):
 
     def _take(self, model, t):
         if t in self.keep:
-            self.theta[t] = np.concatenate([p.ravel() for _, p, _ in model.named_parameters()])
+            self.theta[t] = model.parameters_vector()
 
     def on_train_begin(self, model):
         self._take(model, 0)
@@ -58,13 +58,6 @@ def _dead_channels(model, X):
                 alive = (X > 0).any(axis=0).reshape(X.shape[1], -1).any(axis=1)
                 dead, total = dead + int(np.sum(~alive)), total + alive.size
     return dead / total if total else np.nan
-
-
-def _assign(model, theta):
-    i = 0
-    for _, p, _ in model.named_parameters():
-        p[...] = theta[i:i + p.size].reshape(p.shape)
-        i += p.size
 
 
 def _case(*, dataset, norm, seed, data, widths, ratio, k_start, k_max, onset_steps,
@@ -125,15 +118,15 @@ def _case(*, dataset, norm, seed, data, widths, ratio, k_start, k_max, onset_ste
     # Sharpness along the runs at the onset and just below it, warm-started along the run.
     def sharpness(k, steps):
         _, model, snaps = runs[k]
-        saved = np.concatenate([p.ravel() for _, p, _ in model.named_parameters()])
+        saved = model.parameters_vector()
         out, vecs, v = {}, {}, est.vector
         for t in steps:
             if t not in snaps.theta:
                 continue
-            _assign(model, snaps.theta[t])
+            model.set_parameters_vector(snaps.theta[t])
             e = gn_lambda_max(model, X, iters=iters, tol=tol, v0=v, rng=seed)
             out[t], vecs[t], v = float(e.lambda_max), e.vector, e.vector
-        _assign(model, saved)
+        model.set_parameters_vector(saved)
         return out, vecs
 
     def hessian(model, v0):
@@ -158,13 +151,13 @@ def _case(*, dataset, norm, seed, data, widths, ratio, k_start, k_max, onset_ste
         traj[0] = [got.get(t, np.nan) for t in range(0, onset_steps + 1, sharp_every)]
         if rise - 1 in vecs and np.all(np.isfinite(vecs[rise - 1])):
             model = fresh()
-            _assign(model, runs[k_on][2].theta[rise - 1])
+            model.set_parameters_vector(runs[k_on][2].theta[rise - 1])
             hess_rise = hessian(model, vecs[rise - 1])
         if k_on - 1 in runs:
             got, _ = sharpness(k_on - 1, range(0, onset_steps + 1, sharp_every))
             traj[1] = [got.get(t, np.nan) for t in range(0, onset_steps + 1, sharp_every)]
             model, snaps = fresh(), runs[k_on - 1][2]
-            _assign(model, snaps.theta[max(snaps.theta)])
+            model.set_parameters_vector(snaps.theta[max(snaps.theta)])
             dead = _dead_channels(model, X)
     ks = sorted(runs)
     return {"lambda0": lam0, "lr_max": lr_max, "converged": bool(est.converged),
