@@ -148,6 +148,34 @@ def _threads_note(threads: str) -> str:
     return f"; BLAS threads: its default ({pins}) on {os.cpu_count()} CPUs"
 
 
+def _faults_per_call(fn, calls: int = 5) -> float | None:
+    """Minor page faults per call of ``fn`` (after one warm-up call), or None without
+    :mod:`resource` (Windows).
+
+    Why it is in the floor row: freshly allocated memory costs a page fault per page on first
+    touch, and glibc hands large freed blocks back to the OS once more than its trim threshold
+    is free at the top of the heap. The conv frees its two patch-sized temporaries (dU and the
+    dY^T copy) with its output and cache at the end of every call, so in this tight loop it
+    faults again every call while the floor's products reuse warm memory.
+    """
+    try:
+        import resource
+    except ImportError:
+        return None
+    fn()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(calls):
+        fn()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
+
+
+def _faults_note(conv, floor) -> str:
+    conv_faults, floor_faults = _faults_per_call(conv), _faults_per_call(floor)
+    if conv_faults is None:
+        return ""
+    return f"; page faults per call: conv {conv_faults:.0f}, floor {floor_faults:.0f}"
+
+
 def _conv_rows(shapes, rng, threads: str, torch) -> list:
     """For each shape: the conv against the GEMM floor and, with torch, against torch's conv2d
     forward+backward (float64), all in this process's thread setting ``threads``."""
@@ -157,7 +185,8 @@ def _conv_rows(shapes, rng, threads: str, torch) -> list:
         conv, floor = _conv_timers(x, wt, dout)
         rows.append({"name": f"conv2d fwd+bwd / GEMM floor ({threads})", "shape": _label(shape),
                      "ratio": time_ratio(conv, floor),
-                     "detail": f"{_FLOOR_GOAL}{_threads_note(threads)}"})
+                     "detail": f"{_FLOOR_GOAL}{_threads_note(threads)}"
+                               f"{_faults_note(conv, floor)}"})
         if torch is None:
             continue
         tx = torch.tensor(x, requires_grad=True)

@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from lmsbn.bench import format_rows, main, run
 
@@ -119,3 +120,18 @@ def test_filter_rows_compare_like_with_like(monkeypatch):
     except ImportError:
         assert not any("padasip one-by-one" in n for n in names)
     assert all(r["shape"] == "2 runs x 30 x 3 taps" and r["ratio"] > 0 for r in rows)
+
+
+def test_page_fault_count():
+    from lmsbn.bench import _faults_per_call
+
+    pytest.importorskip("resource", reason="page-fault counts need the POSIX resource module")
+
+    def fresh_64mib():
+        # 64 MiB is above glibc's largest mmap threshold (32 MiB), so every call maps new pages
+        # and touching them faults; other allocators also hand out fresh pages at this size.
+        np.ones(8 * 2**20)
+
+    # One fault per 4 KiB page would be 16384; huge pages (2 MiB) need only 32.
+    assert _faults_per_call(fresh_64mib) >= 32
+    assert _faults_per_call(lambda: None) < 32

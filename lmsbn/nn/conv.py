@@ -157,7 +157,10 @@ def _check_dout(dout, cache, cache_type, ndim: int, forward_name: str):
     if not isinstance(cache, cache_type) or len(x_shape) != ndim:
         raise TypeError(f"cache must be the {cache_type.__name__} returned by {forward_name}, "
                         f"got {describe(cache)}")
-    dout = as_float_array(dout, "dout")
+    # No finite check, as in every other backward pass here: the backward pass is linear in dout,
+    # so NaN/inf propagate to the gradients, where the training loop records the divergence; a
+    # check would also cost a full pass over dout.
+    dout = as_float_array(dout, "dout", finite=False)
     stride, pad = cache.stride, cache.pad
     if isinstance(stride, int):
         stride, pad = (stride,), (pad,)
