@@ -374,6 +374,25 @@ def _assert_rescaled_is_the_variants_r_at_conv2_init(res):
     assert np.all((res.rescaled[..., 4:] >= 0) & (res.rescaled[..., 4:] <= 1 + 1e-12))
 
 
+def test_rescaled_factor_of_a_singular_r_is_nan_without_a_warning():
+    import warnings
+
+    from lmsbn.experiments.chai.isolation import _rescaled
+    from lmsbn.spectral import Spectrum
+
+    # Two channels of 2 taps each; the second channel is dead (all-zero regressors), so R is
+    # singular and lambda_min = 0: its factor is undefined and must be NaN, not inf plus a
+    # RuntimeWarning. lambda_max's factor stays a number.
+    U = np.random.default_rng(0).standard_normal((50, 4))
+    U[:, 2:] = 0.0
+    spec = Spectrum.from_regressors(U)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rs = _rescaled(spec, np.array([1.0, 0.5]), 0.75)
+    assert spec.lambda_min == 0          # Spectrum clips round-off below zero
+    assert np.isnan(rs[0]) and np.isnan(rs[2]) and np.isfinite(rs[1]) and np.isfinite(rs[3])
+
+
 def test_variant_isolation_verdict_is_the_measured_miss(isolation):
     # The verdict is computed from the factors: measured on seed 0 no layer-stage meets both
     # targets, so it must say NOT isolated and count per target; if a future design isolates,

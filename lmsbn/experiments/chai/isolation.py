@@ -305,13 +305,16 @@ def _rescaled(spec, sigma, ref):
     eigenvalues of :math:`D R D` as factors of R's (:math:`D` a variant's factors repeated over
     the kernel positions: im2col columns are channel-major), the weight of R's top eigenvector
     on the channels ``amplify`` lifts, and of its bottom eigenvector on those ``suppress`` shrinks.
+    A singular R (a dead input channel) has no factor for its lambda_min: NaN, not a division
+    by zero.
     """
     k = spec.K // sigma.shape[0]
     out, shares = [], []
     for clip, end in ((np.minimum, 0), (np.maximum, -1)):
         d = ref / clip(sigma, ref)
         ev = np.linalg.eigvalsh(np.repeat(d, k)[:, None] * spec.R * np.repeat(d, k)[None, :])
-        out += [ev[0] / spec.lambda_min, ev[-1] / spec.lambda_max]
+        out += [ev[0] / spec.lambda_min if spec.lambda_min > 0 else np.nan,
+                ev[-1] / spec.lambda_max]
         q = spec.eigenvectors[:, end]
         shares.append(float(np.sum(q[np.repeat(d != 1, k)] ** 2)))
     return out + shares
