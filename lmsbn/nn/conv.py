@@ -44,6 +44,9 @@ im2col's copy, the transpose-copy of dY, col2im's kh*kw adds and first-touch all
 Measured (issue 13, ``lmsbn bench`` on the idle 2-core machine, see the README): at one
 thread 1.52-1.69x the floor on the 3->16 benchmark shape (1.72-1.76x with one forward product)
 and 1.31-1.40x on the other two; at default threads 0.7-0.9x torch's CPU conv on all three.
+About 0.2x of the 3->16 ratio is page faults: the benchmark's loop frees this path's
+patch-sized temporaries every call and glibc returns that memory to the OS (the floor rows count
+the faults); with glibc told to keep it (``MALLOC_TRIM_THRESHOLD_``) the same code measured 1.43x.
 A cache-blocked version of this file (blocks of images, dU never allocated
 whole) was kept as an opt-in fast path until it measured at most ~16 % faster at one thread and
 1.5-2.5x slower with threaded BLAS; it was deleted (issue 13: less code is the better lesson).
