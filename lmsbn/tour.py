@@ -71,7 +71,10 @@ class _Steps:
 
 
 def _save(fig, out: Path, name: str, figures: dict, caption: str, headline: str):
-    """Write the figure; keep its report caption and its one-line headline for the terminal."""
+    """Write the figure; keep its report caption and its one-line headline for the terminal.
+
+    ``caption`` is plain text: paragraphs separated by a blank line, and a verdict's findings
+    one per line (see :func:`_caption_html`)."""
     import matplotlib.pyplot as plt
 
     path = out / f"{name}.png"
@@ -234,8 +237,8 @@ def _section_sweep(out, figures, summary, X, y, quick, seed):
                f"diverged run): small_cnn of widths {tuple(res.params['widths'])}, "
                f"{res.params['steps']} steps, {res.params['n_train']} training images; a smaller "
                f"network and budget than the training section's, so their divergence points need "
-               f"not agree. " + res.verdict().replace("\n", " ")
-               + ("" if iso is None else " " + iso.verdict()))
+               f"not agree.\n\n" + res.verdict()
+               + ("" if iso is None else "\n\n" + iso.verdict()))
     headline = res.headline
     # The bound in the units of lr, tested where it is exact in spirit: full-batch descent.
     from lmsbn.experiments.chai import bound_check
@@ -245,9 +248,9 @@ def _section_sweep(out, figures, summary, X, y, quick, seed):
     summary["bound_check"] = {"lr_max": dict(zip(bc.norms, map(float, bc.lr_max[0, :, 0]))),
                               "onset_factor": factors, "verdicts": bc.case_verdicts(),
                               "verdict": bc.verdict()}
-    caption += (" Solid ticks: the Gauss-Newton bound 2/lambda_max(G) in units of lr; dotted: the "
-                "unit-gain LMS picture 2/lambda_max(R). Quick full-batch bound check on "
-                f"{bc.params['n']} images: " + bc.verdict().replace("\n", " "))
+    caption += ("\n\nSolid ticks: the Gauss-Newton bound 2/lambda_max(G) in units of lr; dotted: "
+                "the unit-gain LMS picture 2/lambda_max(R). Quick full-batch bound check on "
+                f"{bc.params['n']} images.\n\n" + bc.verdict())
     headline += ("; full-batch onset / Gauss-Newton bound: "
                  + ", ".join(f"{n} {_fmt(f)}" for n, f in factors.items()))
     _save(fig, out, "lr_sweep", figures, caption, headline)
@@ -271,8 +274,8 @@ def _section_first_step(out, figures, summary, X, y, quick, seed):
     summary["first_step"]["verdict"] = res.verdict()
     caption = ("BatchNorm against NLMS. Left: on the first step, per filter, the ratio of "
                "BatchNorm's effective step lr gamma^2 / sigma^2 to the NLMS step, and rho = "
-               "K w^T C w / (||w||^2 tr C). Right: how that ratio moves during training. "
-               + res.verdict().replace("\n", " "))
+               "K w^T C w / (||w||^2 tr C). Right: how that ratio moves during training.\n\n"
+               + res.verdict())
     first = summary["first_step"]
     headline = ("first-step BatchNorm/NLMS step ratio (median): "
                 + ", ".join(f"{n} {first[n]['median_ratio']:.2f}" for n in res.report.layers)
@@ -297,22 +300,40 @@ def _strict_json(obj):
     return obj
 
 
+def _caption_html(caption: str) -> str:
+    """A caption as HTML: each blank-line-separated paragraph a ``<p>``, except that the lines
+    of a paragraph of several (a verdict: one finding, layer or case per line) become a list."""
+    blocks = []
+    for para in caption.split("\n\n"):
+        lines = [html.escape(line) for line in para.split("\n") if line.strip()]
+        if len(lines) == 1:
+            blocks.append(f"<p>{lines[0]}</p>")
+        elif lines:
+            blocks.append("<ul>" + "".join(f"<li>{line}</li>" for line in lines) + "</ul>")
+    return "".join(blocks)
+
+
 def _write_html(out: Path, figures: dict, summary: dict, header: str) -> Path:
     parts = [f"<h1>lmsbn tour</h1><p>{html.escape(header)}</p>"]
-    for name, (path, caption, _) in figures.items():
+    for name, (path, caption, headline) in figures.items():
         data = base64.b64encode(path.read_bytes()).decode("ascii")
+        # The terminal's one line first, for a reader skimming the page; then the figure and
+        # the full caption with its verdicts.
         parts.append(f"<section><h2>{html.escape(name.replace('_', ' '))}</h2>"
+                     f"<p class='headline'>{html.escape(headline)}</p>"
                      f"<img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
-                     f"<p>{html.escape(caption)}</p></section>")
-    # The same strict JSON as summary.json (null, not Infinity/NaN, for a diverged run).
+                     f"{_caption_html(caption)}</section>")
+    # The same strict JSON as summary.json (null, not Infinity/NaN, for a diverged run), folded:
+    # it is for checking a number, not for reading.
     numbers = json.dumps(_strict_json(summary), indent=1, default=str, allow_nan=False)
-    parts.append("<h2>Numbers <small>(as in summary.json)</small></h2><pre>"
-                 + html.escape(numbers) + "</pre>")
+    parts.append("<details><summary>Numbers (as in summary.json)</summary><pre>"
+                 + html.escape(numbers) + "</pre></details>")
     # Figures are saved at most ~1100 px wide (10 in at 110 dpi): the page is wide enough to
     # show them unscaled, so their text stays readable; the text itself keeps a 60em measure.
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>lmsbn tour</title><style>"
             "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em;"
-            "line-height:1.4}p{max-width:60em}img{max-width:100%;height:auto}"
+            "line-height:1.4}p,ul{max-width:60em}li{margin:.3em 0}img{max-width:100%;height:auto}"
+            ".headline{font-weight:bold}summary{cursor:pointer;font-size:1.2em;margin:1em 0}"
             "pre{font-size:.8em;background:#f4f4f4;padding:1em;overflow:auto}"
             "</style></head><body>" + "\n".join(parts) + "</body></html>")
     path = out / "report.html"

@@ -117,3 +117,14 @@ def test_the_tours_sweep_pool_runs_workers_on_one_blas_thread_and_restores_the_e
     assert "OMP_NUM_THREADS" not in os.environ
     with _one_thread_pool(1) as pool:
         assert pool is None                               # serial: no pool at all
+
+
+def test_caption_html_lists_a_verdicts_lines_and_escapes():
+    from lmsbn.tour import _caption_html
+
+    text = ("What the figure shows, lr < 2/lambda.\n\n"
+            "Speed: untestable.\nStability: full 3 & none 0.3.")
+    out = _caption_html(text)
+    # The description stays a paragraph; the verdict's two lines become two list items.
+    assert out == ("<p>What the figure shows, lr &lt; 2/lambda.</p>"
+                   "<ul><li>Speed: untestable.</li><li>Stability: full 3 &amp; none 0.3.</li></ul>")

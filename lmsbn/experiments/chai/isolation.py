@@ -224,9 +224,12 @@ class VariantIsolation(Result):
         head = ("isolated" if self.isolated else "NOT isolated"
                 if np.isin(st, ("pass", "fail")).any()
                 else "not measurable (no layer-stage has room for the 2x target)")
-        tail = ("" if self.isolated else " Whether any one-sided per-channel rescale could "
-                "isolate on this data: lmsbn.experiments.chai.isolation_ceiling.")
-        return f"Variant isolation relative to center: {head}. " + ". ".join(parts) + "." + tail
+        tail = ([] if self.isolated else ["Whether any one-sided per-channel rescale could "
+                                          "isolate on this data: "
+                                          "lmsbn.experiments.chai.isolation_ceiling."])
+        # One line per variant: a report (the tour's) lists them.
+        return "\n".join([f"Variant isolation relative to center: {head}.",
+                          *(f"{p}." for p in parts), *tail])
 
     def summary(self) -> str:
         """A readable table of the factors, per seed, stage and layer, and the verdict."""
