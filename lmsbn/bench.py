@@ -36,8 +36,8 @@ import numpy as np
 
 from lmsbn.train.sweep import ONE_THREAD_ENV
 
-__all__ = ["CONV_SHAPES", "ONE_THREAD_ENV", "THREADS", "main", "run", "thread_rows", "time_call",
-           "time_ratio"]
+__all__ = ["CONV_SHAPES", "ONE_THREAD_ENV", "THREADS", "goal_verdict", "main", "run", "thread_rows",
+           "time_call", "time_ratio"]
 
 #: (N, C_in, C_out, H, W) of the tutorials' conv layers plus a larger one; all 3x3, pad 1.
 CONV_SHAPES = ((64, 3, 16, 32, 32), (64, 16, 32, 32, 32), (64, 32, 64, 16, 16))
@@ -135,6 +135,27 @@ def _label(shape):
 _FLOOR_GOAL, _TORCH_GOAL = "goal <= 1.6 at 1 thread", "goal <= 1.0 at default threads"
 
 
+def goal_verdict(rows) -> str:
+    """Which goals the rows meet, computed from their ratios: one line for the end of the table.
+
+    A row with a goal carries ``"goal": [op, value]`` (``op`` ``"<="`` or ``">="``); only the
+    rows measured in the setting a goal is set for carry one (the floor rows at one thread, the
+    torch rows at default threads).
+    """
+    judged = [r for r in rows if "goal" in r]
+    if not judged:
+        return "goals: none among these rows"
+    missed = [r for r in judged
+              if not (r["ratio"] <= r["goal"][1] if r["goal"][0] == "<=" else
+                      r["ratio"] >= r["goal"][1])]
+    line = f"goals: {len(judged) - len(missed)} of {len(judged)} met"
+    if missed:
+        line += "; not met: " + "; ".join(
+            f"{r['name']} {r['shape']} {r['ratio']:.2f}{r.get('unit', 'x')} "
+            f"(goal {r['goal'][0]} {r['goal'][1]:g})" for r in missed)
+    return line
+
+
 #: The two BLAS/torch thread settings every conv row is measured at, in one run.
 THREADS = ("1 thread", "default threads")
 
@@ -186,7 +207,8 @@ def _conv_rows(shapes, rng, threads: str, torch) -> list:
         rows.append({"name": f"conv2d fwd+bwd / GEMM floor ({threads})", "shape": _label(shape),
                      "ratio": time_ratio(conv, floor),
                      "detail": f"{_FLOOR_GOAL}{_threads_note(threads)}"
-                               f"{_faults_note(conv, floor)}"})
+                               f"{_faults_note(conv, floor)}",
+                     **({"goal": ["<=", 1.6]} if threads == "1 thread" else {})})
         if torch is None:
             continue
         tx = torch.tensor(x, requires_grad=True)
@@ -199,7 +221,8 @@ def _conv_rows(shapes, rng, threads: str, torch) -> list:
 
         rows.append({"name": f"conv2d fwd+bwd: lmsbn / torch CPU ({threads})",
                      "shape": _label(shape), "ratio": time_ratio(conv, torch_fb),
-                     "detail": f"float64, torch threads: {torch.get_num_threads()}; {_TORCH_GOAL}"})
+                     "detail": f"float64, torch threads: {torch.get_num_threads()}; {_TORCH_GOAL}",
+                     **({"goal": ["<=", 1.0]} if threads == "default threads" else {})})
     return rows
 
 
@@ -455,7 +478,8 @@ def bench_filters(quick: bool, rows: list, rng: np.random.Generator):
         rows.append({"name": f"{cls.__name__} ensemble: padasip-style loop / lmsbn run",
                      "shape": shape,
                      "ratio": _slow_ratio(partial(padasip_style_loop, U, d, mu, eps), ensemble),
-                     "detail": "default record='full'; target >= 10, stretch 20"})
+                     "detail": "default record='full'; target >= 10, stretch 20",
+                     "goal": [">=", 10.0]})
         rows.append({"name": f"{cls.__name__} ensemble: one-by-one / vectorised", "shape": shape,
                      "ratio": _slow_ratio(one_by_one, ensemble),
                      "detail": "the same lmsbn run per realization"})
@@ -491,7 +515,7 @@ def bench_tracker(quick: bool, rows: list, rng: np.random.Generator):
     rows.append({"name": "small_cnn training: with ModeTracker / without",
                  "shape": f"{steps} steps, N=64",
                  "ratio": time_ratio(tracked, plain, repeat=5, min_time=0),
-                 "detail": "default interval; target <= 1.25"})
+                 "detail": "default interval; target <= 1.25", "goal": ["<=", 1.25]})
 
 
 def bench_papers(quick: bool, rows: list, rng: np.random.Generator):
@@ -574,7 +598,9 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     result = run(quick=args.quick, only=args.only)
+    result["goals"] = goal_verdict(result["rows"])
     print(format_rows(result["rows"]))
+    print(result["goals"])
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)

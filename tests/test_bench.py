@@ -33,7 +33,10 @@ def test_json_output(tmp_path, capsys, monkeypatch):
     assert main(["--quick", "--only", "memory", "--json", str(path)]) == 0
     data = json.loads(path.read_text())
     assert data["machine"]["quick"] is True and len(data["rows"]) == 1
-    assert "patch matrix" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "patch matrix" in out
+    # The memory row has no goal; the goals line says so, in the table and in the JSON.
+    assert data["goals"] == "goals: none among these rows" and data["goals"] in out
 
 
 def test_one_thread_rows_come_back_from_a_pinned_child_process(monkeypatch):
@@ -135,3 +138,28 @@ def test_page_fault_count():
     # One fault per 4 KiB page would be 16384; huge pages (2 MiB) need only 32.
     assert _faults_per_call(fresh_64mib) >= 32
     assert _faults_per_call(lambda: None) < 32
+
+
+def test_goal_verdict_counts_met_and_missed_goals():
+    from lmsbn.bench import goal_verdict
+
+    rows = [{"name": "conv / floor", "shape": "3->16", "ratio": 1.62, "goal": ["<=", 1.6]},
+            {"name": "conv / floor", "shape": "16->32", "ratio": 1.35, "goal": ["<=", 1.6]},
+            {"name": "padasip / ensemble", "shape": "200", "ratio": 33.5, "goal": [">=", 10.0]},
+            {"name": "conv / floor (default threads)", "shape": "3->16", "ratio": 2.1}]
+    # The row without a goal is not judged; 1.62 > 1.6 is the one miss, named with its number.
+    assert goal_verdict(rows) == ("goals: 2 of 3 met; not met: conv / floor 3->16 1.62x "
+                                  "(goal <= 1.6)")
+    assert goal_verdict(rows[1:]) == "goals: 2 of 2 met"
+    assert goal_verdict(rows[3:]) == "goals: none among these rows"
+
+
+def test_only_the_goal_setting_rows_carry_a_goal():
+    from lmsbn.bench import thread_rows
+
+    # A small shape, in this process: the floor row at one thread carries the floor goal; the
+    # same row labelled default threads carries none (its ratio mixes overhead with core count).
+    shape = [(4, 3, 4, 8, 8)]
+    [one] = thread_rows(shape, 0, "1 thread", with_torch=False)
+    [default] = thread_rows(shape, 0, "default threads", with_torch=False)
+    assert one["goal"] == ["<=", 1.6] and "goal" not in default
