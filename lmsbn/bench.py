@@ -521,7 +521,7 @@ def bench_tracker(quick: bool, rows: list, rng: np.random.Generator):
 def bench_papers(quick: bool, rows: list, rng: np.random.Generator):
     """Cost of one Fisher-information matrix-vector product (Wei et al.) in training steps."""
     from lmsbn.data import shapes
-    from lmsbn.experiments.chai.fisher import fim_matvec
+    from lmsbn.experiments.wei.fisher import fim_matvec
     from lmsbn.nn import SGD, small_cnn
     from lmsbn.nn import functional as F
 

@@ -163,3 +163,30 @@ def test_only_the_goal_setting_rows_carry_a_goal():
     [one] = thread_rows(shape, 0, "1 thread", with_torch=False)
     [default] = thread_rows(shape, 0, "default threads", with_torch=False)
     assert one["goal"] == ["<=", 1.6] and "goal" not in default
+
+
+def test_every_other_group_runs_end_to_end(monkeypatch):
+    # The groups without a test of their own (train, tracker, filters, papers), run once each
+    # with the timer replaced by one call of each side: this checks the wiring (imports, shapes,
+    # row fields), never a time. The full bench once failed here on an import left behind by a
+    # module move.
+    import lmsbn.bench as bench
+
+    def once(num, den, **_):
+        num()
+        den()
+        return 1.0
+
+    monkeypatch.setattr(bench, "time_ratio", once)
+    monkeypatch.setattr(bench, "_slow_ratio", once)
+    rows = run(quick=True, only=["train", "tracker", "filters", "papers"])["rows"]
+    names = [r["name"] for r in rows]
+    assert names[:2] == ["small_cnn train step: BN / no-BN",
+                         "small_cnn training: with ModeTracker / without"]
+    assert "FIM power-iteration step / training step" in names
+    assert sum(n.endswith("ensemble: padasip-style loop / lmsbn run") for n in names) == 2
+    convex = rows[names.index("Ergen convex program: iterations to tol 1e-3")]
+    assert convex["ratio"] >= 1 and "converged=True" in convex["detail"]
+    # Every stubbed ratio is 1: the tracker's goal (<= 1.25) is met, the two ensemble goals
+    # (>= 10) are not, so the goals line must count 1 of 3.
+    assert bench.goal_verdict(rows).startswith("goals: 1 of 3 met; not met: LMS ensemble")
