@@ -167,14 +167,29 @@ def goal_verdict(rows) -> str:
 #: The two BLAS/torch thread settings every conv row is measured at, in one run.
 THREADS = ("1 thread", "default threads")
 
+#: A diagnostic third setting for the floor rows: one thread, with glibc's malloc told (at
+#: start-up, through these tunables) to keep freed memory instead of handing it back to the OS.
+#: Its gap to the one-thread row is what page faults cost the conv; other allocators ignore the
+#: variables, and the two rows then agree.
+KEEP_MEMORY = "1 thread, freed memory kept"
+KEEP_MEMORY_ENV = {"MALLOC_TRIM_THRESHOLD_": "1000000000", "MALLOC_MMAP_THRESHOLD_": "1000000000"}
+
 
 def _threads_note(threads: str) -> str:
     """What this process's BLAS runs on, as read from its environment, for a row's detail."""
     if threads == "1 thread":
         return ""
+    if threads == KEEP_MEMORY:
+        kept = ", ".join(f"{k}={os.environ.get(k)}" for k in KEEP_MEMORY_ENV)
+        return f" (a diagnostic): glibc malloc with {kept}"
     pins = ", ".join(f"{k}={os.environ[k]}" for k in ONE_THREAD_ENV if k in os.environ)
     pins = pins or "no thread variable set"
     return f"; BLAS threads: its default ({pins}) on {os.cpu_count()} CPUs"
+
+
+def _floor_goal_text(threads: str) -> str:
+    """The floor row's goal, as its detail says it: set at one thread, none for the diagnostic."""
+    return "no goal" if threads == KEEP_MEMORY else _goal_text(FLOOR_GOAL, "1 thread")
 
 
 def _faults_per_call(fn, calls: int = 5) -> float | None:
@@ -214,7 +229,7 @@ def _conv_rows(shapes, rng, threads: str, torch) -> list:
         conv, floor = _conv_timers(x, wt, dout)
         rows.append({"name": f"conv2d fwd+bwd / GEMM floor ({threads})", "shape": _label(shape),
                      "ratio": time_ratio(conv, floor),
-                     "detail": f"{_goal_text(FLOOR_GOAL, '1 thread')}{_threads_note(threads)}"
+                     "detail": f"{_floor_goal_text(threads)}{_threads_note(threads)}"
                                f"{_faults_note(conv, floor)}",
                      **({"goal": list(FLOOR_GOAL)} if threads == "1 thread" else {})})
         if torch is None:
@@ -258,7 +273,11 @@ def _child_env(threads: str) -> dict | None:
 
     One thread: every BLAS variable of :data:`ONE_THREAD_ENV` set to 1. Default threads: none of
     them set, so each library picks its own default (whatever this process was started with).
+    :data:`KEEP_MEMORY`: one thread and :data:`KEEP_MEMORY_ENV`, always in a child (malloc reads
+    its tunables when the process starts).
     """
+    if threads == KEEP_MEMORY:
+        return {**os.environ, **ONE_THREAD_ENV, **KEEP_MEMORY_ENV}
     pins = {k: os.environ.get(k) for k in ONE_THREAD_ENV}
     if threads == "1 thread":
         if pins == ONE_THREAD_ENV:
@@ -298,13 +317,16 @@ def bench_conv(quick: bool, rows: list, rng: np.random.Generator):
     thread and at their default thread counts, each in a process started with that setting.
     The one-thread ratio is the one with a goal: with a threaded BLAS the floor's products run
     on every core while im2col's copies and col2im's adds run on one, so the ratio grows with
-    the core count instead of measuring the overhead.
+    the core count instead of measuring the overhead. A third floor row per shape, without a
+    goal, repeats the one-thread measurement with freed memory kept (:data:`KEEP_MEMORY`), to
+    show what page faults cost.
     """
     from lmsbn.nn import functional as F
 
     shapes = CONV_SHAPES[:1] if quick else CONV_SHAPES
     for threads in THREADS:
         rows.extend(_rows_at(threads, shapes, int(rng.integers(2**32))))
+    rows.extend(_rows_at(KEEP_MEMORY, shapes, int(rng.integers(2**32)), with_torch=False))
     for shape in shapes:
         x, wt, dout = _conv_problem(shape, rng)
         out, _ = F.conv2d_forward(x, wt, pad=1)

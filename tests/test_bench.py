@@ -190,3 +190,17 @@ def test_every_other_group_runs_end_to_end(monkeypatch):
     # Every stubbed ratio is 1: the tracker's goal (<= 1.25) is met, the two ensemble goals
     # (>= 10) are not, so the goals line must count 1 of 3.
     assert bench.goal_verdict(rows).startswith("goals: 1 of 3 met; not met: LMS ensemble")
+
+
+def test_the_keep_memory_rows_come_from_a_child_with_the_malloc_tunables():
+    # The diagnostic setting always runs in a child started with one BLAS thread and glibc's
+    # keep-memory tunables; its floor row has no goal and says what it is.
+    import lmsbn.bench as bench
+
+    env = bench._child_env(bench.KEEP_MEMORY)
+    assert all(env[k] == "1" for k in bench.ONE_THREAD_ENV)
+    assert all(env[k] == v for k, v in bench.KEEP_MEMORY_ENV.items())
+    [row] = bench._rows_at(bench.KEEP_MEMORY, [(2, 3, 4, 8, 8)], seed=0, with_torch=False)
+    assert row["name"] == "conv2d fwd+bwd / GEMM floor (1 thread, freed memory kept)"
+    assert "goal" not in row and "MALLOC_TRIM_THRESHOLD_=1000000000" in row["detail"]
+    assert bench.goal_verdict([row]) == "goals: none among these rows"
