@@ -8,7 +8,8 @@ same shapes is not. So each row here is a *ratio* against a floor or a peer:
   overhead. The goal is set on one thread (BLAS pinned, in a child process if need be), because
   a threaded BLAS speeds up the floor's products but not im2col's copies: on n cores the
   default-threads ratio mixes the overhead with n. The default-threads rows are printed too, in
-  the same run.
+  the same run, and a one-thread row with glibc keeping freed memory, which shows what page
+  faults cost (no goal).
 * ``naive / readable``: how much the vectorised path saves over its loop twin.
 * ``batchnorm / conv``: BatchNorm forward+backward against the conv that precedes it.
 * ``lmsbn / torch``: against PyTorch's CPU time on the same shapes and dtype (float64), at one
