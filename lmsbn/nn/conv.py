@@ -46,7 +46,8 @@ thread 1.52-1.69x the floor on the 3->16 benchmark shape (1.72-1.76x with one fo
 and 1.31-1.40x on the other two; at default threads 0.7-0.9x torch's CPU conv on all three.
 About 0.2x of the 3->16 ratio is page faults: the benchmark's loop frees this path's
 patch-sized temporaries every call and glibc returns that memory to the OS (the floor rows count
-the faults); with glibc told to keep it (``MALLOC_TRIM_THRESHOLD_``) the same code measured 1.43x.
+the faults); with glibc told to keep it (the bench's "freed memory kept" row) the same code
+measured 1.35-1.43x.
 A cache-blocked version of this file (blocks of images, dU never allocated
 whole) was kept as an opt-in fast path until it measured at most ~16 % faster at one thread and
 1.5-2.5x slower with threaded BLAS; it was deleted (issue 13: less code is the better lesson).
